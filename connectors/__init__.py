@@ -1,0 +1,1 @@
+"""Channel connectors: verify a provider's webhook, turn its body into a Message, send replies back."""

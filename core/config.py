@@ -1,0 +1,110 @@
+"""Settings, read from the environment in one place and cast once.
+
+A missing or malformed key fails at start-up with the key's name (ConfigError). Nothing else in
+Stitch reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from core.errors import ConfigError
+
+DEFAULT_STORE = "sqlite:///stitch.db"
+
+# Resolver defaults; bench/accuracy.py measured them (README, "Accuracy").
+MERGE_SCORE = 12.0  # evidence at or above this merges automatically
+REVIEW_SCORE = 6.0  # evidence at or above this (and below MERGE_SCORE) goes to the review queue
+TIME_WINDOW_S = 30 * 60  # how far apart two messages may be to count as the same burst
+MAX_PROFILES = 12  # a person this large grows only through review
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as e:
+        raise ConfigError(key, f"expected a whole number, got {raw!r}") from e
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as e:
+        raise ConfigError(key, f"expected a number, got {raw!r}") from e
+
+
+def _list(env: Mapping[str, str], key: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in env.get(key, "").split(",") if p.strip())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolverSettings:
+    """Thresholds the resolver reads; defaults are the measured ones (see bench/)."""
+
+    merge_score: float = MERGE_SCORE
+    review_score: float = REVIEW_SCORE
+    time_window_s: int = TIME_WINDOW_S
+    max_profiles: int = MAX_PROFILES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    store_url: str = DEFAULT_STORE
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    default_region: str = "RU"
+    telegram_bot_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_base: str = "https://api.telegram.org"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_whatsapp_from: str = ""
+    twilio_api_base: str = "https://api.twilio.com"
+    avito_client_id: str = ""
+    avito_client_secret: str = ""
+    avito_webhook_secret: str = ""
+    avito_api_base: str = "https://api.avito.ru"
+    form_origins: tuple[str, ...] = ()
+    metrics_token: str = ""
+    bitrix24_webhook_url: str = ""
+    resolver: ResolverSettings = field(default_factory=ResolverSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        return cls(
+            store_url=e.get("STITCH_STORE") or DEFAULT_STORE,
+            host=e.get("STITCH_HOST") or "127.0.0.1",
+            port=_int(e, "STITCH_PORT", 8080),
+            public_url=(e.get("STITCH_PUBLIC_URL") or "").rstrip("/"),
+            default_region=(e.get("STITCH_DEFAULT_REGION") or "RU").upper(),
+            telegram_bot_token=e.get("STITCH_TELEGRAM_BOT_TOKEN", ""),
+            telegram_webhook_secret=e.get("STITCH_TELEGRAM_WEBHOOK_SECRET", ""),
+            telegram_api_base=e.get("STITCH_TELEGRAM_API_BASE") or "https://api.telegram.org",
+            twilio_account_sid=e.get("STITCH_TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=e.get("STITCH_TWILIO_AUTH_TOKEN", ""),
+            twilio_whatsapp_from=e.get("STITCH_TWILIO_WHATSAPP_FROM", ""),
+            twilio_api_base=e.get("STITCH_TWILIO_API_BASE") or "https://api.twilio.com",
+            avito_client_id=e.get("STITCH_AVITO_CLIENT_ID", ""),
+            avito_client_secret=e.get("STITCH_AVITO_CLIENT_SECRET", ""),
+            avito_webhook_secret=e.get("STITCH_AVITO_WEBHOOK_SECRET", ""),
+            avito_api_base=e.get("STITCH_AVITO_API_BASE") or "https://api.avito.ru",
+            form_origins=_list(e, "STITCH_FORM_ORIGINS"),
+            metrics_token=e.get("STITCH_METRICS_TOKEN", ""),
+            bitrix24_webhook_url=e.get("STITCH_BITRIX24_WEBHOOK_URL", ""),
+            resolver=ResolverSettings(
+                merge_score=_float(e, "STITCH_MERGE_SCORE", MERGE_SCORE),
+                review_score=_float(e, "STITCH_REVIEW_SCORE", REVIEW_SCORE),
+                time_window_s=_int(e, "STITCH_TIME_WINDOW_S", TIME_WINDOW_S),
+                max_profiles=_int(e, "STITCH_MAX_PROFILES", MAX_PROFILES),
+            ),
+        )

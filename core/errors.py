@@ -1,0 +1,122 @@
+"""One error tree for Stitch.
+
+    StitchError
+     ├── ConfigError            a setting is missing or malformed (names the key)
+     ├── InputError             something from outside cannot be used
+     │    ├── ParseError        a provider payload lacks a field we need (names channel + field)
+     │    ├── ReplayLineError   a replay line is not a usable envelope (names the line)
+     │    └── FieldErrors       a form or API body failed validation (field -> reason)
+     ├── AuthError              a webhook or API call failed authentication
+     ├── StoreError             the store failed
+     │    ├── StoreUnavailable  the store URL is malformed or the store does not answer
+     │    └── WriteConflict     an optimistic write lost a race; the caller retries
+     ├── ResolverError
+     │    ├── NotFound          a person, merge, lead or suggestion id is unknown
+     │    └── MergeRefused      a merge or split is not allowed (cannot-link, already undone...)
+     └── ConnectorError         talking to a provider failed
+          ├── ChannelUnavailable  the channel is not configured or the customer is unreachable
+          └── ProviderError     the provider answered an error (status, retry_after)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class StitchError(Exception):
+    """Base of every error Stitch raises on purpose."""
+
+
+class ConfigError(StitchError):
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class InputError(StitchError):
+    """Input from outside (webhook, form, replay file, API call) cannot be used."""
+
+
+class ParseError(InputError):
+    def __init__(self, channel: str, field: str, reason: str) -> None:
+        super().__init__(f"{channel}: {field}: {reason}")
+        self.channel = channel
+        self.field = field
+        self.reason = reason
+
+
+class ReplayLineError(InputError):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+class FieldErrors(InputError):
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = dict(errors)
+
+
+class AuthError(StitchError):
+    def __init__(self, channel: str, reason: str) -> None:
+        super().__init__(f"{channel}: {reason}")
+        self.channel = channel
+        self.reason = reason
+
+
+class StoreError(StitchError):
+    """The store failed."""
+
+
+class StoreUnavailable(StoreError):
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"store {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class WriteConflict(StoreError):
+    """An optimistic write lost a race with another worker; the caller reloads and retries."""
+
+
+class ResolverError(StitchError):
+    """The resolver refused or could not find something."""
+
+
+class NotFound(ResolverError):
+    def __init__(self, kind: str, ident: str) -> None:
+        super().__init__(f"unknown {kind} {ident!r}")
+        self.kind = kind
+        self.ident = ident
+
+
+class MergeRefused(ResolverError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConnectorError(StitchError):
+    def __init__(self, channel: str, reason: str) -> None:
+        super().__init__(f"{channel}: {reason}")
+        self.channel = channel
+        self.reason = reason
+
+
+class ChannelUnavailable(ConnectorError):
+    """The channel is not configured, or the customer cannot be reached on it."""
+
+
+class ProviderError(ConnectorError):
+    def __init__(
+        self, channel: str, reason: str, *, status: int, retry_after: float | None = None
+    ) -> None:
+        super().__init__(channel, f"{status} {reason}")
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == 429 or self.status >= 500

@@ -1,0 +1,92 @@
+"""Phone and e-mail normalization: the exact-link keys."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+# Values people type when a form insists on a field; they must never link two customers.
+_GENERIC_EMAIL_LOCALS = frozenset(
+    {"test", "example", "noreply", "no-reply", "none", "null", "asd", "qwe", "qwerty", "aaa", "x", "xxx",
+     "mail", "email", "info", "admin", "user", "nomail", "123", "1234", "12345", "123456"}
+)
+_GENERIC_EMAIL_DOMAINS = frozenset({"example.com", "example.org", "example.net", "test.com", "test.ru", "mail.test"})
+
+
+@lru_cache(maxsize=65536)
+def normalize_phone(raw: str, region: str = "RU") -> str | None:
+    """E.164 for a valid, non-generic number; None otherwise (never raises)."""
+    cleaned = raw.strip().removeprefix("whatsapp:").strip()
+    if not cleaned or len(cleaned) > 40:
+        return None
+    digits = re.sub(r"\D", "", cleaned)
+    # A bare international number without "+" ("79123456789" from Telegram's contact or WaId).
+    if not cleaned.startswith("+") and len(digits) >= 11 and not digits.startswith("8"):
+        cleaned = "+" + digits
+    try:
+        number = phonenumbers.parse(cleaned, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None if is_generic_phone(e164) else e164
+
+
+def is_generic_phone(e164: str) -> bool:
+    """Placeholder numbers: one digit repeated, or a plain run like 1234567."""
+    national = str(phonenumbers.parse(e164).national_number)
+    return len(set(national)) <= 2 or national in "01234567890123456789" or national in "98765432109876543210"
+
+
+@lru_cache(maxsize=65536)
+def normalize_email(raw: str) -> str | None:
+    """The lower-cased match key of a valid, non-generic address; None otherwise."""
+    raw = raw.strip()
+    if not raw or len(raw) > 254 or "@" not in raw:
+        return None
+    try:
+        normalized = validate_email(raw, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return None
+    local, _, domain = normalized.rpartition("@")
+    if local in _GENERIC_EMAIL_LOCALS or domain in _GENERIC_EMAIL_DOMAINS:
+        return None
+    return normalized
+
+
+def phones_in_text(text: str, region: str = "RU") -> list[str]:
+    """Valid phone numbers written inside a message, in E.164."""
+    found: list[str] = []
+    for match in phonenumbers.PhoneNumberMatcher(text, region):
+        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        if not is_generic_phone(e164) and e164 not in found:
+            found.append(e164)
+    return found
+
+
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def emails_in_text(text: str) -> list[str]:
+    found: list[str] = []
+    for raw in _EMAIL_RE.findall(text):
+        email = normalize_email(raw)
+        if email and email not in found:
+            found.append(email)
+    return found
+
+
+def mask_phone(e164: str) -> str:
+    """+79123456789 -> +7 912 ***-**-89: enough for a manager to recognise, nothing for a log reader."""
+    if len(e164) < 8:
+        return "***"
+    return f"{e164[:2]} {e164[2:5]} ***-**-{e164[-2:]}"
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
