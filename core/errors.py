@@ -1,21 +1,21 @@
 """One error tree for Stitch.
 
-    StitchError
-     ├── ConfigError            a setting is missing or malformed (names the key)
-     ├── InputError             something from outside cannot be used
-     │    ├── ParseError        a provider payload lacks a field we need (names channel + field)
-     │    ├── ReplayLineError   a replay line is not a usable envelope (names the line)
-     │    └── FieldErrors       a form or API body failed validation (field -> reason)
-     ├── AuthError              a webhook or API call failed authentication
-     ├── StoreError             the store failed
-     │    ├── StoreUnavailable  the store URL is malformed or the store does not answer
-     │    └── WriteConflict     an optimistic write lost a race; the caller retries
-     ├── ResolverError
-     │    ├── NotFound          a person, merge, lead or suggestion id is unknown
-     │    └── MergeRefused      a merge or split is not allowed (cannot-link, already undone...)
-     └── ConnectorError         talking to a provider failed
-          ├── ChannelUnavailable  the channel is not configured or the customer is unreachable
-          └── ProviderError     the provider answered an error (status, retry_after)
+StitchError
+ ├── ConfigError            a setting is missing or malformed (names the key)
+ ├── InputError             something from outside cannot be used
+ │    ├── ParseError        a provider payload lacks a field we need (names channel + field)
+ │    ├── ReplayLineError   a replay line is not a usable envelope (names the line)
+ │    └── FieldErrors       a form or API body failed validation (field -> reason)
+ ├── AuthError              a webhook or API call failed authentication
+ ├── StoreError             the store failed
+ │    ├── StoreUnavailable  the store URL is malformed or the store does not answer
+ │    └── WriteConflict     an optimistic write lost a race; the caller retries
+ ├── ResolverError
+ │    ├── NotFound          a person, merge, lead or suggestion id is unknown
+ │    └── MergeRefused      a merge or split is not allowed (cannot-link, already undone...)
+ └── ConnectorError         talking to a provider failed
+      ├── ChannelUnavailable  the channel is not configured or the customer is unreachable
+      └── ProviderError     the provider answered an error (status, retry_after)
 """
 
 from __future__ import annotations
@@ -110,9 +110,7 @@ class ChannelUnavailable(ConnectorError):
 
 
 class ProviderError(ConnectorError):
-    def __init__(
-        self, channel: str, reason: str, *, status: int, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, channel: str, reason: str, *, status: int, retry_after: float | None = None) -> None:
         super().__init__(channel, f"{status} {reason}")
         self.status = status
         self.retry_after = retry_after

@@ -10,8 +10,30 @@ from email_validator import EmailNotValidError, validate_email
 
 # Values people type when a form insists on a field; they must never link two customers.
 _GENERIC_EMAIL_LOCALS = frozenset(
-    {"test", "example", "noreply", "no-reply", "none", "null", "asd", "qwe", "qwerty", "aaa", "x", "xxx",
-     "mail", "email", "info", "admin", "user", "nomail", "123", "1234", "12345", "123456"}
+    {
+        "test",
+        "example",
+        "noreply",
+        "no-reply",
+        "none",
+        "null",
+        "asd",
+        "qwe",
+        "qwerty",
+        "aaa",
+        "x",
+        "xxx",
+        "mail",
+        "email",
+        "info",
+        "admin",
+        "user",
+        "nomail",
+        "123",
+        "1234",
+        "12345",
+        "123456",
+    }
 )
 _GENERIC_EMAIL_DOMAINS = frozenset({"example.com", "example.org", "example.net", "test.com", "test.ru", "mail.test"})
 

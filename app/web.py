@@ -1,0 +1,60 @@
+"""The aiohttp application: composed from sub-apps, state under typed AppKeys, clients in cleanup contexts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from app.forms import LIMITER, RateLimiter, form_routes
+from app.ingest import Pipeline
+from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
+from app.processor import Processor
+from core.config import Settings
+from store import open_store
+from store.base import BaseStore
+
+log = logging.getLogger("stitch.web")
+
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    processor = request.app[PROCESSOR]
+    ready = await store.ping()
+    backlog = processor.queue.qsize()
+    body = {"ok": ready, "store": ready, "backlog": backlog}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+def create_app(settings: Settings, store: BaseStore | None = None) -> web.Application:
+    """Build the app; pass a store to share one (tests), else it is opened from settings."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[SETTINGS] = settings
+    app[LIMITER] = RateLimiter()
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        own = store is None
+        app[STORE] = store if store is not None else open_store(settings.store_url)
+        await app[STORE].open()
+        app[PIPELINE] = Pipeline(app[STORE], settings)
+        app[PROCESSOR] = Processor(app[PIPELINE])
+        await app[PROCESSOR].start()
+        yield
+        await app[PROCESSOR].stop()
+        if own:
+            await app[STORE].close()
+
+    app.cleanup_ctx.append(store_ctx)
+    app.add_routes(routes)
+    app.add_routes(form_routes)
+    return app

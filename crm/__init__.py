@@ -1,0 +1,1 @@
+"""CRM practice on top of identity: leads, repeat flags, routing. Reacts to the resolver; never decides identity."""

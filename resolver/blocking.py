@@ -1,0 +1,42 @@
+"""Blocking: the few profiles worth comparing with a message, found through indexes only.
+
+Two sources, neither of which scans the store: profiles sharing an exact identifier, and recent
+messages (within the time window) sharing a name or text blocking key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from core.names import name_blocks, parse_name
+from core.records import RecentHit
+from core.text import is_generic_text, text_blocks
+from core.values import Message
+from store.base import BaseStore
+
+# Newest recent messages read per event; bounds the work when a common name floods the window.
+RECENT_LIMIT = 60
+
+
+def message_blocks(message: Message) -> frozenset[str]:
+    blocks = {f"n:{b}" for b in name_blocks(parse_name(message.name))}
+    if message.text and not is_generic_text(message.text):
+        blocks.update(f"t:{b}" for b in text_blocks(message.text))
+    return frozenset(blocks)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidates:
+    by_identifier: dict[str, list[str]]  # identifier key -> other profiles linked to it
+    recent: list[RecentHit]  # recent messages of other profiles sharing a blocking key
+
+
+async def find_candidates(store: BaseStore, message: Message, blocks: Sequence[str], window: timedelta) -> Candidates:
+    own = message.profile_key
+    linked = await store.profiles_by_identifier([i.key for i in message.identifiers])
+    by_identifier = {ident: [k for k in keys if k != own] for ident, keys in linked.items()}
+    since: datetime = message.received_at - window
+    hits = await store.recent(blocks, since, RECENT_LIMIT) if blocks else []
+    return Candidates(by_identifier=by_identifier, recent=[h for h in hits if h.profile_key != own])

@@ -1,0 +1,117 @@
+"""The one place that merges and splits persons (Chatwoot's ContactMergeAction in spirit).
+
+A merge points the absorbed person at the survivor (`merged_into`); profiles, messages and leads
+stay where they are and are found through the alias, so a split restores both sides exactly by
+clearing that pointer. Every merge and split is an audit record with its evidence and actor.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from core.errors import MergeRefused, NotFound
+from core.records import Evidence, MergeKind, MergeRecord, SuggestionStatus
+from store.base import BaseStore
+
+
+class MergeListener(Protocol):
+    """Reacts to identity decisions (the lead book); never decides identity itself."""
+
+    async def merged(self, record: MergeRecord) -> None: ...
+
+    async def split(self, record: MergeRecord, undone: MergeRecord) -> None: ...
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+class Merger:
+    def __init__(self, store: BaseStore, listeners: Sequence[MergeListener] = ()) -> None:
+        self.store = store
+        self.listeners = list(listeners)
+
+    async def perform(
+        self,
+        into: str,
+        from_: str,
+        *,
+        kind: MergeKind,
+        evidence: Sequence[Evidence],
+        actor: str,
+        at: datetime,
+    ) -> MergeRecord:
+        """Merge person `from_` into `into` (both resolved to their current roots first)."""
+        into, from_ = await self._roots(into, from_)
+        await self._refuse_if_not_mergeable(into, from_)
+        record = MergeRecord(
+            merge_id=new_id("m"), at=at, kind=kind, into=into, from_=from_, evidence=tuple(evidence), actor=actor
+        )
+        await self.store.set_merged_into(from_, into)
+        await self.store.add_merge(record)
+        await self._settle_suggestions(into, from_, SuggestionStatus.ACCEPTED)
+        for listener in self.listeners:
+            await listener.merged(record)
+        return record
+
+    async def split(self, merge_id: str, *, actor: str, at: datetime) -> MergeRecord:
+        """Undo a merge: the absorbed side gets its profiles, messages and leads back."""
+        merge = await self.store.get_merge(merge_id)
+        if merge is None:
+            raise NotFound("merge", merge_id)
+        if merge.kind is MergeKind.SPLIT:
+            raise MergeRefused(f"{merge_id} is a split, not a merge")
+        if merge.undone_by is not None:
+            raise MergeRefused(f"{merge_id} was already split by {merge.undone_by}")
+        record = MergeRecord(
+            merge_id=new_id("s"),
+            at=at,
+            kind=MergeKind.SPLIT,
+            into=merge.into,
+            from_=merge.from_,
+            evidence=merge.evidence,
+            actor=actor,
+            undoes=merge_id,
+        )
+        await self.store.set_merged_into(merge.from_, None)
+        await self.store.add_merge(record)
+        await self.store.set_merge_undone(merge_id, record.merge_id)
+        # A split is the strongest "not the same person" there is: never merge them again by itself.
+        await self.store.add_cannot_link(merge.into, merge.from_, actor, at)
+        for listener in self.listeners:
+            await listener.split(record, merge)
+        return record
+
+    async def not_same(self, a: str, b: str, *, actor: str, at: datetime) -> None:
+        a, b = await self._roots(a, b)
+        if a == b:
+            raise MergeRefused(f"{a} and {b} are one person now: split the merge instead")
+        await self.store.add_cannot_link(a, b, actor, at)
+        await self._settle_suggestions(a, b, SuggestionStatus.REJECTED)
+
+    async def cannot_link(self, a_members: Sequence[str], b_members: Sequence[str]) -> bool:
+        blocked = await self.store.cannot_links_of(a_members)
+        return not blocked.isdisjoint(b_members)
+
+    async def _roots(self, a: str, b: str) -> tuple[str, str]:
+        for pid in (a, b):
+            if await self.store.get_person(pid) is None:
+                raise NotFound("person", pid)
+        return await self.store.root_of(a), await self.store.root_of(b)
+
+    async def _refuse_if_not_mergeable(self, into: str, from_: str) -> None:
+        if into == from_:
+            raise MergeRefused(f"{into} and {from_} are already one person")
+        if await self.cannot_link(await self.store.members_of(into), await self.store.members_of(from_)):
+            raise MergeRefused(f"{into} and {from_} are marked as not the same person")
+
+    async def _settle_suggestions(self, a: str, b: str, status: SuggestionStatus) -> None:
+        members_a = set(await self.store.members_of(a))
+        members_b = set(await self.store.members_of(b))
+        for suggestion in await self.store.suggestions_of(sorted(members_a)):
+            pair = {suggestion.a, suggestion.b}
+            if pair & members_a and pair & members_b:
+                await self.store.set_suggestion_status(suggestion.suggestion_id, status)

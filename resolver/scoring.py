@@ -1,0 +1,40 @@
+"""Scoring: level weights (log-odds in spirit, hand-set and measured by bench/accuracy.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.names import NameMatch
+from core.records import Evidence
+from resolver.comparison import TextLevel, TimeLevel
+
+NAME_WEIGHTS: dict[NameMatch, float] = {
+    NameMatch.EXACT: 6.0,
+    NameMatch.EQUIVALENT: 5.0,
+    NameMatch.INITIAL: 4.0,
+    NameMatch.FUZZY: 3.0,
+    NameMatch.GIVEN_ONLY: 2.0,
+    NameMatch.UNKNOWN: 0.0,
+    # Clashing names veto evidence links outright: precision first.
+    NameMatch.DIFFERENT: -100.0,
+}
+TEXT_WEIGHTS: dict[TextLevel, float] = {
+    TextLevel.SAME: 8.0,
+    TextLevel.NEAR: 6.0,
+    TextLevel.LOOSE: 2.0,
+    TextLevel.GENERIC: 0.0,
+    TextLevel.OTHER: -1.0,
+}
+TIME_WEIGHTS: dict[TimeLevel, float] = {TimeLevel.BURST: 2.0, TimeLevel.CLOSE: 1.0, TimeLevel.WINDOW: 0.0}
+# Two accounts on one channel writing within minutes are more often two people than one.
+SAME_CHANNEL_WEIGHT = -3.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PairScore:
+    score: float
+    evidence: tuple[Evidence, ...]
+
+
+def total(*parts: Evidence) -> PairScore:
+    return PairScore(score=sum(p.score for p in parts), evidence=tuple(p for p in parts if p.detail))

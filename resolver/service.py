@@ -1,0 +1,319 @@
+"""The resolver service: one message in, its person out (created, joined or merged).
+
+Order of work per message, and why:
+1. exact identifiers first: a shared phone or e-mail is the strongest evidence there is, guarded
+   against offices and families by name clashes (such an identifier becomes *shared*);
+2. evidence links next (name + near-identical text + time) from the recent-message blocks;
+3. only then the profile is written and the message indexed, so a message never finds itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from core.config import ResolverSettings
+from core.names import NameMatch, parse_name
+from core.phones import mask_email, mask_phone
+from core.records import Evidence, MergeKind, MergeRecord, Person, Profile, RecentHit, Suggestion
+from core.values import Channel, IdKind, Identifier, Message, Provenance
+from resolver.blocking import Candidates, find_candidates, message_blocks
+from resolver.comparison import compare_name_sets, compare_text, compare_time
+from resolver.merge import Merger, new_id
+from resolver.scoring import NAME_WEIGHTS, SAME_CHANNEL_WEIGHT, TEXT_WEIGHTS, TIME_WEIGHTS, PairScore, total
+from store.base import BaseStore
+
+log = logging.getLogger("stitch.resolver")
+
+# Name levels strong enough to merge through an identifier already known to be shared.
+STRONG_NAMES = frozenset({NameMatch.EXACT, NameMatch.EQUIVALENT})
+# Score of an exact-identifier suggestion (shown in the review queue; above any evidence score).
+IDENTIFIER_SUGGESTION_SCORE = 20.0
+
+CHANNEL_TITLES = {
+    Channel.TELEGRAM: "Telegram",
+    Channel.WHATSAPP: "WhatsApp",
+    Channel.AVITO: "Avito",
+    Channel.WEBFORM: "the web form",
+}
+
+
+@dataclass(slots=True, kw_only=True)
+class Resolution:
+    """What the resolver decided for one message."""
+
+    person_id: str
+    profile_key: str
+    new_person: bool = False
+    known_before: bool = False  # the person existed before this message (a repeat inquiry)
+    merges: list[MergeRecord] = field(default_factory=list)
+    suggestions: list[Suggestion] = field(default_factory=list)
+
+
+def describe_identifier(ident_key: str) -> str:
+    kind, _, value = ident_key.partition(":")
+    if kind == IdKind.PHONE:
+        return f"same phone {mask_phone(value)}"
+    if kind == IdKind.EMAIL:
+        return f"same e-mail {mask_email(value)}"
+    return f"same {kind.replace('_', ' ')} {value}"
+
+
+def display_name(names: Sequence[str], fallback: str) -> str:
+    """The fullest personal name seen; otherwise the first non-empty one; otherwise the fallback."""
+    parsed = [(parse_name(n), n) for n in names if n.strip()]
+    personal = [(len(p.given) + len(p.surnames), len(raw), raw) for p, raw in parsed if p.usable]
+    if personal:
+        return max(personal)[2]
+    return parsed[0][1] if parsed else fallback
+
+
+class Resolver:
+    def __init__(self, store: BaseStore, merger: Merger, settings: ResolverSettings) -> None:
+        self.store = store
+        self.merger = merger
+        self.settings = settings
+        self.window = timedelta(seconds=settings.time_window_s)
+
+    def lock_keys(self, message: Message) -> list[str]:
+        """Keys whose holders could decide about the same person concurrently."""
+        return sorted({message.profile_key, *(i.key for i in message.identifiers), *message_blocks(message)})
+
+    async def resolve(self, message: Message) -> Resolution:
+        store = self.store
+        key = message.profile_key
+        at = message.received_at
+        existing = (await store.get_profiles([key])).get(key)
+        person = await store.root_of(existing.person_id) if existing else None
+        blocks = sorted(message_blocks(message))
+        candidates = await find_candidates(store, message, blocks, self.window)
+        names = [message.name] if message.name else []
+        if person is not None:
+            names.extend(p.name for p in await store.profiles_of(person) if p.name)
+
+        res = Resolution(person_id=person or "", profile_key=key, known_before=person is not None)
+        person = await self._link_identifiers(message, person, names, candidates, res)
+        person = await self._link_evidence(message, person, names, candidates, res)
+        if person is None:
+            person = await self._new_person(message, names, res)
+        res.person_id = person
+
+        await store.put_profile(
+            Profile(
+                key=key,
+                channel=message.channel,
+                user_id=message.user_id,
+                account=message.account,
+                chat_id=message.chat_id,
+                name=message.name or (existing.name if existing else ""),
+                handle=message.handle or (existing.handle if existing else ""),
+                person_id=existing.person_id if existing else person,
+                first_seen=existing.first_seen if existing else at,
+                last_seen=at,
+                unreachable=existing.unreachable if existing else False,
+            )
+        )
+        for ident in message.identifiers:
+            await store.link_identifier(key, ident)
+        if blocks:
+            hit = RecentHit(profile_key=key, event_id=message.event_id, at=at, text=message.text[:500])
+            await store.add_recent(blocks, hit)
+        if res.merges and not res.new_person:
+            names = [p.name for p in await store.profiles_of(person)] + [message.name]
+            await store.update_person(person, display_name=display_name(names, key))
+        return res
+
+    # -- exact identifiers -----------------------------------------------------------------------
+    async def _link_identifiers(
+        self, message: Message, person: str | None, names: list[str], candidates: Candidates, res: Resolution
+    ) -> str | None:
+        store = self.store
+        ident_keys = [k for k, keys in candidates.by_identifier.items() if keys]
+        if not ident_keys:
+            return person
+        shared = await store.shared_among(ident_keys)
+        provenance = {i.key: i.provenance for i in message.identifiers}
+        to_merge: dict[str, list[Evidence]] = {}
+        to_suggest: dict[str, list[Evidence]] = {}
+        for ident in ident_keys:
+            profiles = await store.get_profiles(candidates.by_identifier[ident])
+            roots = {await store.root_of(p.person_id) for p in profiles.values()}
+            roots.discard(person or "")
+            for root in sorted(roots):
+                their_names = [p.name for p in await store.profiles_of(root)]
+                level = compare_name_sets(names, their_names)
+                evidence = [
+                    Evidence(
+                        rule=ident.partition(":")[0],
+                        detail=describe_identifier(ident),
+                        score=0.0,
+                        values={"identifier": ident},
+                    )
+                ]
+                if level is not NameMatch.UNKNOWN:
+                    evidence.append(self._name_evidence(level, names, their_names))
+                if ident in shared:
+                    target = to_merge if level in STRONG_NAMES else to_suggest
+                elif level is NameMatch.DIFFERENT:
+                    # Different people behind one phone or e-mail: an office line or a family phone.
+                    await store.mark_shared(ident, "joins people with different names", message.received_at)
+                    shared.add(ident)
+                    target = to_suggest
+                elif provenance.get(ident) is Provenance.MENTIONED and level is NameMatch.UNKNOWN:
+                    target = to_suggest  # a number inside a text may be anyone's
+                else:
+                    target = to_merge
+                target.setdefault(root, []).extend(evidence)
+        for root in to_merge:
+            to_suggest.pop(root, None)
+        return await self._apply(message, person, to_merge, to_suggest, res, kind_score=IDENTIFIER_SUGGESTION_SCORE)
+
+    # -- evidence links --------------------------------------------------------------------------
+    async def _link_evidence(
+        self, message: Message, person: str | None, names: list[str], candidates: Candidates, res: Resolution
+    ) -> str | None:
+        if not candidates.recent:
+            return person
+        store = self.store
+        members = set(await store.members_of(person)) if person else set()
+        profiles = await store.get_profiles(sorted({h.profile_key for h in candidates.recent}))
+        best: dict[str, PairScore] = {}
+        for hit in candidates.recent:
+            other = profiles.get(hit.profile_key)
+            if other is None:
+                continue
+            root = await store.root_of(other.person_id)
+            if root in members:
+                continue
+            pair = self._score_pair(message, other, hit)
+            if pair.score >= self.settings.review_score:
+                await store.add_edge(message.profile_key, other.key, pair.score, pair.evidence, message.received_at)
+            if root not in best or pair.score > best[root].score:
+                best[root] = pair
+        # A person is compared as a whole: one clashing name among its profiles vetoes the link.
+        scored: dict[str, PairScore] = {}
+        for root, pair in best.items():
+            if pair.score < self.settings.review_score:
+                continue
+            their_names = [p.name for p in await store.profiles_of(root)]
+            if compare_name_sets(names, their_names) is NameMatch.DIFFERENT:
+                continue
+            scored[root] = pair
+        confident = [r for r, p in scored.items() if p.score >= self.settings.merge_score]
+        to_merge: dict[str, list[Evidence]] = {}
+        to_suggest: dict[str, list[Evidence]] = {}
+        if len(confident) == 1:
+            to_merge[confident[0]] = list(scored[confident[0]].evidence)
+        for root, pair in scored.items():
+            if root not in to_merge:
+                # Two confident candidates that are not one person: a human decides.
+                to_suggest[root] = list(pair.evidence)
+        scores = {r: p.score for r, p in scored.items()}
+        return await self._apply(message, person, to_merge, to_suggest, res, scores=scores)
+
+    def _score_pair(self, message: Message, other: Profile, hit: RecentHit) -> PairScore:
+        name_level = compare_name_sets([message.name], [other.name])
+        text_level, similarity = compare_text(message.text, hit.text)
+        time_level, gap = compare_time(message.received_at, hit.at)
+        parts = [
+            self._name_evidence(name_level, [message.name], [other.name]),
+            Evidence(
+                rule="text",
+                detail=(
+                    f"same question on {CHANNEL_TITLES[message.channel]} and {CHANNEL_TITLES[other.channel]}"
+                    f" {round(gap / 60)} min apart"
+                    if text_level.value in ("same", "near")
+                    else ""
+                ),
+                score=TEXT_WEIGHTS[text_level],
+                values={"level": text_level.value, "similarity": f"{similarity:.0f}"},
+            ),
+            Evidence(rule="time", detail="", score=TIME_WEIGHTS[time_level], values={"seconds": f"{gap:.0f}"}),
+        ]
+        if message.channel == other.channel:
+            parts.append(Evidence(rule="channel", detail="", score=SAME_CHANNEL_WEIGHT))
+        return total(*parts)
+
+    @staticmethod
+    def _name_evidence(level: NameMatch, ours: Sequence[str], theirs: Sequence[str]) -> Evidence:
+        a = next((n for n in ours if n), "")
+        b = next((n for n in theirs if n), "")
+        words = {
+            NameMatch.EXACT: f"same name {a}",
+            NameMatch.EQUIVALENT: f"name {a} ≈ {b}",
+            NameMatch.INITIAL: f"name {a} ≈ {b} (initial)",
+            NameMatch.FUZZY: f"name {a} ≈ {b} (spelling)",
+            NameMatch.GIVEN_ONLY: f"first name {a} ≈ {b}",
+            NameMatch.DIFFERENT: f"different names {a} / {b}",
+            NameMatch.UNKNOWN: "",
+        }
+        return Evidence(rule="name", detail=words[level], score=NAME_WEIGHTS[level], values={"level": level.value})
+
+    # -- decisions -------------------------------------------------------------------------------
+    async def _apply(
+        self,
+        message: Message,
+        person: str | None,
+        to_merge: dict[str, list[Evidence]],
+        to_suggest: dict[str, list[Evidence]],
+        res: Resolution,
+        *,
+        kind_score: float = 0.0,
+        scores: dict[str, float] | None = None,
+    ) -> str | None:
+        store = self.store
+        at = message.received_at
+        for root in list(to_merge):
+            blocked = person is not None and await self.merger.cannot_link(
+                await store.members_of(person), await store.members_of(root)
+            )
+            if blocked:
+                to_merge.pop(root)
+                to_suggest.pop(root, None)
+        group = sorted({*to_merge, *([person] if person else [])})
+        if len(group) > 1 or (person is None and group):
+            size = len(await store.profile_keys_of([m for r in group for m in await store.members_of(r)]))
+            if size + (0 if person else 1) > self.settings.max_profiles:
+                # Large persons grow only through review: a runaway merge chain is a precision bug.
+                for root in to_merge:
+                    to_suggest[root] = to_merge[root]
+                to_merge = {}
+                group = [person] if person else []
+        if to_merge:
+            survivor = await self._oldest(group)
+            for root in group:
+                if root == survivor:
+                    continue
+                evidence = to_merge.get(root) or to_merge.get(survivor) or []
+                record = await self.merger.perform(
+                    survivor, root, kind=MergeKind.AUTO, evidence=evidence, actor="resolver", at=at
+                )
+                res.merges.append(record)
+            res.known_before = True
+            person = survivor
+        if person is None and to_suggest:
+            # The message's person does not exist yet: create it so the suggestion can name it.
+            person = await self._new_person(message, [message.name], res)
+        for root, evidence in to_suggest.items():
+            if person is None or root == person:
+                continue
+            score = (scores or {}).get(root, kind_score)
+            suggestion = Suggestion(
+                suggestion_id=new_id("g"), a=person, b=root, score=score, evidence=tuple(evidence), created_at=at
+            )
+            if await store.add_suggestion(suggestion):
+                res.suggestions.append(suggestion)
+        return person
+
+    async def _new_person(self, message: Message, names: Sequence[str], res: Resolution) -> str:
+        pid = new_id("p")
+        name = display_name(names, message.handle or message.profile_key)
+        await self.store.add_person(Person(person_id=pid, created_at=message.received_at, display_name=name))
+        res.new_person = True
+        return pid
+
+    async def _oldest(self, roots: Sequence[str]) -> str:
+        found = [await self.store.get_person(r) for r in roots]
+        return min((p for p in found if p), key=lambda p: (p.created_at, p.person_id)).person_id

@@ -1,0 +1,25 @@
+"""Storage backends: the embedded SQLite store (default) and the Redis store (scale-out)."""
+
+from __future__ import annotations
+
+from store.base import BaseStore
+
+
+def open_store(url: str) -> BaseStore:
+    """Build the store a URL names: `sqlite:///PATH` or `redis://HOST:PORT/DB`.
+
+    Raises StoreUnavailable with a one-line reason for a malformed URL.
+    """
+    from core.errors import StoreUnavailable
+
+    if url.startswith("sqlite://"):
+        from store.sqlite import SqliteStore
+
+        return SqliteStore.from_url(url)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from store.redis import RedisStore
+        except ImportError as e:  # the Redis backend ships separately in some builds
+            raise StoreUnavailable(url, "the Redis backend is not available") from e
+        return RedisStore.from_url(url)
+    raise StoreUnavailable(url, "expected sqlite:///PATH or redis://HOST:PORT/DB")

@@ -1,0 +1,282 @@
+"""The store seam: everything Stitch keeps, behind one ABC with an embedded and a Redis backend.
+
+The identity graph lives here, not in a process: profiles, identifiers, evidence edges and the
+person alias forest (a merge sets `merged_into`; a split clears it). Workers may cache, but every
+decision reads what the store holds.
+
+Convenience methods built from the primitives are written once, here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+
+from core.records import (
+    EventStatus,
+    Evidence,
+    Lead,
+    MergeRecord,
+    Person,
+    Profile,
+    RecentHit,
+    StoredMessage,
+    Suggestion,
+    SuggestionStatus,
+)
+from core.values import Envelope, Identifier
+
+# A merge chain longer than this means a corrupt alias forest, not a busy customer.
+MAX_ALIAS_DEPTH = 64
+
+
+class BaseStore(ABC):
+    """Stitch's state. Backends: SqliteStore (one file) and RedisStore (shared by many workers)."""
+
+    url: str
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and create what is missing; raise StoreUnavailable with a reason."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> bool:
+        """True when the store answers (readiness)."""
+
+    @abstractmethod
+    def atomic(self) -> AbstractAsyncContextManager[None]:
+        """A unit of work: everything inside commits together or not at all. Nests."""
+
+    @abstractmethod
+    def lock(self, keys: Iterable[str]) -> AbstractAsyncContextManager[None]:
+        """Exclusive access to the named resolution keys (identifiers, blocks) across workers."""
+
+    # -- raw events (the durable inbox) ----------------------------------------------------------
+    @abstractmethod
+    async def add_event(self, envelope: Envelope) -> bool:
+        """Store a raw event as pending; False if its id is already stored."""
+
+    @abstractmethod
+    async def get_event(self, event_id: str) -> Envelope | None: ...
+
+    @abstractmethod
+    async def event_status(self, event_id: str) -> EventStatus | None: ...
+
+    @abstractmethod
+    async def finish_event(self, event_id: str, status: EventStatus, reason: str = "") -> None: ...
+
+    @abstractmethod
+    async def pending_events(self, limit: int) -> list[Envelope]:
+        """Events stored but not yet resolved, oldest first (processed at start-up)."""
+
+    @abstractmethod
+    async def event_counts(self) -> dict[str, int]:
+        """Events by status."""
+
+    # -- messages --------------------------------------------------------------------------------
+    @abstractmethod
+    async def message_seen(self, channel: str, provider_message_id: str) -> bool: ...
+
+    @abstractmethod
+    async def add_message(self, message: StoredMessage) -> None: ...
+
+    @abstractmethod
+    async def messages_of(
+        self, profile_keys: Sequence[str], *, limit: int = 200, before: datetime | None = None
+    ) -> list[StoredMessage]:
+        """Messages of these profiles, newest first."""
+
+    @abstractmethod
+    async def relead_messages(self, profile_keys: Sequence[str], from_lead: str, to_lead: str) -> None:
+        """Move these profiles' messages of one lead to another (a split gives a side its lead back)."""
+
+    @abstractmethod
+    def iter_messages(self) -> AsyncIterator[StoredMessage]:
+        """Every inbound message, in arrival order (export)."""
+
+    # -- profiles and identifiers ----------------------------------------------------------------
+    @abstractmethod
+    async def get_profiles(self, keys: Sequence[str]) -> dict[str, Profile]: ...
+
+    @abstractmethod
+    async def put_profile(self, profile: Profile) -> None: ...
+
+    @abstractmethod
+    def iter_profiles(self) -> AsyncIterator[Profile]: ...
+
+    @abstractmethod
+    async def link_identifier(self, profile_key: str, identifier: Identifier) -> None: ...
+
+    @abstractmethod
+    async def identifiers_of(self, profile_keys: Sequence[str]) -> dict[str, list[Identifier]]: ...
+
+    @abstractmethod
+    async def profiles_by_identifier(self, identifier_keys: Sequence[str]) -> dict[str, list[str]]:
+        """identifier key ("phone:+7...") -> profile keys linked to it."""
+
+    @abstractmethod
+    async def mark_shared(self, identifier_key: str, reason: str, at: datetime) -> None: ...
+
+    @abstractmethod
+    async def shared_among(self, identifier_keys: Sequence[str]) -> set[str]: ...
+
+    @abstractmethod
+    async def list_shared(self) -> list[tuple[str, str, datetime]]:
+        """(identifier key, reason, since) of every identifier treated as shared."""
+
+    @abstractmethod
+    async def add_edge(self, a: str, b: str, score: float, evidence: Sequence[Evidence], at: datetime) -> None:
+        """An evidence edge between two profiles (kept even when it did not merge)."""
+
+    @abstractmethod
+    async def edges_of(self, profile_keys: Sequence[str]) -> list[tuple[str, str, float, list[Evidence]]]: ...
+
+    # -- persons ---------------------------------------------------------------------------------
+    @abstractmethod
+    async def add_person(self, person: Person) -> None: ...
+
+    @abstractmethod
+    async def get_person(self, person_id: str) -> Person | None: ...
+
+    @abstractmethod
+    async def update_person(
+        self, person_id: str, *, display_name: str | None = None, responsible: str | None = None
+    ) -> None: ...
+
+    @abstractmethod
+    async def set_merged_into(self, person_id: str, into: str | None) -> None: ...
+
+    @abstractmethod
+    async def children_of(self, person_ids: Sequence[str]) -> list[str]:
+        """Persons whose `merged_into` is one of these."""
+
+    @abstractmethod
+    async def profile_keys_of(self, person_ids: Sequence[str]) -> list[str]:
+        """Profiles that joined one of these persons first."""
+
+    @abstractmethod
+    def iter_persons(self) -> AsyncIterator[Person]: ...
+
+    @abstractmethod
+    async def counts(self) -> dict[str, int]:
+        """persons (roots), profiles, merges, suggestions pending, leads."""
+
+    # -- merges, suggestions, cannot-links -------------------------------------------------------
+    @abstractmethod
+    async def add_merge(self, record: MergeRecord) -> None: ...
+
+    @abstractmethod
+    async def get_merge(self, merge_id: str) -> MergeRecord | None: ...
+
+    @abstractmethod
+    async def set_merge_undone(self, merge_id: str, by: str) -> None: ...
+
+    @abstractmethod
+    async def merges(self, *, limit: int | None = None) -> list[MergeRecord]:
+        """Audit records, newest first."""
+
+    @abstractmethod
+    async def add_suggestion(self, suggestion: Suggestion) -> bool:
+        """Store a pending suggestion; False if one is already pending for the pair."""
+
+    @abstractmethod
+    async def get_suggestion(self, suggestion_id: str) -> Suggestion | None: ...
+
+    @abstractmethod
+    async def set_suggestion_status(self, suggestion_id: str, status: SuggestionStatus) -> None: ...
+
+    @abstractmethod
+    async def suggestions(self, status: SuggestionStatus = SuggestionStatus.PENDING) -> list[Suggestion]: ...
+
+    @abstractmethod
+    async def suggestions_of(self, person_ids: Sequence[str]) -> list[Suggestion]:
+        """Pending suggestions naming one of these persons."""
+
+    @abstractmethod
+    async def add_cannot_link(self, a: str, b: str, actor: str, at: datetime) -> None: ...
+
+    @abstractmethod
+    async def cannot_links_of(self, person_ids: Sequence[str]) -> set[str]:
+        """Every person id marked "not the same person" as one of these."""
+
+    # -- recent messages (blocking index for evidence links) -------------------------------------
+    @abstractmethod
+    async def add_recent(self, blocks: Iterable[str], hit: RecentHit) -> None: ...
+
+    @abstractmethod
+    async def recent(self, blocks: Iterable[str], since: datetime, limit: int) -> list[RecentHit]:
+        """Recent messages sharing a blocking key, newest first."""
+
+    @abstractmethod
+    async def prune_recent(self, before: datetime) -> int: ...
+
+    # -- leads -----------------------------------------------------------------------------------
+    @abstractmethod
+    async def add_lead(self, lead: Lead) -> None: ...
+
+    @abstractmethod
+    async def get_lead(self, lead_id: str) -> Lead | None: ...
+
+    @abstractmethod
+    async def put_lead(self, lead: Lead) -> None: ...
+
+    @abstractmethod
+    async def leads_of(self, person_ids: Sequence[str]) -> list[Lead]:
+        """Leads created for these persons, oldest first."""
+
+    @abstractmethod
+    async def leads_merged_by(self, merge_id: str) -> list[Lead]: ...
+
+    @abstractmethod
+    def iter_leads(self) -> AsyncIterator[Lead]: ...
+
+    # -- written once on top of the primitives ---------------------------------------------------
+    async def root_of(self, person_id: str) -> str:
+        """The person this id stands for now: merged-away ids resolve to the survivor."""
+        current = person_id
+        for _ in range(MAX_ALIAS_DEPTH):
+            person = await self.get_person(current)
+            if person is None or person.merged_into is None:
+                return current
+            current = person.merged_into
+        raise RuntimeError(f"alias chain of {person_id} is longer than {MAX_ALIAS_DEPTH}")
+
+    async def members_of(self, root: str) -> list[str]:
+        """The root and every person merged into it, transitively."""
+        members = [root]
+        frontier = [root]
+        while frontier:
+            frontier = await self.children_of(frontier)
+            members.extend(frontier)
+        return members
+
+    async def profiles_of(self, root: str) -> list[Profile]:
+        keys = await self.profile_keys_of(await self.members_of(root))
+        found = await self.get_profiles(keys)
+        return [found[k] for k in keys if k in found]
+
+    async def person_of_profile(self, profile_key: str) -> str | None:
+        found = await self.get_profiles([profile_key])
+        profile = found.get(profile_key)
+        return None if profile is None else await self.root_of(profile.person_id)
+
+    async def open_lead_of(self, root: str) -> Lead | None:
+        """The newest lead of the person that is still open and not folded into another."""
+        leads = await self.leads_of(await self.members_of(root))
+        open_leads = [lead for lead in leads if lead.status.is_open and lead.merged_into is None]
+        return max(open_leads, key=lambda lead: lead.created_at) if open_leads else None
+
+    async def lead_root(self, lead_id: str) -> str:
+        current = lead_id
+        for _ in range(MAX_ALIAS_DEPTH):
+            lead = await self.get_lead(current)
+            if lead is None or lead.merged_into is None:
+                return current
+            current = lead.merged_into
+        raise RuntimeError(f"lead alias chain of {lead_id} is longer than {MAX_ALIAS_DEPTH}")

@@ -1,0 +1,739 @@
+"""SqliteStore: the embedded default. One file, WAL, one writer.
+
+Statements run on the event loop's thread on purpose: every query here is an indexed point
+lookup or a small insert (microseconds), and with WAL plus `synchronous=NORMAL` a commit does not
+fsync. Handing each one to a thread pool would cost more than the query. Durability: a crash may
+lose the last commits since the previous checkpoint-free fsync window, never leave half an event
+(each event's effects are one transaction or savepoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core.errors import StoreUnavailable
+from core.records import (
+    Direction,
+    EventStatus,
+    Evidence,
+    Lead,
+    LeadStatus,
+    MergeKind,
+    MergeRecord,
+    Person,
+    Profile,
+    RecentHit,
+    StoredMessage,
+    Suggestion,
+    SuggestionStatus,
+)
+from core.values import Channel, Envelope, Identifier, IdKind, Provenance
+from store.base import BaseStore
+from store.codec import dt, envelope_dump, envelope_load, evidence_dump, evidence_load, ts
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id TEXT NOT NULL UNIQUE,
+  channel TEXT NOT NULL,
+  received_at REAL NOT NULL,
+  envelope TEXT NOT NULL,
+  status TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events(status) WHERE status = 'pending';
+CREATE TABLE IF NOT EXISTS messages (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id TEXT NOT NULL UNIQUE,
+  channel TEXT NOT NULL,
+  provider_message_id TEXT NOT NULL,
+  profile_key TEXT NOT NULL,
+  lead_id TEXT NOT NULL,
+  sent_at REAL NOT NULL,
+  direction TEXT NOT NULL,
+  text TEXT NOT NULL,
+  meta TEXT NOT NULL,
+  UNIQUE (channel, provider_message_id, direction)
+);
+CREATE INDEX IF NOT EXISTS messages_profile ON messages(profile_key, sent_at);
+CREATE TABLE IF NOT EXISTS profiles (
+  key TEXT PRIMARY KEY,
+  channel TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  account TEXT NOT NULL,
+  chat_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  handle TEXT NOT NULL,
+  person_id TEXT NOT NULL,
+  first_seen REAL NOT NULL,
+  last_seen REAL NOT NULL,
+  unreachable INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS profiles_person ON profiles(person_id);
+CREATE TABLE IF NOT EXISTS identifiers (
+  ident TEXT NOT NULL,
+  profile_key TEXT NOT NULL,
+  provenance TEXT NOT NULL,
+  PRIMARY KEY (ident, profile_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS identifiers_profile ON identifiers(profile_key);
+CREATE TABLE IF NOT EXISTS shared (
+  ident TEXT PRIMARY KEY, reason TEXT NOT NULL, since REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS edges (
+  a TEXT NOT NULL, b TEXT NOT NULL, score REAL NOT NULL, evidence TEXT NOT NULL, at REAL NOT NULL,
+  PRIMARY KEY (a, b)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS edges_b ON edges(b);
+CREATE TABLE IF NOT EXISTS persons (
+  person_id TEXT PRIMARY KEY,
+  created_at REAL NOT NULL,
+  display_name TEXT NOT NULL,
+  responsible TEXT NOT NULL DEFAULT '',
+  merged_into TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS persons_merged ON persons(merged_into) WHERE merged_into IS NOT NULL;
+CREATE TABLE IF NOT EXISTS merges (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  merge_id TEXT NOT NULL UNIQUE,
+  at REAL NOT NULL,
+  kind TEXT NOT NULL,
+  into_id TEXT NOT NULL,
+  from_id TEXT NOT NULL,
+  evidence TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  undone_by TEXT,
+  undoes TEXT
+);
+CREATE TABLE IF NOT EXISTS suggestions (
+  suggestion_id TEXT PRIMARY KEY,
+  a TEXT NOT NULL, b TEXT NOT NULL,
+  score REAL NOT NULL, evidence TEXT NOT NULL, created_at REAL NOT NULL, status TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS suggestions_pending_pair ON suggestions(a, b) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS suggestions_b ON suggestions(b) WHERE status = 'pending';
+CREATE TABLE IF NOT EXISTS cannot_link (
+  a TEXT NOT NULL, b TEXT NOT NULL, actor TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (a, b)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS recent (
+  block TEXT NOT NULL, at REAL NOT NULL, profile_key TEXT NOT NULL, event_id TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS recent_block ON recent(block, at);
+CREATE INDEX IF NOT EXISTS recent_at ON recent(at);
+CREATE TABLE IF NOT EXISTS leads (
+  lead_id TEXT PRIMARY KEY,
+  person_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  is_repeat INTEGER NOT NULL,
+  created_at REAL NOT NULL,
+  last_activity REAL NOT NULL,
+  channel TEXT NOT NULL,
+  responsible TEXT NOT NULL DEFAULT '',
+  junk_reason TEXT NOT NULL DEFAULT '',
+  merged_into TEXT,
+  merged_by TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS leads_person ON leads(person_id);
+CREATE INDEX IF NOT EXISTS leads_merged_by ON leads(merged_by) WHERE merged_by IS NOT NULL;
+"""
+
+
+def _qs(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class SqliteStore(BaseStore):
+    """The embedded store: one SQLite file in WAL mode."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.url = f"sqlite:///{self.path}"
+        self._db: sqlite3.Connection | None = None
+        self._depth = 0
+        self._writer = asyncio.Lock()
+        self._owner: asyncio.Task[object] | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteStore:
+        if not url.startswith("sqlite:///") or len(url) <= len("sqlite:///"):
+            raise StoreUnavailable(url, "expected sqlite:///PATH")
+        return cls(url.removeprefix("sqlite:///"))
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        parent = Path(self.path).parent
+        if not parent.exists():
+            raise StoreUnavailable(self.url, f"folder {parent} does not exist")
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=OFF")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.execute("PRAGMA cache_size=-65536")
+            db.executescript(SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.Error as e:
+            raise StoreUnavailable(self.url, str(e)) from e
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    async def ping(self) -> bool:
+        try:
+            self.db.execute("SELECT 1").fetchone()
+        except (sqlite3.Error, StoreUnavailable):
+            return False
+        return True
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreUnavailable(self.url, "store is not open")
+        return self._db
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[None]:
+        # One connection, one writer: the outermost unit of a task takes the writer lock; units
+        # nested inside it (the same task) become savepoints.
+        task = asyncio.current_task()
+        if self._owner is task and self._depth > 0:
+            async with self._savepoint():
+                yield
+            return
+        async with self._writer:
+            self._owner = task
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            else:
+                db.execute("COMMIT")
+            finally:
+                self._depth = 0
+                self._owner = None
+
+    @asynccontextmanager
+    async def _savepoint(self) -> AsyncIterator[None]:
+        db = self.db
+        name = f"sp{self._depth}"
+        db.execute(f"SAVEPOINT {name}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            db.execute(f"ROLLBACK TO {name}")
+            db.execute(f"RELEASE {name}")
+            raise
+        else:
+            db.execute(f"RELEASE {name}")
+        finally:
+            self._depth -= 1
+
+    @asynccontextmanager
+    async def lock(self, keys: Iterable[str]) -> AsyncIterator[None]:
+        # One process owns the file and `atomic` already serializes writers: nothing more to hold.
+        yield
+
+    # -- events ----------------------------------------------------------------------------------
+    async def add_event(self, envelope: Envelope) -> bool:
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO events(event_id, channel, received_at, envelope, status) VALUES (?,?,?,?,?)",
+            (
+                envelope.id,
+                envelope.channel.value,
+                ts(envelope.received_at),
+                envelope_dump(envelope),
+                "pending",
+            ),
+        )
+        return cur.rowcount == 1
+
+    async def get_event(self, event_id: str) -> Envelope | None:
+        row = self.db.execute("SELECT envelope FROM events WHERE event_id=?", (event_id,)).fetchone()
+        return None if row is None else envelope_load(row[0])
+
+    async def event_status(self, event_id: str) -> EventStatus | None:
+        row = self.db.execute("SELECT status FROM events WHERE event_id=?", (event_id,)).fetchone()
+        return None if row is None else EventStatus(row[0])
+
+    async def finish_event(self, event_id: str, status: EventStatus, reason: str = "") -> None:
+        self.db.execute("UPDATE events SET status=?, reason=? WHERE event_id=?", (status.value, reason, event_id))
+
+    async def pending_events(self, limit: int) -> list[Envelope]:
+        rows = self.db.execute(
+            "SELECT envelope FROM events WHERE status='pending' ORDER BY seq LIMIT ?", (limit,)
+        ).fetchall()
+        return [envelope_load(r[0]) for r in rows]
+
+    async def event_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, count(*) FROM events GROUP BY status").fetchall())
+
+    # -- messages --------------------------------------------------------------------------------
+    async def message_seen(self, channel: str, provider_message_id: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM messages WHERE channel=? AND provider_message_id=? AND direction='in'",
+            (channel, provider_message_id),
+        ).fetchone()
+        return row is not None
+
+    async def add_message(self, message: StoredMessage) -> None:
+        self.db.execute(
+            "INSERT INTO messages(event_id, channel, provider_message_id, profile_key, lead_id, sent_at,"
+            " direction, text, meta) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                message.event_id,
+                message.channel.value,
+                message.provider_message_id,
+                message.profile_key,
+                message.lead_id,
+                ts(message.sent_at),
+                message.direction.value,
+                message.text,
+                json.dumps(dict(message.meta), ensure_ascii=False),
+            ),
+        )
+
+    @staticmethod
+    def _message(row: Sequence[Any]) -> StoredMessage:
+        return StoredMessage(
+            event_id=row[0],
+            channel=Channel(row[1]),
+            provider_message_id=row[2],
+            profile_key=row[3],
+            lead_id=row[4],
+            sent_at=dt(row[5]),
+            direction=Direction(row[6]),
+            text=row[7],
+            meta=json.loads(row[8]),
+        )
+
+    _MESSAGE_COLUMNS = "event_id, channel, provider_message_id, profile_key, lead_id, sent_at, direction, text, meta"
+
+    async def messages_of(
+        self, profile_keys: Sequence[str], *, limit: int = 200, before: datetime | None = None
+    ) -> list[StoredMessage]:
+        if not profile_keys:
+            return []
+        bound = ts(before) if before else float("inf")
+        rows = self.db.execute(
+            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE profile_key IN ({_qs(len(profile_keys))})"
+            " AND sent_at < ? ORDER BY sent_at DESC, seq DESC LIMIT ?",
+            (*profile_keys, bound, limit),
+        ).fetchall()
+        return [self._message(r) for r in rows]
+
+    async def relead_messages(self, profile_keys: Sequence[str], from_lead: str, to_lead: str) -> None:
+        if profile_keys:
+            self.db.execute(
+                f"UPDATE messages SET lead_id=? WHERE lead_id=? AND profile_key IN ({_qs(len(profile_keys))})",
+                (to_lead, from_lead, *profile_keys),
+            )
+
+    async def iter_messages(self) -> AsyncIterator[StoredMessage]:
+        cur = self.db.execute(f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE direction='in' ORDER BY seq")
+        while rows := cur.fetchmany(1000):
+            for row in rows:
+                yield self._message(row)
+
+    # -- profiles and identifiers ----------------------------------------------------------------
+    _PROFILE_COLUMNS = (
+        "key, channel, user_id, account, chat_id, name, handle, person_id, first_seen, last_seen, unreachable"
+    )
+
+    async def get_profiles(self, keys: Sequence[str]) -> dict[str, Profile]:
+        if not keys:
+            return {}
+        rows = self.db.execute(
+            f"SELECT {self._PROFILE_COLUMNS} FROM profiles WHERE key IN ({_qs(len(keys))})", tuple(keys)
+        ).fetchall()
+        return {r[0]: self._profile(r) for r in rows}
+
+    @staticmethod
+    def _profile(r: Sequence[Any]) -> Profile:
+        return Profile(
+            key=r[0],
+            channel=Channel(r[1]),
+            user_id=r[2],
+            account=r[3],
+            chat_id=r[4],
+            name=r[5],
+            handle=r[6],
+            person_id=r[7],
+            first_seen=dt(r[8]),
+            last_seen=dt(r[9]),
+            unreachable=bool(r[10]),
+        )
+
+    async def put_profile(self, profile: Profile) -> None:
+        self.db.execute(
+            f"INSERT OR REPLACE INTO profiles({self._PROFILE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                profile.key,
+                profile.channel.value,
+                profile.user_id,
+                profile.account,
+                profile.chat_id,
+                profile.name,
+                profile.handle,
+                profile.person_id,
+                ts(profile.first_seen),
+                ts(profile.last_seen),
+                int(profile.unreachable),
+            ),
+        )
+
+    async def iter_profiles(self) -> AsyncIterator[Profile]:
+        cur = self.db.execute(f"SELECT {self._PROFILE_COLUMNS} FROM profiles ORDER BY first_seen")
+        while rows := cur.fetchmany(1000):
+            for r in rows:
+                yield self._profile(r)
+
+    async def link_identifier(self, profile_key: str, identifier: Identifier) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO identifiers(ident, profile_key, provenance) VALUES (?,?,?)",
+            (identifier.key, profile_key, identifier.provenance.value),
+        )
+
+    async def identifiers_of(self, profile_keys: Sequence[str]) -> dict[str, list[Identifier]]:
+        out: dict[str, list[Identifier]] = {k: [] for k in profile_keys}
+        if not profile_keys:
+            return out
+        rows = self.db.execute(
+            f"SELECT profile_key, ident, provenance FROM identifiers WHERE profile_key IN ({_qs(len(profile_keys))})",
+            tuple(profile_keys),
+        ).fetchall()
+        for key, ident, provenance in rows:
+            kind, _, value = ident.partition(":")
+            out[key].append(Identifier(kind=IdKind(kind), value=value, provenance=Provenance(provenance)))
+        return out
+
+    async def profiles_by_identifier(self, identifier_keys: Sequence[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {k: [] for k in identifier_keys}
+        if not identifier_keys:
+            return out
+        rows = self.db.execute(
+            f"SELECT ident, profile_key FROM identifiers WHERE ident IN ({_qs(len(identifier_keys))})",
+            tuple(identifier_keys),
+        ).fetchall()
+        for ident, key in rows:
+            out[ident].append(key)
+        return out
+
+    async def mark_shared(self, identifier_key: str, reason: str, at: datetime) -> None:
+        self.db.execute("INSERT OR IGNORE INTO shared VALUES (?,?,?)", (identifier_key, reason, ts(at)))
+
+    async def shared_among(self, identifier_keys: Sequence[str]) -> set[str]:
+        if not identifier_keys:
+            return set()
+        rows = self.db.execute(
+            f"SELECT ident FROM shared WHERE ident IN ({_qs(len(identifier_keys))})", tuple(identifier_keys)
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    async def list_shared(self) -> list[tuple[str, str, datetime]]:
+        rows = self.db.execute("SELECT ident, reason, since FROM shared ORDER BY since DESC").fetchall()
+        return [(r[0], r[1], dt(r[2])) for r in rows]
+
+    async def add_edge(self, a: str, b: str, score: float, evidence: Sequence[Evidence], at: datetime) -> None:
+        a, b = min(a, b), max(a, b)
+        self.db.execute(
+            "INSERT OR REPLACE INTO edges VALUES (?,?,?,?,?)", (a, b, score, evidence_dump(evidence), ts(at))
+        )
+
+    async def edges_of(self, profile_keys: Sequence[str]) -> list[tuple[str, str, float, list[Evidence]]]:
+        if not profile_keys:
+            return []
+        marks = _qs(len(profile_keys))
+        rows = self.db.execute(
+            f"SELECT a, b, score, evidence FROM edges WHERE a IN ({marks}) UNION"
+            f" SELECT a, b, score, evidence FROM edges WHERE b IN ({marks})",
+            (*profile_keys, *profile_keys),
+        ).fetchall()
+        return [(r[0], r[1], r[2], list(evidence_load(r[3]))) for r in rows]
+
+    # -- persons ---------------------------------------------------------------------------------
+    async def add_person(self, person: Person) -> None:
+        self.db.execute(
+            "INSERT INTO persons VALUES (?,?,?,?,?)",
+            (
+                person.person_id,
+                ts(person.created_at),
+                person.display_name,
+                person.responsible,
+                person.merged_into,
+            ),
+        )
+
+    @staticmethod
+    def _person(r: Sequence[Any]) -> Person:
+        return Person(person_id=r[0], created_at=dt(r[1]), display_name=r[2], responsible=r[3], merged_into=r[4])
+
+    async def get_person(self, person_id: str) -> Person | None:
+        row = self.db.execute("SELECT * FROM persons WHERE person_id=?", (person_id,)).fetchone()
+        return None if row is None else self._person(row)
+
+    async def update_person(
+        self, person_id: str, *, display_name: str | None = None, responsible: str | None = None
+    ) -> None:
+        if display_name is not None:
+            self.db.execute("UPDATE persons SET display_name=? WHERE person_id=?", (display_name, person_id))
+        if responsible is not None:
+            self.db.execute("UPDATE persons SET responsible=? WHERE person_id=?", (responsible, person_id))
+
+    async def set_merged_into(self, person_id: str, into: str | None) -> None:
+        self.db.execute("UPDATE persons SET merged_into=? WHERE person_id=?", (into, person_id))
+
+    async def children_of(self, person_ids: Sequence[str]) -> list[str]:
+        if not person_ids:
+            return []
+        rows = self.db.execute(
+            f"SELECT person_id FROM persons WHERE merged_into IN ({_qs(len(person_ids))})", tuple(person_ids)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    async def profile_keys_of(self, person_ids: Sequence[str]) -> list[str]:
+        if not person_ids:
+            return []
+        rows = self.db.execute(
+            f"SELECT key FROM profiles WHERE person_id IN ({_qs(len(person_ids))}) ORDER BY first_seen",
+            tuple(person_ids),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    async def iter_persons(self) -> AsyncIterator[Person]:
+        cur = self.db.execute("SELECT * FROM persons ORDER BY created_at")
+        while rows := cur.fetchmany(1000):
+            for row in rows:
+                yield self._person(row)
+
+    async def counts(self) -> dict[str, int]:
+        one = self.db.execute
+        return {
+            "persons": one("SELECT count(*) FROM persons WHERE merged_into IS NULL").fetchone()[0],
+            "profiles": one("SELECT count(*) FROM profiles").fetchone()[0],
+            "merges": one("SELECT count(*) FROM merges WHERE kind != 'split' AND undone_by IS NULL").fetchone()[0],
+            "suggestions": one("SELECT count(*) FROM suggestions WHERE status='pending'").fetchone()[0],
+            "leads": one("SELECT count(*) FROM leads WHERE merged_into IS NULL").fetchone()[0],
+            "messages": one("SELECT count(*) FROM messages").fetchone()[0],
+        }
+
+    # -- merges, suggestions, cannot-links -------------------------------------------------------
+    async def add_merge(self, record: MergeRecord) -> None:
+        self.db.execute(
+            "INSERT INTO merges(merge_id, at, kind, into_id, from_id, evidence, actor, undone_by, undoes)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                record.merge_id,
+                ts(record.at),
+                record.kind.value,
+                record.into,
+                record.from_,
+                evidence_dump(record.evidence),
+                record.actor,
+                record.undone_by,
+                record.undoes,
+            ),
+        )
+
+    @staticmethod
+    def _merge(r: Sequence[Any]) -> MergeRecord:
+        return MergeRecord(
+            merge_id=r[0],
+            at=dt(r[1]),
+            kind=MergeKind(r[2]),
+            into=r[3],
+            from_=r[4],
+            evidence=evidence_load(r[5]),
+            actor=r[6],
+            undone_by=r[7],
+            undoes=r[8],
+        )
+
+    _MERGE_COLUMNS = "merge_id, at, kind, into_id, from_id, evidence, actor, undone_by, undoes"
+
+    async def get_merge(self, merge_id: str) -> MergeRecord | None:
+        row = self.db.execute(f"SELECT {self._MERGE_COLUMNS} FROM merges WHERE merge_id=?", (merge_id,)).fetchone()
+        return None if row is None else self._merge(row)
+
+    async def set_merge_undone(self, merge_id: str, by: str) -> None:
+        self.db.execute("UPDATE merges SET undone_by=? WHERE merge_id=?", (by, merge_id))
+
+    async def merges(self, *, limit: int | None = None) -> list[MergeRecord]:
+        rows = self.db.execute(
+            f"SELECT {self._MERGE_COLUMNS} FROM merges ORDER BY seq DESC LIMIT ?", (limit or -1,)
+        ).fetchall()
+        return [self._merge(r) for r in rows]
+
+    async def add_suggestion(self, suggestion: Suggestion) -> bool:
+        a, b = sorted((suggestion.a, suggestion.b))
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO suggestions VALUES (?,?,?,?,?,?,?)",
+            (
+                suggestion.suggestion_id,
+                a,
+                b,
+                suggestion.score,
+                evidence_dump(suggestion.evidence),
+                ts(suggestion.created_at),
+                suggestion.status.value,
+            ),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    def _suggestion(r: Sequence[Any]) -> Suggestion:
+        return Suggestion(
+            suggestion_id=r[0],
+            a=r[1],
+            b=r[2],
+            score=r[3],
+            evidence=evidence_load(r[4]),
+            created_at=dt(r[5]),
+            status=SuggestionStatus(r[6]),
+        )
+
+    async def get_suggestion(self, suggestion_id: str) -> Suggestion | None:
+        row = self.db.execute("SELECT * FROM suggestions WHERE suggestion_id=?", (suggestion_id,)).fetchone()
+        return None if row is None else self._suggestion(row)
+
+    async def set_suggestion_status(self, suggestion_id: str, status: SuggestionStatus) -> None:
+        self.db.execute("UPDATE suggestions SET status=? WHERE suggestion_id=?", (status.value, suggestion_id))
+
+    async def suggestions(self, status: SuggestionStatus = SuggestionStatus.PENDING) -> list[Suggestion]:
+        rows = self.db.execute(
+            "SELECT * FROM suggestions WHERE status=? ORDER BY created_at", (status.value,)
+        ).fetchall()
+        return [self._suggestion(r) for r in rows]
+
+    async def suggestions_of(self, person_ids: Sequence[str]) -> list[Suggestion]:
+        if not person_ids:
+            return []
+        marks = _qs(len(person_ids))
+        rows = self.db.execute(
+            f"SELECT * FROM suggestions WHERE status='pending' AND a IN ({marks}) UNION"
+            f" SELECT * FROM suggestions WHERE status='pending' AND b IN ({marks})",
+            (*person_ids, *person_ids),
+        ).fetchall()
+        return [self._suggestion(r) for r in rows]
+
+    async def add_cannot_link(self, a: str, b: str, actor: str, at: datetime) -> None:
+        a, b = sorted((a, b))
+        self.db.execute("INSERT OR IGNORE INTO cannot_link VALUES (?,?,?,?)", (a, b, actor, ts(at)))
+
+    async def cannot_links_of(self, person_ids: Sequence[str]) -> set[str]:
+        if not person_ids:
+            return set()
+        marks = _qs(len(person_ids))
+        rows = self.db.execute(
+            f"SELECT b FROM cannot_link WHERE a IN ({marks}) UNION SELECT a FROM cannot_link WHERE b IN ({marks})",
+            (*person_ids, *person_ids),
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    # -- recent ----------------------------------------------------------------------------------
+    async def add_recent(self, blocks: Iterable[str], hit: RecentHit) -> None:
+        at = ts(hit.at)
+        self.db.executemany(
+            "INSERT INTO recent VALUES (?,?,?,?,?)",
+            [(block, at, hit.profile_key, hit.event_id, hit.text) for block in blocks],
+        )
+
+    async def recent(self, blocks: Iterable[str], since: datetime, limit: int) -> list[RecentHit]:
+        keys = list(blocks)
+        if not keys:
+            return []
+        rows = self.db.execute(
+            f"SELECT DISTINCT profile_key, event_id, at, text FROM recent WHERE block IN ({_qs(len(keys))})"
+            " AND at >= ? ORDER BY at DESC LIMIT ?",
+            (*keys, ts(since), limit),
+        ).fetchall()
+        return [RecentHit(profile_key=r[0], event_id=r[1], at=dt(r[2]), text=r[3]) for r in rows]
+
+    async def prune_recent(self, before: datetime) -> int:
+        return self.db.execute("DELETE FROM recent WHERE at < ?", (ts(before),)).rowcount
+
+    # -- leads -----------------------------------------------------------------------------------
+    _LEAD_COLUMNS = (
+        "lead_id, person_id, status, is_repeat, created_at, last_activity, channel, responsible, junk_reason,"
+        " merged_into, merged_by"
+    )
+
+    @staticmethod
+    def _lead(r: Sequence[Any]) -> Lead:
+        return Lead(
+            lead_id=r[0],
+            person_id=r[1],
+            status=LeadStatus(r[2]),
+            is_repeat=bool(r[3]),
+            created_at=dt(r[4]),
+            last_activity=dt(r[5]),
+            channel=Channel(r[6]),
+            responsible=r[7],
+            junk_reason=r[8],
+            merged_into=r[9],
+            merged_by=r[10],
+        )
+
+    async def add_lead(self, lead: Lead) -> None:
+        await self.put_lead(lead)
+
+    async def put_lead(self, lead: Lead) -> None:
+        self.db.execute(
+            f"INSERT OR REPLACE INTO leads({self._LEAD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                lead.lead_id,
+                lead.person_id,
+                lead.status.value,
+                int(lead.is_repeat),
+                ts(lead.created_at),
+                ts(lead.last_activity),
+                lead.channel.value,
+                lead.responsible,
+                lead.junk_reason,
+                lead.merged_into,
+                lead.merged_by,
+            ),
+        )
+
+    async def get_lead(self, lead_id: str) -> Lead | None:
+        row = self.db.execute(f"SELECT {self._LEAD_COLUMNS} FROM leads WHERE lead_id=?", (lead_id,)).fetchone()
+        return None if row is None else self._lead(row)
+
+    async def leads_of(self, person_ids: Sequence[str]) -> list[Lead]:
+        if not person_ids:
+            return []
+        rows = self.db.execute(
+            f"SELECT {self._LEAD_COLUMNS} FROM leads WHERE person_id IN ({_qs(len(person_ids))}) ORDER BY created_at",
+            tuple(person_ids),
+        ).fetchall()
+        return [self._lead(r) for r in rows]
+
+    async def leads_merged_by(self, merge_id: str) -> list[Lead]:
+        rows = self.db.execute(f"SELECT {self._LEAD_COLUMNS} FROM leads WHERE merged_by=?", (merge_id,)).fetchall()
+        return [self._lead(r) for r in rows]
+
+    async def iter_leads(self) -> AsyncIterator[Lead]:
+        cur = self.db.execute(f"SELECT {self._LEAD_COLUMNS} FROM leads ORDER BY created_at")
+        while rows := cur.fetchmany(1000):
+            for row in rows:
+                yield self._lead(row)

@@ -1,0 +1,196 @@
+"""One contract suite, run over every store backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from core.records import (
+    Direction,
+    EventStatus,
+    Evidence,
+    Lead,
+    LeadStatus,
+    MergeKind,
+    MergeRecord,
+    Person,
+    Profile,
+    RecentHit,
+    StoredMessage,
+    Suggestion,
+    SuggestionStatus,
+)
+from core.values import Channel, Envelope, IdKind, Identifier, Provenance
+from store.base import BaseStore
+
+T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
+
+
+def envelope(event_id: str = "e1") -> Envelope:
+    return Envelope(id=event_id, channel=Channel.TELEGRAM, received_at=T0, payload={"update_id": 1}, lookups={})
+
+
+def profile(key: str, person: str) -> Profile:
+    channel, _, user = key.partition(":")
+    return Profile(
+        key=key,
+        channel=Channel(channel),
+        user_id=user,
+        account="bot",
+        chat_id=user,
+        name="Саша",
+        handle="",
+        person_id=person,
+        first_seen=T0,
+        last_seen=T0,
+    )
+
+
+async def test_events_are_stored_once_and_drained(store: BaseStore) -> None:
+    assert await store.add_event(envelope("e1"))
+    assert not await store.add_event(envelope("e1"))
+    assert [e.id for e in await store.pending_events(10)] == ["e1"]
+    got = await store.get_event("e1")
+    assert got is not None and got.payload == {"update_id": 1} and got.received_at == T0
+    await store.finish_event("e1", EventStatus.DONE)
+    assert await store.pending_events(10) == []
+    assert await store.event_status("e1") is EventStatus.DONE
+    assert await store.event_counts() == {"done": 1}
+
+
+async def test_atomic_rolls_back_everything(store: BaseStore) -> None:
+    with pytest.raises(RuntimeError):
+        async with store.atomic():
+            await store.add_event(envelope("e1"))
+            await store.add_person(Person(person_id="p1", created_at=T0, display_name="x"))
+            raise RuntimeError("crash in the middle of an event")
+    assert await store.get_event("e1") is None
+    assert await store.get_person("p1") is None
+
+
+async def test_nested_atomic_keeps_the_outer_unit(store: BaseStore) -> None:
+    async with store.atomic():
+        await store.add_event(envelope("e1"))
+        with pytest.raises(RuntimeError):
+            async with store.atomic():
+                await store.add_event(envelope("e2"))
+                raise RuntimeError("one bad event")
+    assert await store.get_event("e1") is not None
+    assert await store.get_event("e2") is None
+
+
+async def test_profiles_identifiers_and_aliases(store: BaseStore) -> None:
+    for pid in ("p1", "p2", "p3"):
+        await store.add_person(Person(person_id=pid, created_at=T0, display_name=pid))
+    await store.put_profile(profile("telegram:1", "p1"))
+    await store.put_profile(profile("whatsapp:+79123456789", "p2"))
+    phone = Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.CHANNEL)
+    await store.link_identifier("whatsapp:+79123456789", phone)
+    await store.link_identifier("whatsapp:+79123456789", phone)
+    assert await store.profiles_by_identifier([phone.key]) == {phone.key: ["whatsapp:+79123456789"]}
+    assert (await store.identifiers_of(["whatsapp:+79123456789"]))["whatsapp:+79123456789"] == [phone]
+    await store.set_merged_into("p2", "p1")
+    await store.set_merged_into("p3", "p2")
+    assert await store.root_of("p3") == "p1"
+    assert sorted(await store.members_of("p1")) == ["p1", "p2", "p3"]
+    assert {p.key for p in await store.profiles_of("p1")} == {"telegram:1", "whatsapp:+79123456789"}
+    await store.set_merged_into("p2", None)
+    assert await store.root_of("p3") == "p2"
+    assert [p.key for p in await store.profiles_of("p1")] == ["telegram:1"]
+
+
+async def test_shared_identifiers_and_edges(store: BaseStore) -> None:
+    await store.mark_shared("phone:+74951234567", "office line", T0)
+    await store.mark_shared("phone:+74951234567", "again", T0)
+    assert await store.shared_among(["phone:+74951234567", "phone:+7000"]) == {"phone:+74951234567"}
+    assert [s[0] for s in await store.list_shared()] == ["phone:+74951234567"]
+    ev = [Evidence(rule="text", detail="same question", score=8.0, values={"similarity": "97"})]
+    await store.add_edge("b", "a", 13.0, ev, T0)
+    edges = await store.edges_of(["a"])
+    assert edges == [("a", "b", 13.0, ev)]
+
+
+async def test_merges_suggestions_cannot_links(store: BaseStore) -> None:
+    record = MergeRecord(
+        merge_id="m1",
+        at=T0,
+        kind=MergeKind.AUTO,
+        into="p1",
+        from_="p2",
+        evidence=(Evidence(rule="phone", detail="same phone", score=0.0),),
+        actor="resolver",
+    )
+    await store.add_merge(record)
+    await store.set_merge_undone("m1", "s1")
+    got = await store.get_merge("m1")
+    assert got is not None and got.undone_by == "s1" and got.evidence == record.evidence
+    s = Suggestion(suggestion_id="g1", a="p2", b="p1", score=9.0, evidence=(), created_at=T0)
+    assert await store.add_suggestion(s)
+    assert not await store.add_suggestion(
+        Suggestion(suggestion_id="g2", a="p1", b="p2", score=9.0, evidence=(), created_at=T0)
+    )
+    assert [x.suggestion_id for x in await store.suggestions_of(["p2"])] == ["g1"]
+    await store.set_suggestion_status("g1", SuggestionStatus.REJECTED)
+    assert await store.suggestions() == []
+    await store.add_cannot_link("p2", "p1", "anna", T0)
+    assert await store.cannot_links_of(["p1"]) == {"p2"}
+    assert await store.cannot_links_of(["p2", "p9"]) == {"p1"}
+
+
+async def test_recent_window(store: BaseStore) -> None:
+    await store.add_recent(
+        ["n:g:aleksandr", "t:zame"], RecentHit(profile_key="telegram:1", event_id="e1", at=T0, text="hi")
+    )
+    later = T0 + timedelta(minutes=40)
+    await store.add_recent(["n:g:aleksandr"], RecentHit(profile_key="avito:2", event_id="e2", at=later, text="x"))
+    hits = await store.recent(["n:g:aleksandr", "t:zame"], since=T0 - timedelta(minutes=1), limit=10)
+    assert [h.event_id for h in hits] == ["e2", "e1"]
+    assert [h.event_id for h in await store.recent(["t:zame"], since=T0 + timedelta(minutes=1), limit=10)] == []
+    assert await store.prune_recent(T0 + timedelta(minutes=1)) >= 1
+
+
+async def test_messages_and_leads(store: BaseStore) -> None:
+    lead = Lead(
+        lead_id="l1",
+        person_id="p1",
+        status=LeadStatus.NEW,
+        is_repeat=False,
+        created_at=T0,
+        last_activity=T0,
+        channel=Channel.TELEGRAM,
+    )
+    await store.add_lead(lead)
+    await store.add_person(Person(person_id="p1", created_at=T0, display_name="x"))
+    assert await store.open_lead_of("p1") == lead
+    msg = StoredMessage(
+        event_id="e1",
+        channel=Channel.TELEGRAM,
+        provider_message_id="1",
+        profile_key="telegram:1",
+        lead_id="l1",
+        sent_at=T0,
+        direction=Direction.IN,
+        text="Привет",
+        meta={"kind": "text"},
+    )
+    await store.add_message(msg)
+    assert await store.message_seen("telegram", "1")
+    assert await store.messages_of(["telegram:1"]) == [msg]
+    await store.relead_messages(["telegram:1"], "l1", "l2")
+    assert [m.lead_id async for m in store.iter_messages()] == ["l2"]
+    await store.put_lead(
+        Lead(
+            lead_id="l0",
+            person_id="p1",
+            status=LeadStatus.JUNK,
+            is_repeat=False,
+            created_at=T0 - timedelta(days=1),
+            last_activity=T0,
+            channel=Channel.AVITO,
+            merged_into="l1",
+            merged_by="m1",
+        )
+    )
+    assert [x.lead_id for x in await store.leads_merged_by("m1")] == ["l0"]
+    assert await store.lead_root("l0") == "l1"
