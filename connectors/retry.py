@@ -24,7 +24,7 @@ def backoff_delay(
     attempt: int, *, base_delay: float, max_delay: float, rand: Callable[[], float] = random.random
 ) -> float:
     """Full-jitter pause after failed attempt number `attempt` (1-based)."""
-    ceiling = min(max_delay, base_delay * (2 ** (attempt - 1)))
+    ceiling = min(max_delay, base_delay * (2.0 ** (attempt - 1)))
     return ceiling * rand()
 
 

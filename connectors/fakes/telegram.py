@@ -9,6 +9,7 @@ exceptions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import deque
@@ -151,7 +152,10 @@ class FakeTelegram(FakeServer):
         target = url or self.state.webhook_url
         token = self.state.webhook_secret if secret is None else secret
         headers = {SECRET_HEADER: token} if token else {}
-        async with aiohttp.ClientSession() as session, session.post(target, json=update, headers=headers) as r:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(target, json=update, headers=headers) as r,
+        ):
             await r.read()
             return r.status
 
@@ -204,15 +208,25 @@ class FakeTelegram(FakeServer):
             return _error(f.status, f.description, retry_after=f.retry_after)
         chat_id, text = form.get("chat_id", ""), form.get("text", "")
         if not chat_id or not text:
-            return _error(400, "Bad Request: message text is empty" if chat_id else "Bad Request: chat not found")
+            return _error(
+                400, "Bad Request: message text is empty" if chat_id else "Bad Request: chat not found"
+            )
         markup = json.loads(form["reply_markup"]) if "reply_markup" in form else None
         mid = self._message_id()
         self.state.sent.append(SentMessage(chat_id=chat_id, text=text, reply_markup=markup, message_id=mid))
-        chat: dict[str, Any] = {"id": int(chat_id), "type": "private"} if chat_id.lstrip("-").isdigit() else {
-            "id": -1, "type": "channel", "username": chat_id.lstrip("@")
-        }
+        chat: dict[str, Any] = (
+            {"id": int(chat_id), "type": "private"}
+            if chat_id.lstrip("-").isdigit()
+            else {"id": -1, "type": "channel", "username": chat_id.lstrip("@")}
+        )
         return _ok(
-            {"message_id": mid, "date": int(time.time()), "chat": chat, "from": self._bot_user(), "text": text}
+            {
+                "message_id": mid,
+                "date": int(time.time()),
+                "chat": chat,
+                "from": self._bot_user(),
+                "text": text,
+            }
         )
 
     async def _set_webhook(self, form: dict[str, str]) -> web.Response:
@@ -238,12 +252,10 @@ class FakeTelegram(FakeServer):
             # Telegram forgets every update below the offset: the client has confirmed them.
             self.state.updates = [u for u in self.state.updates if u["update_id"] >= offset]
         async with self._arrived:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._arrived.wait_for(lambda: bool(self.state.updates) or self._closing), timeout
                 )
-            except TimeoutError:
-                pass
         return _ok(self.state.updates[:limit])
 
 

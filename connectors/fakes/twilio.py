@@ -13,7 +13,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -197,7 +196,9 @@ class FakeTwilio(FakeServer):
             return _error(400, WINDOW_CLOSED_CODE, WINDOW_CLOSED_MESSAGE)
         sid = _sid("SM")
         self.state.messages.append(
-            SentTwilioMessage(sid=sid, to=to, from_=from_, body=body, status_callback=form.get("StatusCallback", ""))
+            SentTwilioMessage(
+                sid=sid, to=to, from_=from_, body=body, status_callback=form.get("StatusCallback", "")
+            )
         )
         now = format_datetime(datetime.now(UTC), usegmt=True)
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}"
