@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
@@ -134,7 +135,7 @@ class AvitoConnector(BaseConnector):
 
 
 def _value(payload: Any) -> dict[str, Any] | None:
-    inner = payload.get("payload") if isinstance(payload, dict) else None
+    inner = payload.get("payload") if isinstance(payload, Mapping) else None
     if not isinstance(inner, dict) or inner.get("type") != "message":
         return None
     value = inner.get("value")

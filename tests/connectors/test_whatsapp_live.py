@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 from connectors.base import OutboundReply, SendStatus, WebhookRequest
 from connectors.fakes.twilio import FakeTwilio
 from connectors.retry import with_retries
-from connectors.whatsapp.twilio import WINDOW, WhatsAppConnector, window_open
+from connectors.whatsapp.twilio import WINDOW, StatusUpdate, WhatsAppConnector, window_open
 from core.errors import AuthError, ChannelUnavailable, ParseError, ProviderError
 from core.values import Channel, Envelope
 
@@ -140,7 +140,7 @@ async def test_signature_ok_forged_and_missing(fake: FakeTwilio, conn: WhatsAppC
 async def test_signed_posts_through_a_local_endpoint(fake: FakeTwilio, conn: WhatsAppConnector) -> None:
     """The fake signs for the public URL while posting to the local one, like Twilio behind a proxy."""
     envelopes: list[Envelope] = []
-    statuses: list[tuple[str, SendStatus, str | None]] = []
+    statuses: list[StatusUpdate] = []
 
     async def endpoint(request: web.Request) -> web.Response:
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
@@ -155,7 +155,7 @@ async def test_signed_posts_through_a_local_endpoint(fake: FakeTwilio, conn: Wha
         except AuthError:
             return web.Response(status=403)
         if request.path.endswith("/status"):
-            statuses.append(tuple(conn.status_update(hook)))  # type: ignore[arg-type]
+            statuses.append(conn.status_update(hook))
         else:
             envelopes.append(conn.envelope(hook, datetime.now(UTC)))
         return web.Response(text="<Response/>", content_type="text/xml")
