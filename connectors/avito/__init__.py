@@ -1,0 +1,1 @@
+"""Avito: the messenger of our Avito account, through Avito's REST API."""

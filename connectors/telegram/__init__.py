@@ -1,0 +1,1 @@
+"""Telegram: a bot through the Bot API (aiogram 3)."""

@@ -1,0 +1,1 @@
+"""WhatsApp: a business number through Twilio's Messaging API."""
