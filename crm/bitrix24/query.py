@@ -61,8 +61,9 @@ def parse_php_query(query: str) -> dict[str, Any]:
                     child = {}
                     node[part] = child
                 node = child
-    listed: dict[str, Any] = _listify(root)  # the root has named keys, so it stays a map
-    return listed
+    listed = _listify(root)
+    # A query of bare indexes (`0=a&1=b`) would listify; the top level is always a map of names.
+    return listed if isinstance(listed, dict) else {str(i): v for i, v in enumerate(listed)}
 
 
 def _listify(node: Any) -> Any:
