@@ -259,6 +259,9 @@ class Bitrix24Client:
         if isinstance(err, Bitrix24AuthError):
             return None
         if err.status >= 500:
+            # If the method ran before the 5xx, retrying an add could duplicate it (unknowable from
+            # here); outages are far likelier, and callers dedupe via ORIGIN_ID / findbycomm.
+            # Timeouts and dropped connections (status 0) are not retried for that reason.
             return backoff
         return None
 
