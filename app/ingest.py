@@ -17,7 +17,7 @@ from core.config import Settings
 from core.records import Direction, EventStatus, MergeRecord, StoredMessage, Suggestion
 from core.values import Envelope, Ignored, Message
 from crm.leads import LeadBook
-from resolver.merge import Merger
+from resolver.merge import Merger, ids_from
 from resolver.service import Resolver
 from store.base import BaseStore
 
@@ -107,8 +107,9 @@ class Pipeline:
             await store.finish_event(envelope.id, EventStatus.IGNORED, "repeated delivery")
             return IngestResult(outcome=Outcome.DUPLICATE, event_id=envelope.id, reason="repeated delivery")
         async with store.lock(self.resolver.lock_keys(message)), store.atomic():
-            resolution = await self.resolver.resolve(message)
-            lead = await self.leads.on_message(resolution, message)
+            with ids_from(envelope.id):
+                resolution = await self.resolver.resolve(message)
+                lead = await self.leads.on_message(resolution, message)
             await store.add_message(
                 StoredMessage(
                     event_id=envelope.id,

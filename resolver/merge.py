@@ -7,8 +7,11 @@ clearing that pointer. Every merge and split is an audit record with its evidenc
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Protocol
 
@@ -25,8 +28,28 @@ class MergeListener(Protocol):
     async def split(self, record: MergeRecord, undone: MergeRecord) -> None: ...
 
 
+# Ids created while resolving an event derive from the event id, so a worker that crashes half-way
+# and an event processed again produce the same persons, leads and merges (idempotent effects).
+_seed: ContextVar[tuple[str, list[int]] | None] = ContextVar("stitch_id_seed", default=None)
+
+
+@contextmanager
+def ids_from(event_id: str) -> Iterator[None]:
+    token = _seed.set((event_id, [0]))
+    try:
+        yield
+    finally:
+        _seed.reset(token)
+
+
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(6)}"
+    seeded = _seed.get()
+    if seeded is None:
+        return f"{prefix}_{secrets.token_hex(6)}"
+    event_id, counter = seeded
+    counter[0] += 1
+    digest = hashlib.blake2b(f"{event_id}/{prefix}/{counter[0]}".encode(), digest_size=6).hexdigest()
+    return f"{prefix}_{digest}"
 
 
 class Merger:
