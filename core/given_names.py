@@ -141,7 +141,8 @@ GIVEN_NAMES: tuple[tuple[str, str], ...] = (
     ("Екатерина", "Ekaterina Yekaterina Katherine Catherine Kathryn Katarzyna Катерина Катя Катюша Катька "
                   "Kate Katie Kathy Cathy Kat Kitty Kasia Kaśka Katya"),
     ("Елена", "Elena Yelena Helen Helena Ellen Лена Леночка Lenka"),
-    ("Елизавета", "Elizaveta Elizabeth Elisabeth Elżbieta Eliza Лиза Liz Lizzie Lisa Beth Betty Bess Bessie Ela"),
+    ("Елизавета", "Elizaveta Elizabeth Elisabeth Elżbieta Eliza Лиза Liz Lizzie Lisa Beth Betty Bess Bessie "
+                  "Ela"),
     ("Жанна", "Zhanna Jeanne"),
     ("Зинаида", "Zinaida Зина"),
     ("Зоя", "Zoya Zoe"),

@@ -153,17 +153,15 @@ def given_canonicals(token: str) -> frozenset[str]:
 # --- what is not a personal name ------------------------------------------------------------------
 
 # Folded words that mark a business, a bot or a role rather than a person.
-_BUSINESS_WORDS = frozenset(
-    fold_token(w)
-    for w in (
-        "ооо ип зао оао пао ао тоо чп llc ltd inc gmbh corp co компания company фирма group групп "
-        "автосервис сервис service авто auto автомойка шиномонтаж ремонт repair магазин shop store "
-        "маркет market салон salon студия studio центр center centre клиника clinic доставка delivery "
-        "такси taxi бот bot поддержка support менеджер manager админ admin администратор офис office "
-        "официальный official team команда агентство agency недвижимость realty строй build мебель "
-        "запчасти parts motors мотор garage гараж"
-    ).split()
+_BUSINESS_WORDS_TEXT = (
+    "ооо ип зао оао пао ао тоо чп llc ltd inc gmbh corp co компания company фирма group групп "
+    "автосервис сервис service авто auto автомойка шиномонтаж ремонт repair магазин shop store "
+    "маркет market салон salon студия studio центр center centre клиника clinic доставка delivery "
+    "такси taxi бот bot поддержка support менеджер manager админ admin администратор офис office "
+    "официальный official team команда агентство agency недвижимость realty строй build мебель "
+    "запчасти parts motors мотор garage гараж"
 )
+_BUSINESS_WORDS = frozenset(fold_token(w) for w in _BUSINESS_WORDS_TEXT.split())
 _QUOTES = frozenset("«»\"“”„")
 _HANDLE_MARKS = frozenset("_@/\\#") | {"http", "www", ".ru", ".com"}
 

@@ -13,7 +13,9 @@ _GENERIC_EMAIL_LOCALS = frozenset(
     {"test", "example", "noreply", "no-reply", "none", "null", "asd", "qwe", "qwerty", "aaa", "x", "xxx",
      "mail", "email", "info", "admin", "user", "nomail", "123", "1234", "12345", "123456"}
 )
-_GENERIC_EMAIL_DOMAINS = frozenset({"example.com", "example.org", "example.net", "test.com", "test.ru", "mail.test"})
+_GENERIC_EMAIL_DOMAINS = frozenset(
+    {"example.com", "example.org", "example.net", "test.com", "test.ru", "mail.test"}
+)
 
 
 @lru_cache(maxsize=65536)
