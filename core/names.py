@@ -163,6 +163,7 @@ _BUSINESS_WORDS_TEXT = (
 )
 _BUSINESS_WORDS = frozenset(fold_token(w) for w in _BUSINESS_WORDS_TEXT.split())
 _QUOTES = frozenset("«»\"“”„")
+_QUOTED_RE = re.compile(r"[«\"“„]([^«»\"“”„]*)[»\"”“]")
 _HANDLE_MARKS = frozenset("_@/\\#") | {"http", "www", ".ru", ".com"}
 
 _PATRONYMIC_ENDINGS = ("ovich", "evich", "ovna", "evna", "ichna")
@@ -183,6 +184,20 @@ _APOSTROPHES_RE = re.compile(r"['’ʼ`´]")
 def _looks_like_handle(raw: str) -> bool:
     lowered = raw.lower()
     return any(mark in lowered for mark in _HANDLE_MARKS)
+
+
+def _quotes_name_a_business(text: str) -> bool:
+    """Quotes mark a business ("ООО «Ромашка»") unless they hold a nickname ('Иван "Ваня" Петров')."""
+    if not any(ch in _QUOTES for ch in text):
+        return False
+    quoted = _QUOTED_RE.findall(text)
+    if not quoted:
+        return True
+    for segment in quoted:
+        words = [fold_token(w) for w in _TOKEN_SPLIT_RE.split(segment)]
+        if not all(given_canonicals(w) for w in words if w):
+            return True
+    return False
 
 
 def _is_patronymic(token: str) -> bool:
@@ -223,7 +238,7 @@ def parse_name(raw: str) -> PersonName:
             folded.append(token)
 
     business = (
-        any(ch in _QUOTES for ch in text)
+        _quotes_name_a_business(text)
         or any(t in _BUSINESS_WORDS for t in folded)
         or len(folded) + len(initials) > MAX_NAME_TOKENS
     )

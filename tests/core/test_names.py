@@ -271,3 +271,9 @@ def test_a_name_matches_itself(raw: str) -> None:
     name = parse_name(raw)
     if name.usable:
         assert compare_names(name, name) in _MATCHING
+
+
+def test_a_quoted_nickname_is_not_a_business() -> None:
+    assert cmp('Иван "Ваня" Петров', "Иван Петров") is NameMatch.EQUIVALENT
+    assert not parse_name('ООО "Ромашка"').usable
+    assert not parse_name('Мотор"').usable
