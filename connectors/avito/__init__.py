@@ -1,0 +1,1 @@
+"""Avito Messenger: the pure webhook parser (`parse`); the live connector lives beside it."""

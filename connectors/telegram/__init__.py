@@ -1,0 +1,1 @@
+"""Telegram: the pure update parser (`parse`); the live bot connector lives beside it."""
