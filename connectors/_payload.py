@@ -24,9 +24,10 @@ class Fields:
 
     __slots__ = ("_channel", "_obj", "_path")
 
-    def __init__(self, channel: Channel, obj: object, path: str = "payload") -> None:
+    def __init__(self, channel: Channel, obj: object, path: str = "") -> None:
+        # The payload itself has the empty path: its fields are named bare ("MessageSid", "update_id").
         if not isinstance(obj, Mapping):
-            raise ParseError(channel, path, f"expected an object, got {_type_name(obj)}")
+            raise ParseError(channel, path or "payload", f"expected an object, got {_type_name(obj)}")
         self._channel = channel
         self._obj: Mapping[str, Any] = obj
         self._path = path
@@ -38,7 +39,7 @@ class Fields:
 
     def path(self, key: str) -> str:
         """The dotted path of `key` inside the payload, as ParseError names it."""
-        return key if self._path == "payload" else f"{self._path}.{key}"
+        return f"{self._path}.{key}" if self._path else key
 
     def error(self, key: str, reason: str) -> ParseError:
         """A ParseError about `key` of this object."""
