@@ -1,0 +1,1 @@
+"""The web form: the pure submission parser (`parse`); the live endpoint lives beside it."""
