@@ -26,9 +26,7 @@ from core.errors import ReplayLineError
 from core.values import Channel, Envelope
 
 # RFC 3339 date-time (datetime.fromisoformat alone also accepts dates, week dates and naive times).
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
-)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 
 _CHANNELS = frozenset(c.value for c in Channel)
 
@@ -61,9 +59,7 @@ def envelope_from_json(obj: object, *, line: int) -> Envelope:
     elif not isinstance(event_id, str) or not event_id.strip():
         raise ReplayLineError(line, "id is not a non-empty string")
 
-    return Envelope(
-        id=event_id, channel=channel, received_at=received_at, payload=payload, lookups=lookups
-    )
+    return Envelope(id=event_id, channel=channel, received_at=received_at, payload=payload, lookups=lookups)
 
 
 def envelope_to_json(env: Envelope) -> dict[str, Any]:
@@ -79,9 +75,7 @@ def envelope_to_json(env: Envelope) -> dict[str, Any]:
     return line
 
 
-def derive_event_id(
-    channel: Channel, payload: Mapping[str, Any], received_at: datetime, *, line: int = 0
-) -> str:
+def derive_event_id(channel: Channel, payload: Mapping[str, Any], received_at: datetime, *, line: int = 0) -> str:
     """The event id of a payload that came without one (see the module docstring).
 
     The live webhooks use it too, so a replayed export of live events deduplicates against them.
@@ -134,7 +128,9 @@ def _timestamp(value: object, line: int) -> datetime:
 def _content_hash(payload: Mapping[str, Any], received_at: datetime) -> str:
     canonical = json.dumps(
         {"payload": payload, "received_at": rfc3339(received_at)},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 

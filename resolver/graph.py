@@ -7,6 +7,7 @@ The graph is built from the store on demand: no process holds it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ def explain_path(graph: nx.Graph, a: str, b: str) -> list[Step]:
     except nx.NetworkXNoPath:
         return []
     steps = []
-    for u, v in zip(path, path[1:], strict=False):
+    for u, v in itertools.pairwise(path):
         data = graph.edges[u, v]
         if data.get("kind") == "identifier":
             ident = v if graph.nodes[v].get("kind") == "identifier" else u

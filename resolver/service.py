@@ -18,7 +18,7 @@ from core.config import ResolverSettings
 from core.names import NameMatch, parse_name
 from core.phones import mask_email, mask_phone
 from core.records import Evidence, MergeKind, MergeRecord, Person, Profile, RecentHit, Suggestion
-from core.values import Channel, IdKind, Identifier, Message, Provenance
+from core.values import Channel, IdKind, Message, Provenance
 from resolver.blocking import Candidates, find_candidates, message_blocks
 from resolver.comparison import compare_name_sets, compare_text, compare_time
 from resolver.merge import Merger, new_id
@@ -281,6 +281,12 @@ class Resolver:
                     to_suggest[root] = to_merge[root]
                 to_merge = {}
                 group = [person] if person else []
+        fresh = None
+        if to_merge and person is None:
+            # A new profile joins through a merge of its own new person, so the link is audited,
+            # explained and can be split like any other.
+            person = fresh = await self._new_person(message, [message.name], res)
+            group = sorted({*group, fresh})
         if to_merge:
             survivor = await self._oldest(group)
             for root in group:
@@ -292,6 +298,7 @@ class Resolver:
                 )
                 res.merges.append(record)
             res.known_before = True
+            res.new_person = res.new_person and survivor == fresh
             person = survivor
         if person is None and to_suggest:
             # The message's person does not exist yet: create it so the suggestion can name it.

@@ -21,7 +21,7 @@ from core.records import (
     Suggestion,
     SuggestionStatus,
 )
-from core.values import Channel, Envelope, IdKind, Identifier, Provenance
+from core.values import Channel, Envelope, Identifier, IdKind, Provenance
 from store.base import BaseStore
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
