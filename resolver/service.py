@@ -48,6 +48,7 @@ class Resolution:
     profile_key: str
     new_person: bool = False
     known_before: bool = False  # the person existed before this message (a repeat inquiry)
+    own_person: str = ""  # the person created for a new profile (kept as its home, so a split restores it)
     merges: list[MergeRecord] = field(default_factory=list)
     suggestions: list[Suggestion] = field(default_factory=list)
 
@@ -109,7 +110,7 @@ class Resolver:
                 chat_id=message.chat_id,
                 name=message.name or (existing.name if existing else ""),
                 handle=message.handle or (existing.handle if existing else ""),
-                person_id=existing.person_id if existing else person,
+                person_id=existing.person_id if existing else (res.own_person or person),
                 first_seen=existing.first_seen if existing else at,
                 last_seen=at,
                 unreachable=existing.unreachable if existing else False,
@@ -265,17 +266,18 @@ class Resolver:
     ) -> str | None:
         store = self.store
         at = message.received_at
-        for root in list(to_merge):
-            blocked = person is not None and await self.merger.cannot_link(
-                await store.members_of(person), await store.members_of(root)
-            )
-            if blocked:
-                to_merge.pop(root)
-                to_suggest.pop(root, None)
+        if person is not None:
+            # "Not the same person" wins over any evidence: no merge, not even a suggestion.
+            members = await store.members_of(person)
+            for root in {*to_merge, *to_suggest}:
+                if await self.merger.cannot_link(members, await store.members_of(root)):
+                    to_merge.pop(root, None)
+                    to_suggest.pop(root, None)
         group = sorted({*to_merge, *([person] if person else [])})
         if len(group) > 1 or (person is None and group):
             size = len(await store.profile_keys_of([m for r in group for m in await store.members_of(r)]))
-            if size + (0 if person else 1) > self.settings.max_profiles:
+            unsaved = 0 if (await store.get_profiles([message.profile_key])) else 1
+            if size + unsaved > self.settings.max_profiles:
                 # Large persons grow only through review: a runaway merge chain is a precision bug.
                 for root in to_merge:
                     to_suggest[root] = to_merge[root]
@@ -319,6 +321,7 @@ class Resolver:
         name = display_name(names, message.handle or message.profile_key)
         await self.store.add_person(Person(person_id=pid, created_at=message.received_at, display_name=name))
         res.new_person = True
+        res.own_person = pid
         return pid
 
     async def _oldest(self, roots: Sequence[str]) -> str:
