@@ -64,7 +64,6 @@ from unidecode import unidecode
 
 from bench import vocab
 from bench.vocab import EN, PL, RU
-from core.phones import normalize_phone
 
 # --- populations (shares of persons; they sum to 1) -------------------------------------------------
 IMPATIENT = "impatient_multichannel"
@@ -111,9 +110,9 @@ MINUTE = 60
 HOUR_WEIGHTS = (1, 1, 1, 1, 1, 1, 2, 4, 7, 10, 11, 11, 9, 9, 10, 10, 10, 9, 8, 7, 6, 4, 3, 2)
 IMPATIENT_GAP_MINUTES = (1, 15)
 FOLLOW_UP_DAYS_MAX = 5
-FOLLOW_UP_COUNTS = (0, 1, 2, 3, 4)
-FOLLOW_UP_WEIGHTS = (30, 30, 20, 12, 8)
-IMPATIENT_FOLLOW_UP_SHARE = 0.4
+FOLLOW_UP_COUNTS = (0, 1, 2, 3, 4, 5)
+FOLLOW_UP_WEIGHTS = (15, 27, 23, 17, 10, 8)
+IMPATIENT_FOLLOW_UP_SHARE = 0.6
 RETURN_AFTER_DAYS = (14, 60)
 DEFAULT_START = "2026-10-01T00:00:00Z"
 
@@ -139,6 +138,7 @@ US_AREA_CODES = ("212", "415", "646", "718", "312", "305", "617", "206", "512", 
 # cycling over k the pair (prefix, rest) repeats only after lcm(prefixes, 10^n) numbers: phones are
 # unique without remembering the ones already handed out.
 PHONE_PERMUTATION_MULTIPLIER = 7_654_321
+US_EXCHANGE_FLOOR = 2_000_000
 
 BUSINESS_WHATSAPP = "whatsapp:+74951234567"
 AVITO_BUSINESS_ID = 94_235_311
@@ -362,17 +362,24 @@ class TrafficGenerator:
         else:
             prefixes, digits, cc = US_AREA_CODES, 7, "+1"
         kind = f"{country}{landline}"
+        modulus = 10**digits
         while True:
             k = self._phone_counts.get(kind, 0)
             self._phone_counts[kind] = k + 1
             prefix = prefixes[k % len(prefixes)]
-            modulus = 10**digits
-            sub = (k * PHONE_PERMUTATION_MULTIPLIER + self._phone_offset) % modulus
-            e164 = f"{cc}{prefix}{sub:0{digits}d}"
-            # Some permutations land on numbers phonenumbers rejects (US 555, placeholders): skip those
-            # so every "real" phone in the truth is one the normalizer accepts.
-            if normalize_phone(e164) == e164:
-                return e164
+            if country == "US":
+                # The exchange must start with 2-9: draw the last seven digits from 2000000-9999999.
+                sub = US_EXCHANGE_FLOOR + (k * PHONE_PERMUTATION_MULTIPLIER + self._phone_offset) % (
+                    modulus - US_EXCHANGE_FLOOR)
+            else:
+                sub = (k * PHONE_PERMUTATION_MULTIPLIER + self._phone_offset) % modulus
+            rest = f"{sub:0{digits}d}"
+            # Every prefix is a valid range (checked by the tests with phonenumbers), so only the
+            # numbers the normalizer calls placeholders or US service exchanges need skipping; full
+            # validation here would cost a third of the run time.
+            if len(set(prefix + rest)) <= 2 or (country == "US" and (rest[:3] == "555" or rest[1:3] == "11")):
+                continue
+            return f"{cc}{prefix}{rest}"
 
     def _email(self, first: str, last: str, locale: str) -> str:
         rng = self.rng
