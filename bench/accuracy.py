@@ -74,8 +74,9 @@ def _pairs(counter: Counter[Any]) -> int:
     return sum(n * (n - 1) // 2 for n in counter.values())
 
 
-def pairwise_scores(truth: Mapping[str, Hashable], predicted: Mapping[str, Hashable],
-                    profile_of: Mapping[str, Hashable]) -> Scores:
+def pairwise_scores(
+    truth: Mapping[str, Hashable], predicted: Mapping[str, Hashable], profile_of: Mapping[str, Hashable]
+) -> Scores:
     """Pairwise P/R/F1 over cross-profile pairs of the events in ``truth`` (see the module docstring).
 
     ``predicted`` and ``profile_of`` map event id to predicted person and to profile; an event missing
@@ -107,8 +108,14 @@ def _scores(tp: int, predicted_pairs: int, truth_pairs: int) -> Scores:
     precision = tp / predicted_pairs if predicted_pairs else 1.0
     recall = tp / truth_pairs if truth_pairs else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return Scores(precision=precision, recall=recall, f1=f1, true_positive=tp, predicted_pairs=predicted_pairs,
-                  truth_pairs=truth_pairs)
+    return Scores(
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        true_positive=tp,
+        predicted_pairs=predicted_pairs,
+        truth_pairs=truth_pairs,
+    )
 
 
 class UnionFind:
@@ -134,8 +141,9 @@ class UnionFind:
             self._parent[ra] = rb
 
 
-def with_suggestions(predicted: Mapping[str, Hashable],
-                     suggestions: Iterable[tuple[Hashable, Hashable]]) -> dict[str, Hashable]:
+def with_suggestions(
+    predicted: Mapping[str, Hashable], suggestions: Iterable[tuple[Hashable, Hashable]]
+) -> dict[str, Hashable]:
     """Event → person after joining the two persons of every suggestion (as if all were accepted)."""
     sets = UnionFind()
     for a, b in suggestions:
@@ -284,21 +292,27 @@ def read_replay_file(path: str) -> ReplayView:
 
 # --- report ------------------------------------------------------------------------------------------
 def _row(name: str, scores: Scores) -> str:
-    return (f"{name:<22} {scores.precision:>9.4f} {scores.recall:>9.4f} {scores.f1:>9.4f} "
-            f"{scores.true_positive:>12} {scores.false_positive:>12} {scores.false_negative:>12}")
+    return (
+        f"{name:<22} {scores.precision:>9.4f} {scores.recall:>9.4f} {scores.f1:>9.4f} "
+        f"{scores.true_positive:>12} {scores.false_positive:>12} {scores.false_negative:>12}"
+    )
 
 
 def report(rows: Mapping[str, Scores], *, events: int) -> str:
-    header = f"{'matcher':<22} {'precision':>9} {'recall':>9} {'F1':>9} {'TP pairs':>12} {'FP pairs':>12} " \
-             f"{'FN pairs':>12}"
+    header = (
+        f"{'matcher':<22} {'precision':>9} {'recall':>9} {'F1':>9} {'TP pairs':>12} {'FP pairs':>12} "
+        f"{'FN pairs':>12}"
+    )
     lines = [f"events: {events}  (pairs of events from different profiles)", header, "-" * len(header)]
     lines.extend(_row(name, scores) for name, scores in rows.items())
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.accuracy",
-                                     description="Pairwise accuracy of identity resolution against ground truth.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.accuracy",
+        description="Pairwise accuracy of identity resolution against ground truth.",
+    )
     parser.add_argument("--truth", required=True, help="truth file from bench.generate")
     parser.add_argument("--events", required=True, help="stitch export --what events (JSON Lines)")
     parser.add_argument("--suggestions", help="stitch export --what suggestions (JSON Lines)")
@@ -325,9 +339,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(f"note: {missing} truth events were not in the export; each counts as its own person")
     if args.json_out:
-        figures = {"events": len(truth), "missing_from_export": missing,
-                   "rows": {name: {**asdict(s), "false_positive": s.false_positive,
-                                   "false_negative": s.false_negative} for name, s in rows.items()}}
+        figures = {
+            "events": len(truth),
+            "missing_from_export": missing,
+            "rows": {
+                name: {**asdict(s), "false_positive": s.false_positive, "false_negative": s.false_negative}
+                for name, s in rows.items()
+            },
+        }
         with open(args.json_out, "w", encoding="utf-8") as out:
             json.dump(figures, out, ensure_ascii=False, indent=2)
             out.write("\n")

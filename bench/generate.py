@@ -87,9 +87,15 @@ GENERIC_SHARE = 0.08
 JUNK_SHARE = 0.04
 
 POPULATION_SHARES: dict[str, float] = {
-    IMPATIENT: IMPATIENT_SHARE, SINGLE: SINGLE_SHARE, RETURNING: RETURNING_SHARE,
-    CONTACT_SHARE: CONTACT_SHARE_SHARE, NAMESAKES: NAMESAKES_SHARE, COLLEAGUES: COLLEAGUES_SHARE,
-    FAMILY: FAMILY_SHARE, GENERIC: GENERIC_SHARE, JUNK: JUNK_SHARE,
+    IMPATIENT: IMPATIENT_SHARE,
+    SINGLE: SINGLE_SHARE,
+    RETURNING: RETURNING_SHARE,
+    CONTACT_SHARE: CONTACT_SHARE_SHARE,
+    NAMESAKES: NAMESAKES_SHARE,
+    COLLEAGUES: COLLEAGUES_SHARE,
+    FAMILY: FAMILY_SHARE,
+    GENERIC: GENERIC_SHARE,
+    JUNK: JUNK_SHARE,
 }
 # Mean persons per generated unit, so that unit weights turn into the person shares above.
 GROUP_MEAN_SIZE: dict[str, float] = {NAMESAKES: 3.0, COLLEAGUES: 2.5, FAMILY: 2.0}
@@ -128,11 +134,55 @@ POPULAR_NAME_SHARE = 0.7
 WEB_VISITOR_ID_SHARE = 0.9
 CONTACT_WITHOUT_PLUS_SHARE = 0.7
 
-RU_MOBILE_PREFIXES = ("912", "916", "926", "903", "905", "909", "915", "917", "919", "921", "925", "950",
-                      "951", "960", "961", "977", "985", "999", "922", "937", "953", "964")
+RU_MOBILE_PREFIXES = (
+    "912",
+    "916",
+    "926",
+    "903",
+    "905",
+    "909",
+    "915",
+    "917",
+    "919",
+    "921",
+    "925",
+    "950",
+    "951",
+    "960",
+    "961",
+    "977",
+    "985",
+    "999",
+    "922",
+    "937",
+    "953",
+    "964",
+)
 RU_LANDLINE_PREFIXES = ("495", "499", "812", "343", "843")
-PL_MOBILE_PREFIXES = ("501", "502", "504", "508", "511", "512", "530", "535", "600", "601", "605", "660",
-                      "665", "691", "695", "721", "724", "781", "785", "790", "880", "885")
+PL_MOBILE_PREFIXES = (
+    "501",
+    "502",
+    "504",
+    "508",
+    "511",
+    "512",
+    "530",
+    "535",
+    "600",
+    "601",
+    "605",
+    "660",
+    "665",
+    "691",
+    "695",
+    "721",
+    "724",
+    "781",
+    "785",
+    "790",
+    "880",
+    "885",
+)
 US_AREA_CODES = ("212", "415", "646", "718", "312", "305", "617", "206", "512", "303", "404", "702")
 # Coprime with 10, so k -> (k * multiplier + offset) mod 10^n is a permutation, and with the prefix
 # cycling over k the pair (prefix, rest) repeats only after lcm(prefixes, 10^n) numbers: phones are
@@ -143,8 +193,12 @@ US_EXCHANGE_FLOOR = 2_000_000
 BUSINESS_WHATSAPP = "whatsapp:+74951234567"
 AVITO_BUSINESS_ID = 94_235_311
 AVITO_ITEMS = 40
-PAGE_URLS = ("https://example.com/contacts", "https://example.com/services", "https://example.com/",
-             "https://example.com/promo")
+PAGE_URLS = (
+    "https://example.com/contacts",
+    "https://example.com/services",
+    "https://example.com/",
+    "https://example.com/promo",
+)
 TELEGRAM_UPDATE_ID_BASE = 700_000_000
 TELEGRAM_USER_ID_BASE = 100_000_000
 TELEGRAM_USER_ID_STEP = 5_000
@@ -308,9 +362,15 @@ class TrafficGenerator:
         self._pops = pops
         self._pop_cum = list(accumulate(POPULATION_SHARES[p] / GROUP_MEAN_SIZE.get(p, 1.0) for p in pops))
         self._scenarios: dict[str, Callable[[int, int], int]] = {
-            IMPATIENT: self._impatient, SINGLE: self._single, RETURNING: self._returning,
-            CONTACT_SHARE: self._contact_share, NAMESAKES: self._namesakes, COLLEAGUES: self._colleagues,
-            FAMILY: self._family, GENERIC: self._generic, JUNK: self._junk,
+            IMPATIENT: self._impatient,
+            SINGLE: self._single,
+            RETURNING: self._returning,
+            CONTACT_SHARE: self._contact_share,
+            NAMESAKES: self._namesakes,
+            COLLEAGUES: self._colleagues,
+            FAMILY: self._family,
+            GENERIC: self._generic,
+            JUNK: self._junk,
         }
         self.persons = 0
         self.events = 0
@@ -355,6 +415,8 @@ class TrafficGenerator:
         return f"{self.rng.getrandbits((width - 8) * 4):0{width - 8}x}{counter:08x}"
 
     def _phone(self, country: str, *, landline: bool = False) -> str:
+        """A new, never handed out number of the country, in E.164."""
+        prefixes: tuple[str, ...]
         if country == "RU":
             prefixes, digits, cc = (RU_LANDLINE_PREFIXES if landline else RU_MOBILE_PREFIXES), 7, "+7"
         elif country == "PL":
@@ -370,7 +432,8 @@ class TrafficGenerator:
             if country == "US":
                 # The exchange must start with 2-9: draw the last seven digits from 2000000-9999999.
                 sub = US_EXCHANGE_FLOOR + (k * PHONE_PERMUTATION_MULTIPLIER + self._phone_offset) % (
-                    modulus - US_EXCHANGE_FLOOR)
+                    modulus - US_EXCHANGE_FLOOR
+                )
             else:
                 sub = (k * PHONE_PERMUTATION_MULTIPLIER + self._phone_offset) % modulus
             rest = f"{sub:0{digits}d}"
@@ -385,8 +448,14 @@ class TrafficGenerator:
         rng = self.rng
         f, la = _ascii_key(first) or "user", _ascii_key(last) or "mail"
         style = rng.randrange(6)
-        local = (f"{f}.{la}", f"{f[0]}.{la}", f"{la}.{f}", f"{f}{la}{rng.randint(70, 99)}",
-                 f"{la}{rng.randint(1, 999)}", f"{f}_{rng.randint(1, 9999)}")[style]
+        local = (
+            f"{f}.{la}",
+            f"{f[0]}.{la}",
+            f"{la}.{f}",
+            f"{f}{la}{rng.randint(70, 99)}",
+            f"{la}{rng.randint(1, 999)}",
+            f"{f}_{rng.randint(1, 9999)}",
+        )[style]
         domain = rng.choice(vocab.EMAIL_DOMAINS[locale])
         email = f"{local}@{domain}"
         while email in self._emails:  # a mailbox has one owner; namesakes get a number
@@ -394,9 +463,17 @@ class TrafficGenerator:
         self._emails.add(email)
         return email
 
-    def _new_person(self, population: str, *, locale: str | None = None, female: bool | None = None,
-                    first: str | None = None, last: str | None = None, phone: str | None = None,
-                    with_email: bool | None = None) -> Person:
+    def _new_person(
+        self,
+        population: str,
+        *,
+        locale: str | None = None,
+        female: bool | None = None,
+        first: str | None = None,
+        last: str | None = None,
+        phone: str | None = None,
+        with_email: bool | None = None,
+    ) -> Person:
         rng = self.rng
         if locale is None:
             locale = rng.choices(self._locales, cum_weights=self._locale_cum)[0]
@@ -404,8 +481,11 @@ class TrafficGenerator:
             female = rng.random() < 0.45
         if first is None:
             popular = vocab.POPULAR_FIRST[locale][1 if female else 0]
-            first = (rng.choice(popular) if rng.random() < POPULAR_NAME_SHARE
-                     else rng.choice(self.pools.first[(locale, female)]))
+            first = (
+                rng.choice(popular)
+                if rng.random() < POPULAR_NAME_SHARE
+                else rng.choice(self.pools.first[(locale, female)])
+            )
         if last is None:
             last = rng.choice(self.pools.last[(locale, female)])
         if with_email is None:
@@ -413,7 +493,11 @@ class TrafficGenerator:
         self._unit_seq += 1
         return Person(
             person_id=f"P{self.persons + self._unit_seq:07d}",
-            population=population, locale=locale, female=female, first=first, last=last,
+            population=population,
+            locale=locale,
+            female=female,
+            first=first,
+            last=last,
             phone=phone or self._phone(COUNTRY[locale]),
             email=self._email(first, last, locale) if with_email else None,
         )
@@ -444,14 +528,23 @@ class TrafficGenerator:
         username: str | None = None
         if rng.random() < TG_USERNAME_SHARE:
             f, la = _ascii_key(self._shown_first(person)) or "user", _ascii_key(person.last) or "x"
-            base = (f"{f}_{la[0]}", f"{la}{rng.randint(1, 99)}", f"{f}{la}", f"{f}_{rng.randint(1980, 2008)}")[
-                rng.randrange(4)]
+            base = (
+                f"{f}_{la[0]}",
+                f"{la}{rng.randint(1, 99)}",
+                f"{f}{la}",
+                f"{f}_{rng.randint(1980, 2008)}",
+            )[rng.randrange(4)]
             username = base
             while username in self._usernames:  # Telegram usernames are unique
                 username = f"{base}{rng.randint(1, 9999)}"
             self._usernames.add(username)
-        return TelegramAccount(user_id=self._tg_user_id, first_name=first, last_name=last, username=username,
-                               language_code=LANGUAGE_CODE[person.locale])
+        return TelegramAccount(
+            user_id=self._tg_user_id,
+            first_name=first,
+            last_name=last,
+            username=username,
+            language_code=LANGUAGE_CODE[person.locale],
+        )
 
     def _whatsapp_account(self, person: Person, phone: str | None = None) -> WhatsAppAccount:
         rng = self.rng
@@ -491,17 +584,33 @@ class TrafficGenerator:
         rng = self.rng
         if e164.startswith("+7"):
             d = e164[2:]
-            return rng.choice((
-                f"8 ({d[:3]}) {d[3:6]}-{d[6:8]}-{d[8:]}", f"+7 {d[:3]} {d[3:6]}-{d[6:8]}-{d[8:]}", f"+7{d}",
-                f"8{d}", d, f"8-{d[:3]}-{d[3:6]}-{d[6:8]}-{d[8:]}", f"+7 ({d[:3]}) {d[3:6]} {d[6:8]} {d[8:]}",
-                f"7{d}",
-            ))
+            return rng.choice(
+                (
+                    f"8 ({d[:3]}) {d[3:6]}-{d[6:8]}-{d[8:]}",
+                    f"+7 {d[:3]} {d[3:6]}-{d[6:8]}-{d[8:]}",
+                    f"+7{d}",
+                    f"8{d}",
+                    d,
+                    f"8-{d[:3]}-{d[3:6]}-{d[6:8]}-{d[8:]}",
+                    f"+7 ({d[:3]}) {d[3:6]} {d[6:8]} {d[8:]}",
+                    f"7{d}",
+                )
+            )
         if e164.startswith("+48"):
             d = e164[3:]
-            return rng.choice((f"+48 {d[:3]} {d[3:6]} {d[6:]}", f"+48{d}", f"0048{d}", f"+48 {d[:3]}-{d[3:6]}-{d[6:]}"))
+            return rng.choice(
+                (f"+48 {d[:3]} {d[3:6]} {d[6:]}", f"+48{d}", f"0048{d}", f"+48 {d[:3]}-{d[3:6]}-{d[6:]}")
+            )
         d = e164[2:]
-        return rng.choice((f"+1 ({d[:3]}) {d[3:6]}-{d[6:]}", f"+1 {d[:3]} {d[3:6]} {d[6:]}", f"+1{d}",
-                           f"({d[:3]}) {d[3:6]}-{d[6:]}", f"{d[:3]}-{d[3:6]}-{d[6:]}"))
+        return rng.choice(
+            (
+                f"+1 ({d[:3]}) {d[3:6]}-{d[6:]}",
+                f"+1 {d[:3]} {d[3:6]} {d[6:]}",
+                f"+1{d}",
+                f"({d[:3]}) {d[3:6]}-{d[6:]}",
+                f"{d[:3]}-{d[3:6]}-{d[6:]}",
+            )
+        )
 
     # --- texts -------------------------------------------------------------------------------------
     def _question(self, locale: str, template: str | None = None) -> str:
@@ -509,14 +618,23 @@ class TrafficGenerator:
         rng = self.rng
         if locale == RU:
             text = (template or rng.choice(vocab.TEMPLATES_RU)).format(
-                service=rng.choice(vocab.SERVICES_RU), car=rng.choice(vocab.CARS), when=rng.choice(vocab.WHEN_RU),
-                part=rng.choice(vocab.PARTS_RU), product=rng.choice(vocab.PRODUCTS_RU),
-                city=rng.choice(vocab.CITIES_RU), tour=rng.choice(vocab.TOURS_RU),
-                month=rng.choice(vocab.MONTHS_RU))
+                service=rng.choice(vocab.SERVICES_RU),
+                car=rng.choice(vocab.CARS),
+                when=rng.choice(vocab.WHEN_RU),
+                part=rng.choice(vocab.PARTS_RU),
+                product=rng.choice(vocab.PRODUCTS_RU),
+                city=rng.choice(vocab.CITIES_RU),
+                tour=rng.choice(vocab.TOURS_RU),
+                month=rng.choice(vocab.MONTHS_RU),
+            )
             return text[:1].upper() + text[1:]
         if locale == PL:
-            return rng.choice(vocab.TEMPLATES_PL).format(car=rng.choice(vocab.CARS), when=rng.choice(vocab.WHEN_PL))
-        return rng.choice(vocab.TEMPLATES_EN).format(car=rng.choice(vocab.CARS), when=rng.choice(vocab.WHEN_EN))
+            return rng.choice(vocab.TEMPLATES_PL).format(
+                car=rng.choice(vocab.CARS), when=rng.choice(vocab.WHEN_PL)
+            )
+        return rng.choice(vocab.TEMPLATES_EN).format(
+            car=rng.choice(vocab.CARS), when=rng.choice(vocab.WHEN_EN)
+        )
 
     def rephrase(self, text: str, locale: str) -> str:
         """The same question retyped on another channel: case, punctuation, greeting, typo, word order."""
@@ -536,7 +654,7 @@ class TrafficGenerator:
                     i = rng.choice(long_words)
                     w = words[i]
                     j = rng.randrange(1, len(w) - 2)
-                    words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+                    words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
                     text = " ".join(words)
             elif op == 4:
                 words = text.rstrip("?!.").split()
@@ -549,19 +667,42 @@ class TrafficGenerator:
         return text
 
     # --- events ------------------------------------------------------------------------------------
-    def _emit(self, person: Person, channel: str, ts: int, payload: dict[str, Any], profile: str,
-              lookups: dict[str, Any] | None = None) -> None:
+    def _emit(
+        self,
+        person: Person,
+        channel: str,
+        ts: int,
+        payload: dict[str, Any],
+        profile: str,
+        lookups: dict[str, Any] | None = None,
+    ) -> None:
         self.events += 1
         event_id = f"s{self.seed}e{self.events:08d}"
-        envelope: dict[str, Any] = {"id": event_id, "channel": channel, "received_at": utc_text(ts),
-                                    "payload": payload}
+        envelope: dict[str, Any] = {
+            "id": event_id,
+            "channel": channel,
+            "received_at": utc_text(ts),
+            "payload": payload,
+        }
         if lookups is not None:
             envelope["lookups"] = lookups
-        self._buckets.add(ts, self.events, json.dumps(envelope, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._truth.write(json.dumps(
-            {"event_id": event_id, "person_id": person.person_id, "population": person.population,
-             "channel": channel, "profile": profile if profile else f"event:{event_id}"},
-            ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._buckets.add(
+            ts, self.events, json.dumps(envelope, ensure_ascii=False, separators=(",", ":")) + "\n"
+        )
+        self._truth.write(
+            json.dumps(
+                {
+                    "event_id": event_id,
+                    "person_id": person.person_id,
+                    "population": person.population,
+                    "channel": channel,
+                    "profile": profile if profile else f"event:{event_id}",
+                },
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            + "\n"
+        )
 
     def _telegram(self, reach: _Reach, ts: int, text: str | None, *, contact: str | None = None) -> None:
         if reach.telegram is None:
@@ -578,18 +719,30 @@ class TrafficGenerator:
             sender["username"] = acct.username
             chat["username"] = acct.username
         sender["language_code"] = acct.language_code
-        message: dict[str, Any] = {"message_id": self._tg_message_id, "date": ts - self.rng.randint(0, 2),
-                                   "from": sender, "chat": chat}
+        message: dict[str, Any] = {
+            "message_id": self._tg_message_id,
+            "date": ts - self.rng.randint(0, 2),
+            "from": sender,
+            "chat": chat,
+        }
         if contact is not None:
-            shared: dict[str, Any] = {"phone_number": contact, "first_name": acct.first_name,
-                                      "user_id": acct.user_id}
+            shared: dict[str, Any] = {
+                "phone_number": contact,
+                "first_name": acct.first_name,
+                "user_id": acct.user_id,
+            }
             if acct.last_name:
                 shared["last_name"] = acct.last_name
             message["contact"] = shared
         else:
             message["text"] = text
-        self._emit(reach.person, TELEGRAM, ts, {"update_id": self._update_id, "message": message},
-                   f"telegram:{acct.user_id}")
+        self._emit(
+            reach.person,
+            TELEGRAM,
+            ts,
+            {"update_id": self._update_id, "message": message},
+            f"telegram:{acct.user_id}",
+        )
 
     def _whatsapp(self, reach: _Reach, ts: int, text: str) -> None:
         if reach.whatsapp is None:
@@ -598,10 +751,21 @@ class TrafficGenerator:
         sid = f"SM{self._hex_id()}"
         sender = f"whatsapp:{acct.e164}"
         payload = {
-            "SmsMessageSid": sid, "NumMedia": "0", "ProfileName": acct.profile_name, "MessageType": "text",
-            "SmsSid": sid, "WaId": acct.e164[1:], "SmsStatus": "received", "Body": text,
-            "To": BUSINESS_WHATSAPP, "NumSegments": "1", "ReferralNumMedia": "0", "MessageSid": sid,
-            "AccountSid": self._account_sid, "From": sender, "ApiVersion": "2010-04-01",
+            "SmsMessageSid": sid,
+            "NumMedia": "0",
+            "ProfileName": acct.profile_name,
+            "MessageType": "text",
+            "SmsSid": sid,
+            "WaId": acct.e164[1:],
+            "SmsStatus": "received",
+            "Body": text,
+            "To": BUSINESS_WHATSAPP,
+            "NumSegments": "1",
+            "ReferralNumMedia": "0",
+            "MessageSid": sid,
+            "AccountSid": self._account_sid,
+            "From": sender,
+            "ApiVersion": "2010-04-01",
         }
         self._emit(reach.person, WHATSAPP, ts, payload, sender)
 
@@ -612,27 +776,61 @@ class TrafficGenerator:
         acct = reach.avito
         item = int(reach.extra["item"])
         chat_id = f"u2i-{acct.author_id:x}~{item % 1_000_000}"
-        value = {"id": self._hex_id(), "chat_id": chat_id, "user_id": AVITO_BUSINESS_ID,
-                 "author_id": acct.author_id, "created": ts, "type": "text", "chat_type": "u2i",
-                 "content": {"text": text}, "item_id": item, "published_at": utc_text(ts)}
-        payload = {"id": self._hex_id(), "version": "v3.0.0", "timestamp": ts,
-                   "payload": {"type": "message", "value": value}}
-        lookups = {"chat": {"id": chat_id, "users": [{"id": AVITO_BUSINESS_ID, "name": vocab.BUSINESS_NAME},
-                                                     {"id": acct.author_id, "name": acct.name}],
-                            "context": {"type": "item", "value": {"id": item, "title": f"Объявление {item}"}}}}
+        value = {
+            "id": self._hex_id(),
+            "chat_id": chat_id,
+            "user_id": AVITO_BUSINESS_ID,
+            "author_id": acct.author_id,
+            "created": ts,
+            "type": "text",
+            "chat_type": "u2i",
+            "content": {"text": text},
+            "item_id": item,
+            "published_at": utc_text(ts),
+        }
+        payload = {
+            "id": self._hex_id(),
+            "version": "v3.0.0",
+            "timestamp": ts,
+            "payload": {"type": "message", "value": value},
+        }
+        lookups = {
+            "chat": {
+                "id": chat_id,
+                "users": [
+                    {"id": AVITO_BUSINESS_ID, "name": vocab.BUSINESS_NAME},
+                    {"id": acct.author_id, "name": acct.name},
+                ],
+                "context": {"type": "item", "value": {"id": item, "title": f"Объявление {item}"}},
+            }
+        }
         self._emit(reach.person, AVITO, ts, payload, f"avito:{acct.author_id}", lookups)
 
-    def _webform(self, reach: _Reach, ts: int, text: str, *, phone: str | None = None,
-                 email: str | None = None, name: str | None = None, new_device: bool = False) -> None:
+    def _webform(
+        self,
+        reach: _Reach,
+        ts: int,
+        text: str,
+        *,
+        phone: str | None = None,
+        email: str | None = None,
+        name: str | None = None,
+        new_device: bool = False,
+    ) -> None:
         person = reach.person
         if reach.visitor_id is None or new_device:
             reach.visitor_id = self._hex_id() if self.rng.random() < WEB_VISITOR_ID_SHARE else ""
         if email is None and person.email and self.rng.random() < WEBFORM_EMAIL_SHARE:
             email = person.email
-        payload = {"form_id": "contact", "name": name if name is not None else self._form_name(person),
-                   "phone": phone if phone is not None else self.typed_phone(person.phone),
-                   "email": email or "", "message": text, "page_url": self.rng.choice(PAGE_URLS),
-                   "visitor_id": reach.visitor_id}
+        payload = {
+            "form_id": "contact",
+            "name": name if name is not None else self._form_name(person),
+            "phone": phone if phone is not None else self.typed_phone(person.phone),
+            "email": email or "",
+            "message": text,
+            "page_url": self.rng.choice(PAGE_URLS),
+            "visitor_id": reach.visitor_id,
+        }
         self._emit(person, WEBFORM, ts, payload, f"webform:{reach.visitor_id}" if reach.visitor_id else "")
 
     def _say(self, reach: _Reach, channel: str, ts: int, text: str) -> None:
@@ -654,8 +852,11 @@ class TrafficGenerator:
         self._say(reach, channel, ts, first_text)
         for _ in range(rng.choices(FOLLOW_UP_COUNTS, weights=FOLLOW_UP_WEIGHTS)[0]):
             ts += rng.randint(5 * MINUTE, FOLLOW_UP_DAYS_MAX * DAY // 2)
-            text = rng.choice(vocab.FOLLOW_UPS[reach.person.locale]) if rng.random() < 0.6 else self._question(
-                reach.person.locale)
+            text = (
+                rng.choice(vocab.FOLLOW_UPS[reach.person.locale])
+                if rng.random() < 0.6
+                else self._question(reach.person.locale)
+            )
             self._say(reach, channel, ts, text)
         return ts
 
@@ -670,8 +871,12 @@ class TrafficGenerator:
             self._say(reach, channel, ts, question if i == 0 else self.rephrase(question, person.locale))
             ts += self.rng.randint(*IMPATIENT_GAP_MINUTES) * MINUTE + self.rng.randrange(MINUTE)
         if self.rng.random() < IMPATIENT_FOLLOW_UP_SHARE:  # then they settle on the channel that answered
-            self._chat(reach, self.rng.choice(channels), ts + self.rng.randint(1, 120) * MINUTE,
-                       self.rng.choice(vocab.FOLLOW_UPS[person.locale]))
+            self._chat(
+                reach,
+                self.rng.choice(channels),
+                ts + self.rng.randint(1, 120) * MINUTE,
+                self.rng.choice(vocab.FOLLOW_UPS[person.locale]),
+            )
         return 1
 
     def _single(self, ts: int, _room: int) -> int:
@@ -692,8 +897,14 @@ class TrafficGenerator:
             if rng.random() < 0.5:
                 self._whatsapp(reach, ts + rng.randint(2, 30) * MINUTE, self._question(person.locale))
             new_phone = self._phone(COUNTRY[person.locale])
-            self._webform(reach, later, self._question(person.locale), phone=self.typed_phone(new_phone),
-                          email=person.email, new_device=rng.random() < 0.5)
+            self._webform(
+                reach,
+                later,
+                self._question(person.locale),
+                phone=self.typed_phone(new_phone),
+                email=person.email,
+                new_device=rng.random() < 0.5,
+            )
             if rng.random() < 0.5:
                 reach.whatsapp = self._whatsapp_account(person, new_phone)
                 self._whatsapp(reach, later + rng.randint(1, 60) * MINUTE, self._question(person.locale))
@@ -701,8 +912,13 @@ class TrafficGenerator:
             self._webform(reach, ts, self._question(person.locale), email=person.email)
             new_email = self._email(person.first, person.last, person.locale)
             if rng.random() < 0.5:
-                self._webform(reach, later, self._question(person.locale), email=new_email,
-                              new_device=rng.random() < 0.5)
+                self._webform(
+                    reach,
+                    later,
+                    self._question(person.locale),
+                    email=new_email,
+                    new_device=rng.random() < 0.5,
+                )
             else:
                 self._whatsapp(reach, later, self._question(person.locale))
         else:  # same Telegram account
@@ -732,8 +948,10 @@ class TrafficGenerator:
         template = rng.choice(vocab.TEMPLATES_RU)
         if rng.random() < 0.6:
             first, last, female = rng.choice(vocab.COMMON_FULL_NAMES)
-            people = [self._new_person(NAMESAKES, locale=RU, female=female, first=first, last=last)
-                      for _ in range(size)]
+            people = [
+                self._new_person(NAMESAKES, locale=RU, female=female, first=first, last=last)
+                for _ in range(size)
+            ]
         else:
             first, female = rng.choice(vocab.COMMON_FIRST_ONLY)
             people = [self._new_person(NAMESAKES, locale=RU, female=female, first=first) for _ in range(size)]
@@ -776,8 +994,13 @@ class TrafficGenerator:
             return self._single(ts, room)
         locale = RU if rng.random() < 0.85 else PL
         husband = self._new_person(FAMILY, locale=locale, female=False)
-        wife = self._new_person(FAMILY, locale=locale, female=True,
-                                last=feminine_surname(husband.last, locale), phone=husband.phone)
+        wife = self._new_person(
+            FAMILY,
+            locale=locale,
+            female=True,
+            last=feminine_surname(husband.last, locale),
+            phone=husband.phone,
+        )
         owner, other = (husband, wife) if rng.random() < 0.5 else (wife, husband)
         owner_reach, other_reach = _Reach(owner), _Reach(other)
         self._whatsapp(owner_reach, ts, self._question(locale))
@@ -785,8 +1008,12 @@ class TrafficGenerator:
         self._webform(other_reach, when, self._question(locale), phone=self.typed_phone(owner.phone))
         for reach in (owner_reach, other_reach):
             if rng.random() < 0.4:
-                self._say(reach, rng.choice((TELEGRAM, AVITO)), when + rng.randint(1, 72) * 3600,
-                          self._question(locale))
+                self._say(
+                    reach,
+                    rng.choice((TELEGRAM, AVITO)),
+                    when + rng.randint(1, 72) * 3600,
+                    self._question(locale),
+                )
         return 2
 
     def _generic(self, ts: int, _room: int) -> int:
@@ -806,11 +1033,20 @@ class TrafficGenerator:
         self._begin_unit()
         person = self._new_person(JUNK)
         reach = _Reach(person)
-        self._webform(reach, ts, self._question(person.locale), phone=rng.choice(vocab.JUNK_PHONES),
-                      email=rng.choice(vocab.JUNK_EMAILS) or None)
+        self._webform(
+            reach,
+            ts,
+            self._question(person.locale),
+            phone=rng.choice(vocab.JUNK_PHONES),
+            email=rng.choice(vocab.JUNK_EMAILS) or None,
+        )
         if rng.random() < 0.5:
-            self._say(reach, rng.choice((TELEGRAM, WHATSAPP)), ts + rng.randint(5, 180) * MINUTE,
-                      self._question(person.locale))
+            self._say(
+                reach,
+                rng.choice((TELEGRAM, WHATSAPP)),
+                ts + rng.randint(5, 180) * MINUTE,
+                self._question(person.locale),
+            )
         return 1
 
 
@@ -822,24 +1058,31 @@ def _open_text(path: str) -> Iterator[IO[str]]:
         return
     with open(path, "wb") as raw:
         if path.endswith(".gz"):
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz, \
-                    io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as text:
+            with (
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+                io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as text,
+            ):
                 yield text
         else:
             with io.TextIOWrapper(raw, encoding="utf-8", newline="\n", write_through=False) as text:
                 yield text
 
 
-def generate(*, persons: int, seed: int, out: str, truth: str, start: str = DEFAULT_START,
-             days: int | None = None) -> Summary:
+def generate(
+    *, persons: int, seed: int, out: str, truth: str, start: str = DEFAULT_START, days: int | None = None
+) -> Summary:
     """Write the replay file and the truth file; see the module docstring for both formats."""
     began = time.perf_counter()
     days = days if days is not None else max(1, persons // PERSONS_PER_DAY)
     with _open_text(out) as out_file, _open_text(truth) as truth_file:
         gen = TrafficGenerator(seed=seed, start_ts=parse_start(start), out=out_file, truth=truth_file)
         gen.run(persons, days)
-    return Summary(persons=gen.persons, events=gen.events, seconds=time.perf_counter() - began,
-                   per_population=gen.per_population)
+    return Summary(
+        persons=gen.persons,
+        events=gen.events,
+        seconds=time.perf_counter() - began,
+        per_population=gen.per_population,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -853,12 +1096,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.persons <= 0:
         parser.error("--persons must be positive")
-    summary = generate(persons=args.persons, seed=args.seed, out=args.out, truth=args.truth, start=args.start,
-                       days=args.days)
+    summary = generate(
+        persons=args.persons, seed=args.seed, out=args.out, truth=args.truth, start=args.start, days=args.days
+    )
     rate = summary.persons / summary.seconds if summary.seconds else 0.0
-    print(f"persons {summary.persons}  events {summary.events}  "
-          f"events/person {summary.events / summary.persons:.2f}  {summary.seconds:.1f}s  {rate:,.0f} persons/s",
-          file=sys.stderr)
+    print(
+        f"persons {summary.persons}  events {summary.events}  "
+        f"events/person {summary.events / summary.persons:.2f}  "
+        f"{summary.seconds:.1f}s  {rate:,.0f} persons/s",
+        file=sys.stderr,
+    )
     for population, count in summary.per_population.items():
         print(f"  {population:<26} {count:>9}  {count / summary.persons:6.1%}", file=sys.stderr)
     return 0
