@@ -233,7 +233,8 @@ def profile_and_keys(event_id: str, envelope: Mapping[str, Any]) -> tuple[str, l
         sender = payload.get("From")
         if sender:
             keys.append(_phone_key(str(sender)))
-        return (f"whatsapp:{sender}" if sender else f"event:{event_id}"), keys
+        account = str(sender).removeprefix("whatsapp:")
+        return (f"whatsapp:{account}" if sender else f"event:{event_id}"), keys
     if channel == "avito":
         value = (payload.get("payload") or {}).get("value") or {}
         author = value.get("author_id")

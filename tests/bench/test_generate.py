@@ -13,13 +13,16 @@ import phonenumbers
 import pytest
 
 from bench import generate as gen
+from bench.vocab import PL, RU
 from core.phones import normalize_phone
 
 SMALL = 400
 CHANNELS = {"telegram", "whatsapp", "avito", "webform"}
 
 
-def _run(tmp_path: Path, *, seed: int = 11, persons: int = SMALL, suffix: str = ".jsonl") -> tuple[Path, Path]:
+def _run(
+    tmp_path: Path, *, seed: int = 11, persons: int = SMALL, suffix: str = ".jsonl"
+) -> tuple[Path, Path]:
     out, truth = tmp_path / f"replay-{seed}{suffix}", tmp_path / f"truth-{seed}.jsonl"
     gen.generate(persons=persons, seed=seed, out=str(out), truth=str(truth), days=5)
     return out, truth
@@ -83,7 +86,9 @@ def test_truth_covers_every_event_and_every_population(
     assert sum(gen.POPULATION_SHARES.values()) == pytest.approx(1.0)
 
 
-def test_payloads_are_raw_provider_shapes(produced: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
+def test_payloads_are_raw_provider_shapes(
+    produced: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
     lines, _ = produced
     by_channel: dict[str, list[dict[str, Any]]] = {}
     for envelope in lines:
@@ -155,30 +160,44 @@ def test_phone_prefixes_are_valid_ranges() -> None:
 
 
 def test_names_and_rephrasing() -> None:
-    assert gen.feminine_surname("Петров", gen.RU) == "Петрова"
-    assert gen.feminine_surname("Кобзарский", gen.RU) == "Кобзарская"
-    assert gen.feminine_surname("Kowalski", gen.PL) == "Kowalska"
+    assert gen.feminine_surname("Петров", RU) == "Петрова"
+    assert gen.feminine_surname("Кобзарский", RU) == "Кобзарская"
+    assert gen.feminine_surname("Kowalski", PL) == "Kowalska"
     assert gen.latin("Александр") == "Alexander"
     assert gen.latin("Саша") == "Sasha"
 
 
 def test_typed_phones_normalize_back(tmp_path: Path) -> None:
     with (tmp_path / "o").open("w") as out, (tmp_path / "t").open("w") as truth:
-        generator = gen.TrafficGenerator(seed=1, start_ts=gen.parse_start(gen.DEFAULT_START), out=out, truth=truth)
+        generator = gen.TrafficGenerator(
+            seed=1, start_ts=gen.parse_start(gen.DEFAULT_START), out=out, truth=truth
+        )
         for _ in range(200):
             e164 = generator._phone("RU")
             assert normalize_phone(generator.typed_phone(e164), "RU") == e164
             polish = generator._phone("PL")
             assert normalize_phone(generator.typed_phone(polish), "PL") == polish
         question = "Сколько стоит замена масла на Kia Rio?"
-        variants = {generator.rephrase(question, gen.RU) for _ in range(30)}
+        variants = {generator.rephrase(question, RU) for _ in range(30)}
         assert len(variants) > 5
 
 
 def test_cli_writes_both_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out, truth = tmp_path / "r.jsonl", tmp_path / "t.jsonl"
-    code = gen.main(["--persons", "30", "--seed", "2", "--out", str(out), "--truth", str(truth),
-                     "--start", "2026-11-01T00:00:00Z"])
+    code = gen.main(
+        [
+            "--persons",
+            "30",
+            "--seed",
+            "2",
+            "--out",
+            str(out),
+            "--truth",
+            str(truth),
+            "--start",
+            "2026-11-01T00:00:00Z",
+        ]
+    )
     assert code == 0
     assert "persons 30" in capsys.readouterr().err
     first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
