@@ -627,7 +627,8 @@ class TrafficGenerator:
                 tour=rng.choice(vocab.TOURS_RU),
                 month=rng.choice(vocab.MONTHS_RU),
             )
-            return text[:1].upper() + text[1:]
+            # Capitalize Cyrillic only: "iPhone 13" must keep its own spelling.
+            return text if text[:1].isascii() else text[:1].upper() + text[1:]
         if locale == PL:
             return rng.choice(vocab.TEMPLATES_PL).format(
                 car=rng.choice(vocab.CARS), when=rng.choice(vocab.WHEN_PL)

@@ -269,14 +269,14 @@ WHEN_RU: tuple[str, ...] = (
 
 TEMPLATES_RU: tuple[str, ...] = (
     "Сколько стоит {service} на {car}?",
-    "Можно записаться на {service} {when}? У меня {car}.",
+    "{service} {when} — можно записаться? У меня {car}.",
     "Есть в наличии {part} на {car}?",
     "Сколько по времени займёт {service} на {car}?",
     "{product} ещё в наличии? Какая цена?",
-    "Доставка {product} в {city} есть?",
+    "Есть доставка в {city}? Интересует {product}",
     "Подскажите стоимость тура в {tour} на {month} на двоих",
     "Добрый день, интересует {product}, можно посмотреть {when}?",
-    "Нужна {service} на {car}, когда можно подъехать?",
+    "Интересует {service} на {car}, когда можно подъехать?",
 )
 TEMPLATES_EN: tuple[str, ...] = (
     "How much is an oil change for a {car}?",
