@@ -43,6 +43,7 @@ import sys
 from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from itertools import chain
 from typing import IO, Any
 
 from core.phones import normalize_email, normalize_phone
@@ -82,22 +83,28 @@ def pairwise_scores(
     ``predicted`` and ``profile_of`` map event id to predicted person and to profile; an event missing
     from either is a singleton there.
     """
-    by_pred: Counter[Hashable] = Counter()
-    by_pred_profile: Counter[tuple[Hashable, Hashable]] = Counter()
-    by_true: Counter[Hashable] = Counter()
-    by_true_profile: Counter[tuple[Hashable, Hashable]] = Counter()
-    by_both: Counter[tuple[Hashable, Hashable]] = Counter()
-    by_both_profile: Counter[tuple[Hashable, Hashable, Hashable]] = Counter()
+    # Dense integer codes keep the six tables small at a million events: one int key per cell
+    # instead of a tuple of strings.
+    pred_code: dict[Hashable, int] = {}
+    true_code: dict[Hashable, int] = {}
+    profile_code: dict[Hashable, int] = {}
+    cells: list[tuple[int, int, int]] = []
     for event_id, true_person in truth.items():
         # A tuple key cannot collide with a real id, so missing events stay singletons.
         person = predicted.get(event_id, ("missing", event_id))
         profile = profile_of.get(event_id, ("event", event_id))
-        by_pred[person] += 1
-        by_pred_profile[person, profile] += 1
-        by_true[true_person] += 1
-        by_true_profile[true_person, profile] += 1
-        by_both[person, true_person] += 1
-        by_both_profile[person, true_person, profile] += 1
+        cells.append((
+            pred_code.setdefault(person, len(pred_code)),
+            true_code.setdefault(true_person, len(true_code)),
+            profile_code.setdefault(profile, len(profile_code)),
+        ))
+    n_true, n_profile = len(true_code) + 1, len(profile_code) + 1
+    by_pred: Counter[int] = Counter(p for p, _, _ in cells)
+    by_pred_profile: Counter[int] = Counter(p * n_profile + f for p, _, f in cells)
+    by_true: Counter[int] = Counter(t for _, t, _ in cells)
+    by_true_profile: Counter[int] = Counter(t * n_profile + f for _, t, f in cells)
+    by_both: Counter[int] = Counter(p * n_true + t for p, t, _ in cells)
+    by_both_profile: Counter[int] = Counter((p * n_true + t) * n_profile + f for p, t, f in cells)
     predicted_pairs = _pairs(by_pred) - _pairs(by_pred_profile)
     truth_pairs = _pairs(by_true) - _pairs(by_true_profile)
     tp = _pairs(by_both) - _pairs(by_both_profile)
@@ -169,25 +176,27 @@ def _json_lines(path: str) -> Iterator[dict[str, Any]]:
 
 def load_truth(path: str) -> tuple[dict[str, str], dict[str, str]]:
     """(event → true person, event → profile) from JSON Lines or one JSON object (no profiles then)."""
-    with _open(path) as stream:
-        text = stream.read()
-    first_line = text.lstrip().split("\n", 1)[0]
     truth: dict[str, str] = {}
     profiles: dict[str, str] = {}
-    try:
-        head = json.loads(first_line)
-    except json.JSONDecodeError:
-        head = None
-    if isinstance(head, dict) and "event_id" in head and "person_id" in head:
-        for line in text.splitlines():
+    with _open(path) as stream:
+        first = stream.readline()
+        while first and not first.strip():
+            first = stream.readline()
+        try:
+            head = json.loads(first)
+        except json.JSONDecodeError:
+            head = None  # the first line of a pretty-printed object
+        if not (isinstance(head, dict) and "event_id" in head and "person_id" in head):
+            mapping = json.loads(first + stream.read())
+            return {str(k): str(v) for k, v in mapping.items()}, profiles
+        # JSON Lines: stream them, a million-event truth should not sit in memory twice.
+        for line in chain([first], stream):
             if line.strip():
                 row = json.loads(line)
                 truth[row["event_id"]] = row["person_id"]
                 if "profile" in row:
                     profiles[row["event_id"]] = row["profile"]
-        return truth, profiles
-    mapping = json.loads(text)
-    return {str(k): str(v) for k, v in mapping.items()}, profiles
+    return truth, profiles
 
 
 def load_events(path: str) -> dict[str, str]:
