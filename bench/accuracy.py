@@ -93,11 +93,13 @@ def pairwise_scores(
         # A tuple key cannot collide with a real id, so missing events stay singletons.
         person = predicted.get(event_id, ("missing", event_id))
         profile = profile_of.get(event_id, ("event", event_id))
-        cells.append((
-            pred_code.setdefault(person, len(pred_code)),
-            true_code.setdefault(true_person, len(true_code)),
-            profile_code.setdefault(profile, len(profile_code)),
-        ))
+        cells.append(
+            (
+                pred_code.setdefault(person, len(pred_code)),
+                true_code.setdefault(true_person, len(true_code)),
+                profile_code.setdefault(profile, len(profile_code)),
+            )
+        )
     n_true, n_profile = len(true_code) + 1, len(profile_code) + 1
     by_pred: Counter[int] = Counter(p for p, _, _ in cells)
     by_pred_profile: Counter[int] = Counter(p * n_profile + f for p, _, f in cells)
@@ -310,8 +312,7 @@ def _row(name: str, scores: Scores) -> str:
 
 def report(rows: Mapping[str, Scores], *, events: int) -> str:
     header = (
-        f"{'matcher':<22} {'precision':>9} {'recall':>9} {'F1':>9} {'TP pairs':>12} {'FP pairs':>12} "
-        f"{'FN pairs':>12}"
+        f"{'matcher':<22} {'precision':>9} {'recall':>9} {'F1':>9} {'TP pairs':>12} {'FP pairs':>12} {'FN pairs':>12}"
     )
     lines = [f"events: {events}  (pairs of events from different profiles)", header, "-" * len(header)]
     lines.extend(_row(name, scores) for name, scores in rows.items())

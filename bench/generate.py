@@ -598,9 +598,7 @@ class TrafficGenerator:
             )
         if e164.startswith("+48"):
             d = e164[3:]
-            return rng.choice(
-                (f"+48 {d[:3]} {d[3:6]} {d[6:]}", f"+48{d}", f"0048{d}", f"+48 {d[:3]}-{d[3:6]}-{d[6:]}")
-            )
+            return rng.choice((f"+48 {d[:3]} {d[3:6]} {d[6:]}", f"+48{d}", f"0048{d}", f"+48 {d[:3]}-{d[3:6]}-{d[6:]}"))
         d = e164[2:]
         return rng.choice(
             (
@@ -630,12 +628,8 @@ class TrafficGenerator:
             # Capitalize Cyrillic only: "iPhone 13" must keep its own spelling.
             return text if text[:1].isascii() else text[:1].upper() + text[1:]
         if locale == PL:
-            return rng.choice(vocab.TEMPLATES_PL).format(
-                car=rng.choice(vocab.CARS), when=rng.choice(vocab.WHEN_PL)
-            )
-        return rng.choice(vocab.TEMPLATES_EN).format(
-            car=rng.choice(vocab.CARS), when=rng.choice(vocab.WHEN_EN)
-        )
+            return rng.choice(vocab.TEMPLATES_PL).format(car=rng.choice(vocab.CARS), when=rng.choice(vocab.WHEN_PL))
+        return rng.choice(vocab.TEMPLATES_EN).format(car=rng.choice(vocab.CARS), when=rng.choice(vocab.WHEN_EN))
 
     def rephrase(self, text: str, locale: str) -> str:
         """The same question retyped on another channel: case, punctuation, greeting, typo, word order."""
@@ -687,9 +681,7 @@ class TrafficGenerator:
         }
         if lookups is not None:
             envelope["lookups"] = lookups
-        self._buckets.add(
-            ts, self.events, json.dumps(envelope, ensure_ascii=False, separators=(",", ":")) + "\n"
-        )
+        self._buckets.add(ts, self.events, json.dumps(envelope, ensure_ascii=False, separators=(",", ":")) + "\n")
         self._truth.write(
             json.dumps(
                 {
@@ -950,8 +942,7 @@ class TrafficGenerator:
         if rng.random() < 0.6:
             first, last, female = rng.choice(vocab.COMMON_FULL_NAMES)
             people = [
-                self._new_person(NAMESAKES, locale=RU, female=female, first=first, last=last)
-                for _ in range(size)
+                self._new_person(NAMESAKES, locale=RU, female=female, first=first, last=last) for _ in range(size)
             ]
         else:
             first, female = rng.choice(vocab.COMMON_FIRST_ONLY)

@@ -19,7 +19,7 @@ GIVEN_NAMES: tuple[tuple[str, str], ...] = (
     ),
     ("Алексей", "Alexey Alexei Aleksey Aleksiej Алёша Лёша Лёшка Лёха Алекс Alex Aleks Lyosha Alyosha"),
     ("Анатолий", "Anatoly Anatoliy Толя Толик Tolya"),
-    ("Андрей", "Andrew Andrey Andrei Andrzej Andrzejek Andre André Andreas Андрюша Андрюха Дюша Andy Drew"),
+    ("Андрей", "Andrew Andrey Andrei Andrzej Andrzejek Andre André Andreas Андрюша Андрюха Дюша Дрюня Andy Drew"),
     ("Антон", "Anthony Antony Antoni Antonio Антоша Тоша Tony Antek"),
     ("Аркадий", "Arkady Аркаша"),
     ("Арсений", "Arseny Arseniy Арсюша Сеня"),
@@ -146,7 +146,7 @@ GIVEN_NAMES: tuple[tuple[str, str], ...] = (
         "Ekaterina Yekaterina Katherine Catherine Kathryn Katarzyna Катерина Катя Катюша Катька "
         "Kate Katie Kathy Cathy Kat Kitty Kasia Kaśka Katya",
     ),
-    ("Елена", "Elena Yelena Helen Helena Ellen Лена Леночка Lenka"),
+    ("Елена", "Elena Yelena Helen Helena Ellen Лена Леночка Lenka Алёна Alyona Aliona"),
     ("Елизавета", "Elizaveta Elizabeth Elisabeth Elżbieta Eliza Лиза Liz Lizzie Lisa Beth Betty Bess Bessie Ela"),
     ("Жанна", "Zhanna Jeanne"),
     ("Зинаида", "Zinaida Зина"),

@@ -35,6 +35,7 @@ _GREETING_WORDS = """
     здравствуйте здравствуй здрасте здрасьте добрый доброе доброго добрый день вечер утро утра дня вечера
     привет приветствую салют хай алло але спасибо пожалуйста подскажите скажите извините
     уважаемый уважаемые hi hello hey helo good morning afternoon evening thanks thank you please
+    czesc cześć dzien dzień dobry witam witaj dziekuje dziękuję prosze proszę
 """
 _GREETINGS = frozenset(_GREETING_WORDS.split())
 # Words that carry no subject: the stock phrases of classified-ad chats, and plain stopwords.

@@ -20,9 +20,17 @@ from core.phones import mask_email, mask_phone
 from core.records import Evidence, MergeKind, MergeRecord, Person, Profile, RecentHit, Suggestion
 from core.values import Channel, IdKind, Message, Provenance
 from resolver.blocking import Candidates, find_candidates, message_blocks
-from resolver.comparison import compare_name_sets, compare_text, compare_time
+from resolver.comparison import compare_name_sets, compare_text, compare_time, names_disagree
 from resolver.merge import Merger, new_id
-from resolver.scoring import NAME_WEIGHTS, SAME_CHANNEL_WEIGHT, TEXT_WEIGHTS, TIME_WEIGHTS, PairScore, total
+from resolver.scoring import (
+    NAME_MISMATCH_WEIGHT,
+    NAME_WEIGHTS,
+    SAME_CHANNEL_WEIGHT,
+    TEXT_WEIGHTS,
+    TIME_WEIGHTS,
+    PairScore,
+    total,
+)
 from store.base import BaseStore
 
 log = logging.getLogger("stitch.resolver")
@@ -140,10 +148,19 @@ class Resolver:
         to_suggest: dict[str, list[Evidence]] = {}
         for ident in ident_keys:
             profiles = await store.get_profiles(candidates.by_identifier[ident])
-            roots = {await store.root_of(p.person_id) for p in profiles.values()}
+            their_links = await store.identifiers_of(list(profiles))
+            typed_by = {
+                k
+                for k, ids in their_links.items()
+                for i in ids
+                if i.key == ident and i.provenance is not Provenance.CHANNEL
+            }
+            root_of = {k: await store.root_of(p.person_id) for k, p in profiles.items()}
+            roots = set(root_of.values())
             roots.discard(person or "")
             for root in sorted(roots):
-                their_names = [p.name for p in await store.profiles_of(root)]
+                theirs = await store.profiles_of(root)
+                their_names = [p.name for p in theirs]
                 level = compare_name_sets(names, their_names)
                 evidence = [
                     Evidence(
@@ -164,6 +181,13 @@ class Resolver:
                     target = to_suggest
                 elif provenance.get(ident) is Provenance.MENTIONED and level is NameMatch.UNKNOWN:
                     target = to_suggest  # a number inside a text may be anyone's
+                elif level is NameMatch.UNKNOWN and (
+                    provenance.get(ident) is not Provenance.CHANNEL or any(root_of[k] == root for k in typed_by)
+                ):
+                    # A typed phone or e-mail with no name to check it against may be a family's or an
+                    # office's: it links on its own only inside the burst of one inquiry.
+                    recent = any(abs(message.received_at - p.last_seen) <= self.window for p in theirs)
+                    target = to_merge if recent else to_suggest
                 else:
                     target = to_merge
                 target.setdefault(root, []).extend(evidence)
@@ -233,6 +257,8 @@ class Resolver:
             ),
             Evidence(rule="time", detail="", score=TIME_WEIGHTS[time_level], values={"seconds": f"{gap:.0f}"}),
         ]
+        if name_level is NameMatch.UNKNOWN and names_disagree([message.name], [other.name]):
+            parts.append(Evidence(rule="name", detail="", score=NAME_MISMATCH_WEIGHT, values={"level": "mismatch"}))
         if message.channel == other.channel:
             parts.append(Evidence(rule="channel", detail="", score=SAME_CHANNEL_WEIGHT))
         return total(*parts)

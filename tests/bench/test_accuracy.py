@@ -97,9 +97,7 @@ def test_union_find_ignores_input_order() -> None:
 
 
 def _line(event_id: str, channel: str, payload: dict[str, object]) -> str:
-    return json.dumps(
-        {"id": event_id, "channel": channel, "received_at": "2026-10-01T10:00:00Z", "payload": payload}
-    )
+    return json.dumps({"id": event_id, "channel": channel, "received_at": "2026-10-01T10:00:00Z", "payload": payload})
 
 
 def _tg(event_id: str, user: int, *, contact: dict[str, object] | None = None) -> str:

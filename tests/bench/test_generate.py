@@ -20,9 +20,7 @@ SMALL = 400
 CHANNELS = {"telegram", "whatsapp", "avito", "webform"}
 
 
-def _run(
-    tmp_path: Path, *, seed: int = 11, persons: int = SMALL, suffix: str = ".jsonl"
-) -> tuple[Path, Path]:
+def _run(tmp_path: Path, *, seed: int = 11, persons: int = SMALL, suffix: str = ".jsonl") -> tuple[Path, Path]:
     out, truth = tmp_path / f"replay-{seed}{suffix}", tmp_path / f"truth-{seed}.jsonl"
     gen.generate(persons=persons, seed=seed, out=str(out), truth=str(truth), days=5)
     return out, truth
@@ -169,9 +167,7 @@ def test_names_and_rephrasing() -> None:
 
 def test_typed_phones_normalize_back(tmp_path: Path) -> None:
     with (tmp_path / "o").open("w") as out, (tmp_path / "t").open("w") as truth:
-        generator = gen.TrafficGenerator(
-            seed=1, start_ts=gen.parse_start(gen.DEFAULT_START), out=out, truth=truth
-        )
+        generator = gen.TrafficGenerator(seed=1, start_ts=gen.parse_start(gen.DEFAULT_START), out=out, truth=truth)
         for _ in range(200):
             e164 = generator._phone("RU")
             assert normalize_phone(generator.typed_phone(e164), "RU") == e164
