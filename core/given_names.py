@@ -215,7 +215,7 @@ GIVEN_NAMES: tuple[tuple[str, str], ...] = (
     ("Susan", "Sue Susie Suzanne Zuzanna Zuzia Сюзанна"),
     ("Patrick", "Pat Paddy Patryk Патрик"),
     ("Patricia", "Pat Patty Trish Patrycja"),
-    ("Christopher", "Chris Kit Krzysztof Kristofer Кристофер Крис"),
+    ("Christopher", "Chris Kit Krzysztof Krzyś Krzysiek Krzysio Kristofer Кристофер Крис"),
     ("Jennifer", "Jen Jenny"),
     ("Jessica", "Jess Jessie"),
     ("Joshua", "Josh"),

@@ -15,9 +15,9 @@ TEXT_NEAR_MIN = 85.0
 TEXT_LOOSE_MIN = 70.0
 
 # Time levels: the impatient customer writes everywhere within minutes.
-IMMEDIATE_S = 3 * 60
-BURST_S = 10 * 60
-CLOSE_S = 20 * 60
+IMMEDIATE_S = 10 * 60
+BURST_S = 20 * 60
+CLOSE_S = 30 * 60
 
 # Best-first order of name levels, for "the strongest agreement between two sets of names".
 NAME_ORDER = (

@@ -41,7 +41,14 @@ SAME_CHANNEL_WEIGHT = -3.0
 class PairScore:
     score: float
     evidence: tuple[Evidence, ...]
+    named: bool = False  # the names agree (not merely fail to clash)
+    same_text: bool = False  # the texts are near-identical
 
 
-def total(*parts: Evidence) -> PairScore:
-    return PairScore(score=sum(p.score for p in parts), evidence=tuple(p for p in parts if p.detail))
+def total(*parts: Evidence, named: bool = False, same_text: bool = False) -> PairScore:
+    return PairScore(
+        score=sum(p.score for p in parts),
+        evidence=tuple(p for p in parts if p.detail),
+        named=named,
+        same_text=same_text,
+    )

@@ -20,7 +20,7 @@ from core.phones import mask_email, mask_phone
 from core.records import Evidence, MergeKind, MergeRecord, Person, Profile, RecentHit, Suggestion
 from core.values import Channel, IdKind, Message, Provenance
 from resolver.blocking import Candidates, find_candidates, message_blocks
-from resolver.comparison import compare_name_sets, compare_text, compare_time, names_disagree
+from resolver.comparison import TextLevel, compare_name_sets, compare_text, compare_time, names_disagree
 from resolver.merge import Merger, new_id
 from resolver.scoring import (
     NAME_MISMATCH_WEIGHT,
@@ -205,6 +205,7 @@ class Resolver:
         members = set(await store.members_of(person)) if person else set()
         profiles = await store.get_profiles(sorted({h.profile_key for h in candidates.recent}))
         best: dict[str, PairScore] = {}
+        same_text_roots: set[str] = set()
         for hit in candidates.recent:
             other = profiles.get(hit.profile_key)
             if other is None:
@@ -213,6 +214,8 @@ class Resolver:
             if root in members:
                 continue
             pair = self._score_pair(message, other, hit)
+            if pair.same_text:
+                same_text_roots.add(root)
             if pair.score >= self.settings.review_score:
                 await store.add_edge(message.profile_key, other.key, pair.score, pair.evidence, message.received_at)
             if root not in best or pair.score > best[root].score:
@@ -230,7 +233,10 @@ class Resolver:
         to_merge: dict[str, list[Evidence]] = {}
         to_suggest: dict[str, list[Evidence]] = {}
         if len(confident) == 1:
-            to_merge[confident[0]] = list(scored[confident[0]].evidence)
+            root = confident[0]
+            # Without names to agree, the text alone identifies only if nobody else sent it lately.
+            if scored[root].named or not (same_text_roots - {root}):
+                to_merge[root] = list(scored[root].evidence)
         for root, pair in scored.items():
             if root not in to_merge:
                 # Two confident candidates that are not one person: a human decides.
@@ -261,7 +267,11 @@ class Resolver:
             parts.append(Evidence(rule="name", detail="", score=NAME_MISMATCH_WEIGHT, values={"level": "mismatch"}))
         if message.channel == other.channel:
             parts.append(Evidence(rule="channel", detail="", score=SAME_CHANNEL_WEIGHT))
-        return total(*parts)
+        return total(
+            *parts,
+            named=name_level not in (NameMatch.UNKNOWN, NameMatch.DIFFERENT),
+            same_text=text_level in (TextLevel.SAME, TextLevel.NEAR),
+        )
 
     @staticmethod
     def _name_evidence(level: NameMatch, ours: Sequence[str], theirs: Sequence[str]) -> Evidence:
