@@ -20,7 +20,7 @@ NAME_WEIGHTS: dict[NameMatch, float] = {
 }
 TEXT_WEIGHTS: dict[TextLevel, float] = {
     TextLevel.SAME: 8.0,
-    TextLevel.NEAR: 7.0,
+    TextLevel.NEAR: 3.0,
     TextLevel.LOOSE: 1.0,
     TextLevel.GENERIC: 0.0,
     TextLevel.OTHER: -2.0,

@@ -181,6 +181,9 @@ class Resolver:
                     target = to_suggest
                 elif provenance.get(ident) is Provenance.MENTIONED and level is NameMatch.UNKNOWN:
                     target = to_suggest  # a number inside a text may be anyone's
+                elif level is NameMatch.UNKNOWN and names_disagree(names, their_names):
+                    # Readable names that share nothing: too uncertain to merge, too uncertain to call shared.
+                    target = to_suggest
                 elif level is NameMatch.UNKNOWN and (
                     provenance.get(ident) is not Provenance.CHANNEL or any(root_of[k] == root for k in typed_by)
                 ):
@@ -261,7 +264,13 @@ class Resolver:
                 score=TEXT_WEIGHTS[text_level],
                 values={"level": text_level.value, "similarity": f"{similarity:.0f}"},
             ),
-            Evidence(rule="time", detail="", score=TIME_WEIGHTS[time_level], values={"seconds": f"{gap:.0f}"}),
+            # Closeness in time says something only about the same question: many people write within minutes.
+            Evidence(
+                rule="time",
+                detail="",
+                score=TIME_WEIGHTS[time_level] if text_level in (TextLevel.SAME, TextLevel.NEAR) else 0.0,
+                values={"seconds": f"{gap:.0f}"},
+            ),
         ]
         if name_level is NameMatch.UNKNOWN and names_disagree([message.name], [other.name]):
             parts.append(Evidence(rule="name", detail="", score=NAME_MISMATCH_WEIGHT, values={"level": "mismatch"}))
