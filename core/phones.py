@@ -38,6 +38,19 @@ _GENERIC_EMAIL_LOCALS = frozenset(
 _GENERIC_EMAIL_DOMAINS = frozenset({"example.com", "example.org", "example.net", "test.com", "test.ru", "mail.test"})
 
 
+# Regions tried, in order, for a number typed without a country code that is not valid in the
+# default region (a visitor from abroad writing their number the way they dial it at home).
+FALLBACK_REGIONS = ("US", "GB", "DE", "PL", "KZ", "BY", "UA")
+
+
+def _parse_valid(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
 @lru_cache(maxsize=65536)
 def normalize_phone(raw: str, region: str = "RU") -> str | None:
     """E.164 for a valid, non-generic number; None otherwise (never raises)."""
@@ -50,11 +63,11 @@ def normalize_phone(raw: str, region: str = "RU") -> str | None:
     # A bare international number without "+" ("79123456789" from Telegram's contact or WaId).
     if not cleaned.startswith("+") and len(digits) >= 11 and not digits.startswith("8"):
         cleaned = "+" + digits
-    try:
-        number = phonenumbers.parse(cleaned, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
+    number = _parse_valid(cleaned, region)
+    if number is None and not cleaned.startswith("+"):
+        # Typed without a country code and not valid here: a foreign customer's local format.
+        number = next((n for r in FALLBACK_REGIONS if r != region and (n := _parse_valid(cleaned, r))), None)
+    if number is None:
         return None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return None if is_generic_phone(e164) else e164

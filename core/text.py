@@ -82,6 +82,11 @@ def _informative_tokens(text: str) -> list[str]:
     return [t for t in text_key(text).split() if _informative(t)]
 
 
+def informative_tokens(text: str) -> list[str]:
+    """The words of a text that carry its subject (no greetings, stopwords or stock phrases)."""
+    return _informative_tokens(text)
+
+
 def text_similarity(a: str, b: str) -> float:
     """0..100: how alike two texts are, ignoring case, punctuation, greetings and word order."""
     key_a, key_b = _content_key(a), _content_key(b)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 
+from rapidfuzz import fuzz
+
 from core.names import NameMatch, PersonName, compare_names, parse_name
-from core.text import is_generic_text, text_key, text_similarity
+from core.text import informative_tokens, is_generic_text, text_key, text_similarity
 
 # Text levels (rapidfuzz scores over normalized texts, 0..100).
-TEXT_SAME_MIN = 93.0
+TEXT_SAME_MIN = 90.0
 TEXT_NEAR_MIN = 85.0
+# A subject word counts as present in the other text when some word there is this alike (typos).
+WORD_MATCH_MIN = 75.0
 TEXT_LOOSE_MIN = 70.0
 
 # Time levels: the impatient customer writes everywhere within minutes.
@@ -65,9 +69,19 @@ def compare_person_names(a: PersonName, b: PersonName) -> NameMatch:
     """compare_names, plus: a rare given name we do not know ("Антип") read as a surname still agrees
     with the same word in a fuller name ("Антип Калашников")."""
     level = compare_names(a, b)
-    if level is NameMatch.UNKNOWN and a.usable and b.usable and not set(a.tokens).isdisjoint(b.tokens):
+    if level is NameMatch.UNKNOWN and a.usable and b.usable and _share_word(a.tokens, b.tokens):
         return NameMatch.GIVEN_ONLY
     return level
+
+
+# Folded name words that start alike this far are one name's forms ("nikitos" / "nikita").
+SHARED_PREFIX = 5
+
+
+def _share_word(ours: Sequence[str], theirs: Sequence[str]) -> bool:
+    return any(
+        a == b or (len(a) >= SHARED_PREFIX and a[:SHARED_PREFIX] == b[:SHARED_PREFIX]) for a in ours for b in theirs
+    )
 
 
 def names_disagree(ours: Iterable[str], theirs: Iterable[str]) -> bool:
@@ -87,13 +101,23 @@ def compare_text(a: str, b: str) -> tuple[TextLevel, float]:
     if not a or not b or is_generic_text(a) or is_generic_text(b):
         return TextLevel.GENERIC, 0.0
     similarity = text_similarity(text_key(a), text_key(b))
-    if similarity >= TEXT_SAME_MIN:
+    if similarity < TEXT_NEAR_MIN:
+        return (TextLevel.LOOSE if similarity >= TEXT_LOOSE_MIN else TextLevel.OTHER), similarity
+    # Templates differ in one slot word ("замена масла" / "замена колодок") yet score like typos do:
+    # the same question means every subject word has a counterpart on the other side.
+    missing = max(_unmatched_words(a, b), _unmatched_words(b, a))
+    if similarity >= TEXT_SAME_MIN and missing == 0:
         return TextLevel.SAME, similarity
-    if similarity >= TEXT_NEAR_MIN:
+    if missing <= 1:
         return TextLevel.NEAR, similarity
-    if similarity >= TEXT_LOOSE_MIN:
-        return TextLevel.LOOSE, similarity
-    return TextLevel.OTHER, similarity
+    return TextLevel.LOOSE, similarity
+
+
+def _unmatched_words(a: str, b: str) -> int:
+    words_b = text_key(b).split()
+    return sum(
+        1 for word in informative_tokens(a) if not any(fuzz.ratio(word, other) >= WORD_MATCH_MIN for other in words_b)
+    )
 
 
 def compare_time(a: datetime, b: datetime) -> tuple[TimeLevel, float]:

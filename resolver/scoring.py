@@ -28,9 +28,11 @@ TEXT_WEIGHTS: dict[TextLevel, float] = {
 TIME_WEIGHTS: dict[TimeLevel, float] = {
     TimeLevel.IMMEDIATE: 4.0,
     TimeLevel.BURST: 2.0,
-    TimeLevel.CLOSE: 1.0,
+    TimeLevel.CLOSE: 0.0,
     TimeLevel.WINDOW: 0.0,
 }
+# Share of an earlier link from another of our profiles to the same candidate that is added.
+CORROBORATION_FACTOR = 0.5
 # Readable names that share nothing ("Кондрат" / "Игорь"): against the link, short of a veto.
 NAME_MISMATCH_WEIGHT = -4.0
 # Two accounts on one channel writing within minutes are more often two people than one.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from core.config import ResolverSettings
@@ -23,6 +23,7 @@ from resolver.blocking import Candidates, find_candidates, message_blocks
 from resolver.comparison import TextLevel, compare_name_sets, compare_text, compare_time, names_disagree
 from resolver.merge import Merger, new_id
 from resolver.scoring import (
+    CORROBORATION_FACTOR,
     NAME_MISMATCH_WEIGHT,
     NAME_WEIGHTS,
     SAME_CHANNEL_WEIGHT,
@@ -225,13 +226,14 @@ class Resolver:
                 best[root] = pair
         # A person is compared as a whole: one clashing name among its profiles vetoes the link.
         scored: dict[str, PairScore] = {}
+        ours = await store.profile_keys_of(sorted(members)) if members else []
         for root, pair in best.items():
             if pair.score < self.settings.review_score:
                 continue
-            their_names = [p.name for p in await store.profiles_of(root)]
-            if compare_name_sets(names, their_names) is NameMatch.DIFFERENT:
+            theirs = await store.profiles_of(root)
+            if compare_name_sets(names, [p.name for p in theirs]) is NameMatch.DIFFERENT:
                 continue
-            scored[root] = pair
+            scored[root] = await self._corroborate(message, pair, ours, {p.key for p in theirs})
         confident = [r for r, p in scored.items() if p.score >= self.settings.merge_score]
         to_merge: dict[str, list[Evidence]] = {}
         to_suggest: dict[str, list[Evidence]] = {}
@@ -246,6 +248,25 @@ class Resolver:
                 to_suggest[root] = list(pair.evidence)
         scores = {r: p.score for r, p in scored.items()}
         return await self._apply(message, person, to_merge, to_suggest, res, scores=scores)
+
+    async def _corroborate(self, message: Message, pair: PairScore, ours: list[str], theirs: set[str]) -> PairScore:
+        """Add the strongest earlier link between another of our profiles and the candidate.
+
+        The impatient customer's second channel matching the same person again is new evidence.
+        """
+        others = [k for k in ours if k != message.profile_key]
+        if not others:
+            return pair
+        earlier = [
+            score
+            for a, b, score, _ in await self.store.edges_of(others)
+            if (a in theirs or b in theirs) and message.profile_key not in (a, b)
+        ]
+        if not earlier or max(earlier) < self.settings.review_score:
+            return pair
+        bonus = CORROBORATION_FACTOR * max(earlier)
+        note = Evidence(rule="corroboration", detail="the same person matched from another channel too", score=bonus)
+        return replace(pair, score=pair.score + bonus, evidence=(*pair.evidence, note))
 
     def _score_pair(self, message: Message, other: Profile, hit: RecentHit) -> PairScore:
         name_level = compare_name_sets([message.name], [other.name])
