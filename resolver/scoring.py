@@ -27,7 +27,7 @@ TEXT_WEIGHTS: dict[TextLevel, float] = {
 }
 TIME_WEIGHTS: dict[TimeLevel, float] = {
     TimeLevel.IMMEDIATE: 4.0,
-    TimeLevel.BURST: 2.0,
+    TimeLevel.BURST: 4.0,
     TimeLevel.CLOSE: 0.0,
     TimeLevel.WINDOW: 0.0,
 }
