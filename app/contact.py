@@ -74,7 +74,9 @@ class ContactAsker:
         keys = [p.key for p in await self.store.profiles_of(root)]
         found = await self.store.identifiers_of(keys)
         # Only a number the customer gave us counts; one merely mentioned in a message may be anyone's.
-        return any(i.kind is IdKind.PHONE and i.provenance is not Provenance.MENTIONED for ids in found.values() for i in ids)
+        return any(
+            i.kind is IdKind.PHONE and i.provenance is not Provenance.MENTIONED for ids in found.values() for i in ids
+        )
 
     async def idle(self) -> None:
         """Wait for questions in flight (tests, shutdown)."""

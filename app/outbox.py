@@ -274,7 +274,9 @@ class Outbox:
                         await self.store.put_outbox(replace(item, status=OutboxStatus.SENT, updated_at=self.clock()))
                     continue
                 if item.attempts:
-                    log.warning("re-sending a reply whose first send had an unknown outcome", extra={"outbox_id": item.id})
+                    log.warning(
+                        "re-sending a reply whose first send had an unknown outcome", extra={"outbox_id": item.id}
+                    )
                 await self.deliver(item)
                 done += 1
         return done

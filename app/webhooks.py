@@ -130,9 +130,7 @@ async def _poll(app: web.Application, telegram: TelegramConnector, stop: asyncio
 
 async def _accept(app: web.Application, channel: Channel, envelope: Envelope) -> bool:
     """Store the event under its derived id (shared with replay) and queue it for resolution."""
-    envelope = dataclasses.replace(
-        envelope, id=derive_event_id(channel, envelope.payload, envelope.received_at)
-    )
+    envelope = dataclasses.replace(envelope, id=derive_event_id(channel, envelope.payload, envelope.received_at))
     fresh = await app[PIPELINE].accept(envelope)
     if fresh:
         app[PROCESSOR].submit(envelope.id)
