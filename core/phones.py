@@ -44,6 +44,8 @@ def normalize_phone(raw: str, region: str = "RU") -> str | None:
     cleaned = raw.strip().removeprefix("whatsapp:").strip()
     if not cleaned or len(cleaned) > 40:
         return None
+    if cleaned.startswith("00"):  # the international prefix most of Europe dials ("0048 ...")
+        cleaned = "+" + cleaned[2:]
     digits = re.sub(r"\D", "", cleaned)
     # A bare international number without "+" ("79123456789" from Telegram's contact or WaId).
     if not cleaned.startswith("+") and len(digits) >= 11 and not digits.startswith("8"):

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
-from core.names import NameMatch, compare_names, parse_name
+from core.names import NameMatch, PersonName, compare_names, parse_name
 from core.text import is_generic_text, text_key, text_similarity
 
 # Text levels (rapidfuzz scores over normalized texts, 0..100).
@@ -15,8 +15,9 @@ TEXT_NEAR_MIN = 85.0
 TEXT_LOOSE_MIN = 70.0
 
 # Time levels: the impatient customer writes everywhere within minutes.
-BURST_S = 5 * 60
-CLOSE_S = 15 * 60
+IMMEDIATE_S = 10 * 60
+BURST_S = 20 * 60
+CLOSE_S = 30 * 60
 
 # Best-first order of name levels, for "the strongest agreement between two sets of names".
 NAME_ORDER = (
@@ -38,6 +39,7 @@ class TextLevel(StrEnum):
 
 
 class TimeLevel(StrEnum):
+    IMMEDIATE = "immediate"
     BURST = "burst"
     CLOSE = "close"
     WINDOW = "window"
@@ -50,13 +52,35 @@ def compare_name_sets(ours: Iterable[str], theirs: Iterable[str]) -> NameMatch:
     theirs_parsed = [parse_name(n) for n in theirs if n]
     for a in ours_parsed:
         for b in theirs_parsed:
-            levels.add(compare_names(a, b))
+            levels.add(compare_person_names(a, b))
     if NameMatch.DIFFERENT in levels:
         return NameMatch.DIFFERENT
     for level in NAME_ORDER:
         if level in levels:
             return level
     return NameMatch.UNKNOWN
+
+
+def compare_person_names(a: PersonName, b: PersonName) -> NameMatch:
+    """compare_names, plus: a rare given name we do not know ("Антип") read as a surname still agrees
+    with the same word in a fuller name ("Антип Калашников")."""
+    level = compare_names(a, b)
+    if level is NameMatch.UNKNOWN and a.usable and b.usable and not set(a.tokens).isdisjoint(b.tokens):
+        return NameMatch.GIVEN_ONLY
+    return level
+
+
+def names_disagree(ours: Iterable[str], theirs: Iterable[str]) -> bool:
+    """Usable names on both sides that share no word and no known given name ("Кондрат" / "Игорь").
+
+    Not a clash we can be sure of (either may be a nickname or a surname), so it weighs against an
+    evidence link without vetoing it, and never makes an identifier shared.
+    """
+    ours_parsed = [p for p in (parse_name(n) for n in ours if n) if p.usable]
+    theirs_parsed = [p for p in (parse_name(n) for n in theirs if n) if p.usable]
+    if not ours_parsed or not theirs_parsed:
+        return False
+    return all(compare_person_names(a, b) is NameMatch.UNKNOWN for a in ours_parsed for b in theirs_parsed)
 
 
 def compare_text(a: str, b: str) -> tuple[TextLevel, float]:
@@ -74,6 +98,8 @@ def compare_text(a: str, b: str) -> tuple[TextLevel, float]:
 
 def compare_time(a: datetime, b: datetime) -> tuple[TimeLevel, float]:
     gap = abs((a - b).total_seconds())
+    if gap <= IMMEDIATE_S:
+        return TimeLevel.IMMEDIATE, gap
     if gap <= BURST_S:
         return TimeLevel.BURST, gap
     if gap <= CLOSE_S:

@@ -20,9 +20,17 @@ from core.phones import mask_email, mask_phone
 from core.records import Evidence, MergeKind, MergeRecord, Person, Profile, RecentHit, Suggestion
 from core.values import Channel, IdKind, Message, Provenance
 from resolver.blocking import Candidates, find_candidates, message_blocks
-from resolver.comparison import compare_name_sets, compare_text, compare_time
+from resolver.comparison import TextLevel, compare_name_sets, compare_text, compare_time, names_disagree
 from resolver.merge import Merger, new_id
-from resolver.scoring import NAME_WEIGHTS, SAME_CHANNEL_WEIGHT, TEXT_WEIGHTS, TIME_WEIGHTS, PairScore, total
+from resolver.scoring import (
+    NAME_MISMATCH_WEIGHT,
+    NAME_WEIGHTS,
+    SAME_CHANNEL_WEIGHT,
+    TEXT_WEIGHTS,
+    TIME_WEIGHTS,
+    PairScore,
+    total,
+)
 from store.base import BaseStore
 
 log = logging.getLogger("stitch.resolver")
@@ -48,6 +56,7 @@ class Resolution:
     profile_key: str
     new_person: bool = False
     known_before: bool = False  # the person existed before this message (a repeat inquiry)
+    own_person: str = ""  # the person created for a new profile (kept as its home, so a split restores it)
     merges: list[MergeRecord] = field(default_factory=list)
     suggestions: list[Suggestion] = field(default_factory=list)
 
@@ -109,7 +118,7 @@ class Resolver:
                 chat_id=message.chat_id,
                 name=message.name or (existing.name if existing else ""),
                 handle=message.handle or (existing.handle if existing else ""),
-                person_id=existing.person_id if existing else person,
+                person_id=existing.person_id if existing else (res.own_person or person),
                 first_seen=existing.first_seen if existing else at,
                 last_seen=at,
                 unreachable=existing.unreachable if existing else False,
@@ -139,10 +148,19 @@ class Resolver:
         to_suggest: dict[str, list[Evidence]] = {}
         for ident in ident_keys:
             profiles = await store.get_profiles(candidates.by_identifier[ident])
-            roots = {await store.root_of(p.person_id) for p in profiles.values()}
+            their_links = await store.identifiers_of(list(profiles))
+            typed_by = {
+                k
+                for k, ids in their_links.items()
+                for i in ids
+                if i.key == ident and i.provenance is not Provenance.CHANNEL
+            }
+            root_of = {k: await store.root_of(p.person_id) for k, p in profiles.items()}
+            roots = set(root_of.values())
             roots.discard(person or "")
             for root in sorted(roots):
-                their_names = [p.name for p in await store.profiles_of(root)]
+                theirs = await store.profiles_of(root)
+                their_names = [p.name for p in theirs]
                 level = compare_name_sets(names, their_names)
                 evidence = [
                     Evidence(
@@ -163,6 +181,16 @@ class Resolver:
                     target = to_suggest
                 elif provenance.get(ident) is Provenance.MENTIONED and level is NameMatch.UNKNOWN:
                     target = to_suggest  # a number inside a text may be anyone's
+                elif level is NameMatch.UNKNOWN and names_disagree(names, their_names):
+                    # Readable names that share nothing: too uncertain to merge, too uncertain to call shared.
+                    target = to_suggest
+                elif level is NameMatch.UNKNOWN and (
+                    provenance.get(ident) is not Provenance.CHANNEL or any(root_of[k] == root for k in typed_by)
+                ):
+                    # A typed phone or e-mail with no name to check it against may be a family's or an
+                    # office's: it links on its own only inside the burst of one inquiry.
+                    recent = any(abs(message.received_at - p.last_seen) <= self.window for p in theirs)
+                    target = to_merge if recent else to_suggest
                 else:
                     target = to_merge
                 target.setdefault(root, []).extend(evidence)
@@ -180,6 +208,7 @@ class Resolver:
         members = set(await store.members_of(person)) if person else set()
         profiles = await store.get_profiles(sorted({h.profile_key for h in candidates.recent}))
         best: dict[str, PairScore] = {}
+        same_text_roots: set[str] = set()
         for hit in candidates.recent:
             other = profiles.get(hit.profile_key)
             if other is None:
@@ -188,6 +217,8 @@ class Resolver:
             if root in members:
                 continue
             pair = self._score_pair(message, other, hit)
+            if pair.same_text:
+                same_text_roots.add(root)
             if pair.score >= self.settings.review_score:
                 await store.add_edge(message.profile_key, other.key, pair.score, pair.evidence, message.received_at)
             if root not in best or pair.score > best[root].score:
@@ -205,7 +236,10 @@ class Resolver:
         to_merge: dict[str, list[Evidence]] = {}
         to_suggest: dict[str, list[Evidence]] = {}
         if len(confident) == 1:
-            to_merge[confident[0]] = list(scored[confident[0]].evidence)
+            root = confident[0]
+            # Without names to agree, the text alone identifies only if nobody else sent it lately.
+            if scored[root].named or not (same_text_roots - {root}):
+                to_merge[root] = list(scored[root].evidence)
         for root, pair in scored.items():
             if root not in to_merge:
                 # Two confident candidates that are not one person: a human decides.
@@ -230,11 +264,23 @@ class Resolver:
                 score=TEXT_WEIGHTS[text_level],
                 values={"level": text_level.value, "similarity": f"{similarity:.0f}"},
             ),
-            Evidence(rule="time", detail="", score=TIME_WEIGHTS[time_level], values={"seconds": f"{gap:.0f}"}),
+            # Closeness in time says something only about the same question: many people write within minutes.
+            Evidence(
+                rule="time",
+                detail="",
+                score=TIME_WEIGHTS[time_level] if text_level in (TextLevel.SAME, TextLevel.NEAR) else 0.0,
+                values={"seconds": f"{gap:.0f}"},
+            ),
         ]
+        if name_level is NameMatch.UNKNOWN and names_disagree([message.name], [other.name]):
+            parts.append(Evidence(rule="name", detail="", score=NAME_MISMATCH_WEIGHT, values={"level": "mismatch"}))
         if message.channel == other.channel:
             parts.append(Evidence(rule="channel", detail="", score=SAME_CHANNEL_WEIGHT))
-        return total(*parts)
+        return total(
+            *parts,
+            named=name_level not in (NameMatch.UNKNOWN, NameMatch.DIFFERENT),
+            same_text=text_level in (TextLevel.SAME, TextLevel.NEAR),
+        )
 
     @staticmethod
     def _name_evidence(level: NameMatch, ours: Sequence[str], theirs: Sequence[str]) -> Evidence:
@@ -265,17 +311,18 @@ class Resolver:
     ) -> str | None:
         store = self.store
         at = message.received_at
-        for root in list(to_merge):
-            blocked = person is not None and await self.merger.cannot_link(
-                await store.members_of(person), await store.members_of(root)
-            )
-            if blocked:
-                to_merge.pop(root)
-                to_suggest.pop(root, None)
+        if person is not None:
+            # "Not the same person" wins over any evidence: no merge, not even a suggestion.
+            members = await store.members_of(person)
+            for root in {*to_merge, *to_suggest}:
+                if await self.merger.cannot_link(members, await store.members_of(root)):
+                    to_merge.pop(root, None)
+                    to_suggest.pop(root, None)
         group = sorted({*to_merge, *([person] if person else [])})
         if len(group) > 1 or (person is None and group):
             size = len(await store.profile_keys_of([m for r in group for m in await store.members_of(r)]))
-            if size + (0 if person else 1) > self.settings.max_profiles:
+            unsaved = 0 if (await store.get_profiles([message.profile_key])) else 1
+            if size + unsaved > self.settings.max_profiles:
                 # Large persons grow only through review: a runaway merge chain is a precision bug.
                 for root in to_merge:
                     to_suggest[root] = to_merge[root]
@@ -319,6 +366,7 @@ class Resolver:
         name = display_name(names, message.handle or message.profile_key)
         await self.store.add_person(Person(person_id=pid, created_at=message.received_at, display_name=name))
         res.new_person = True
+        res.own_person = pid
         return pid
 
     async def _oldest(self, roots: Sequence[str]) -> str:
