@@ -11,6 +11,7 @@ from app.forms import LIMITER, RateLimiter, form_routes
 from app.ingest import Pipeline
 from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
 from app.processor import Processor
+from app.webhooks import setup_live
 from core.config import Settings
 from store import open_store
 from store.base import BaseStore
@@ -55,6 +56,7 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
             await app[STORE].close()
 
     app.cleanup_ctx.append(store_ctx)
+    setup_live(app, settings)  # after store_ctx: the live context uses the store and the pipeline
     app.add_routes(routes)
     app.add_routes(form_routes)
     return app

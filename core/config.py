@@ -20,6 +20,13 @@ REVIEW_SCORE = 6.0  # evidence at or above this (and below MERGE_SCORE) goes to 
 TIME_WINDOW_S = 30 * 60  # how far apart two messages may be to count as the same burst
 MAX_PROFILES = 12  # a person this large grows only through review
 
+ASK_CONTACT = (
+    "Thank you for your message! So that we can recognise you on any channel and call back if needed, "
+    "could you share your phone number? Just tap the button below."
+)
+CONTACT_BUTTON = "Share my phone number"
+OUTBOX_ATTEMPTS = 5  # provider calls per reply before it is marked failed (429/5xx only are retried)
+
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
     raw = env.get(key)
@@ -76,6 +83,9 @@ class Settings:
     form_origins: tuple[str, ...] = ()
     metrics_token: str = ""
     bitrix24_webhook_url: str = ""
+    telegram_ask_contact: str = ASK_CONTACT  # empty: never ask Telegram customers for their phone
+    telegram_contact_button: str = CONTACT_BUTTON
+    outbox_attempts: int = OUTBOX_ATTEMPTS
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
 
     @classmethod
@@ -101,6 +111,10 @@ class Settings:
             form_origins=_list(e, "STITCH_FORM_ORIGINS"),
             metrics_token=e.get("STITCH_METRICS_TOKEN", ""),
             bitrix24_webhook_url=e.get("STITCH_BITRIX24_WEBHOOK_URL", ""),
+            # Unset means the default text; set to empty it turns the question off.
+            telegram_ask_contact=e.get("STITCH_TELEGRAM_ASK_CONTACT", ASK_CONTACT).strip(),
+            telegram_contact_button=e.get("STITCH_TELEGRAM_CONTACT_BUTTON") or CONTACT_BUTTON,
+            outbox_attempts=max(1, _int(e, "STITCH_OUTBOX_ATTEMPTS", OUTBOX_ATTEMPTS)),
             resolver=ResolverSettings(
                 merge_score=_float(e, "STITCH_MERGE_SCORE", MERGE_SCORE),
                 review_score=_float(e, "STITCH_REVIEW_SCORE", REVIEW_SCORE),

@@ -19,6 +19,7 @@ from core.records import (
     Evidence,
     Lead,
     MergeRecord,
+    OutboxItem,
     Person,
     Profile,
     RecentHit,
@@ -235,6 +236,34 @@ class BaseStore(ABC):
 
     @abstractmethod
     def iter_leads(self) -> AsyncIterator[Lead]: ...
+
+    # -- outbox (managers' replies) and outbound bookkeeping -------------------------------------
+    @abstractmethod
+    async def add_outbox(self, item: OutboxItem) -> None:
+        """Store a new reply (status queued) before anything is sent."""
+
+    @abstractmethod
+    async def put_outbox(self, item: OutboxItem) -> None:
+        """Replace a stored reply with this version (status, attempts, error, provider id)."""
+
+    @abstractmethod
+    async def get_outbox(self, item_id: str) -> OutboxItem | None: ...
+
+    @abstractmethod
+    async def outbox_by_provider_id(self, channel: str, provider_message_id: str) -> OutboxItem | None:
+        """The reply a provider's delivery report names (Twilio status callbacks)."""
+
+    @abstractmethod
+    async def outbox_queued(self, before: datetime, limit: int) -> list[OutboxItem]:
+        """Replies still queued that were created before `before`, oldest first (start-up recovery)."""
+
+    @abstractmethod
+    async def outbox_of(self, person_ids: Sequence[str], *, limit: int = 200) -> list[OutboxItem]:
+        """Replies addressed to these persons, newest first (the inbox shows failed ones too)."""
+
+    @abstractmethod
+    async def mark_contact_asked(self, profile_key: str, at: datetime) -> bool:
+        """Remember that this profile was asked for its phone; False if it already was (test-and-set)."""
 
     # -- written once on top of the primitives ---------------------------------------------------
     async def root_of(self, person_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,8 @@ from core.records import (
     LeadStatus,
     MergeKind,
     MergeRecord,
+    OutboxItem,
+    OutboxStatus,
     Person,
     Profile,
     RecentHit,
@@ -194,3 +197,44 @@ async def test_messages_and_leads(store: BaseStore) -> None:
     )
     assert [x.lead_id for x in await store.leads_merged_by("m1")] == ["l0"]
     assert await store.lead_root("l0") == "l1"
+
+
+def outbox_item(item_id: str, person: str = "p1", *, at: datetime = T0) -> OutboxItem:
+    return OutboxItem(
+        id=item_id,
+        person_id=person,
+        profile_key="telegram:1",
+        channel=Channel.TELEGRAM,
+        text="Здравствуйте",
+        status=OutboxStatus.QUEUED,
+        created_at=at,
+        updated_at=at,
+        actor="manager",
+    )
+
+
+async def test_outbox_round_trip_and_queries(store: BaseStore) -> None:
+    await store.add_outbox(outbox_item("o1", at=T0))
+    await store.add_outbox(outbox_item("o2", at=T0 + timedelta(seconds=10)))
+    await store.add_outbox(outbox_item("o3", "p2", at=T0 + timedelta(seconds=20)))
+    assert await store.get_outbox("o1") == outbox_item("o1", at=T0)
+    assert await store.get_outbox("missing") is None
+    queued = await store.outbox_queued(T0 + timedelta(seconds=15), 10)
+    assert [i.id for i in queued] == ["o1", "o2"]
+
+    sent = replace(outbox_item("o1"), status=OutboxStatus.SENT, attempts=1, provider_message_id="SM1")
+    await store.put_outbox(sent)
+    assert await store.get_outbox("o1") == sent
+    assert [i.id for i in await store.outbox_queued(T0 + timedelta(hours=1), 10)] == ["o2", "o3"]
+    assert await store.outbox_by_provider_id("telegram", "SM1") == sent
+    assert await store.outbox_by_provider_id("whatsapp", "SM1") is None
+    assert await store.outbox_by_provider_id("telegram", "") is None
+    assert [i.id for i in await store.outbox_of(["p1"])] == ["o2", "o1"]
+    assert [i.id for i in await store.outbox_of(["p1", "p2"], limit=1)] == ["o3"]
+    assert await store.outbox_of([]) == []
+
+
+async def test_contact_asked_is_test_and_set(store: BaseStore) -> None:
+    assert await store.mark_contact_asked("telegram:1", T0)
+    assert not await store.mark_contact_asked("telegram:1", T0 + timedelta(days=1))
+    assert await store.mark_contact_asked("telegram:2", T0)
