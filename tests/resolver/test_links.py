@@ -132,28 +132,44 @@ async def test_evidence_link_needs_text_and_name(pipeline: Pipeline) -> None:
     assert a != b
 
 
-async def test_unknown_name_with_same_text_is_only_suggested(pipeline: Pipeline, store: BaseStore) -> None:
+async def test_unknown_name_with_same_text_merges_only_in_a_burst(pipeline: Pipeline, store: BaseStore) -> None:
     a, b = await run(
         pipeline,
         tg(11, "☀️", "Сколько стоит замена колодок на Camry 70?", 0),
         avito(21, "Виктор", "Сколько стоит замена колодок на Camry 70?", 2),
     )
-    assert a != b
+    assert a == b
+    c, d = await run(
+        pipeline,
+        tg(14, "☀️", "Сколько стоит покраска крыла на Octavia A7?", 100),
+        avito(24, "Виктор", "Сколько стоит покраска крыла на Octavia A7?", 125),
+    )
+    assert c != d
     assert len(await store.suggestions()) == 1
+
+
+async def test_a_text_sent_by_two_people_identifies_nobody(pipeline: Pipeline) -> None:
+    a, b, c = await run(
+        pipeline,
+        avito(31, "Екатерина", "Есть доставка в Москву? Интересует велосипед Stels", 0),
+        web("Максим", "Есть доставка в Москву? Интересует велосипед Stels", 3, phone="+79161110001"),
+        wa("+79227318499", "", "есть доставка в москву? интересует велосипед stels?!", 5),
+    )
+    assert len({a, b, c}) == 3
 
 
 async def test_not_the_same_person_is_remembered(pipeline: Pipeline, store: BaseStore) -> None:
     a, b = await run(
         pipeline,
         tg(12, "☀️", "Сколько стоит развал-схождение на Kia Ceed?", 0),
-        avito(22, "Виктор", "Сколько стоит развал-схождение на Kia Ceed?", 2),
+        avito(22, "Виктор", "Сколько стоит развал-схождение на Kia Ceed?", 25),
     )
     await pipeline.merger.not_same(a, b, actor="anna", at=T0)
     assert await store.suggestions() == []
     with pytest.raises(MergeRefused):
         await pipeline.merger.perform(a, b, kind=MergeKind.MANUAL, evidence=[], actor="anna", at=T0)
     # The same evidence again does not even suggest them.
-    (c,) = await run(pipeline, tg(12, "☀️", "Сколько стоит развал-схождение на Kia Ceed?", 4))
+    (c,) = await run(pipeline, tg(12, "☀️", "Сколько стоит развал-схождение на Kia Ceed?", 27))
     assert c == a and await store.suggestions() == []
 
 

@@ -24,11 +24,26 @@ PEOPLE = [
 ]
 
 
+# Unrelated texts an hour apart: only the identifiers can link these events.
+TOPICS = [
+    "Нужен шиномонтаж",
+    "Сколько стоит мойка салона",
+    "Запишите на диагностику ходовой",
+    "Есть ли в наличии аккумулятор",
+    "Хочу поменять масло",
+    "Когда можно забрать машину",
+    "Нужна покраска бампера",
+    "Проверьте кондиционер",
+    "Развал-схождение в субботу",
+    "Замена колодок",
+]
+
+
 def event(i: int, person: int, use_phone: bool, use_email: bool) -> Envelope:
     name, phone, email = PEOPLE[person]
     # Each event is its own profile (a submission with no visitor id); texts differ so only identifiers link.
     return web(
-        name, f"Заявка номер {i} на сервис", i, phone=phone if use_phone else "", email=email if use_email else ""
+        name, TOPICS[i % len(TOPICS)], i * 45, phone=phone if use_phone else "", email=email if use_email else ""
     )
 
 
