@@ -95,9 +95,15 @@ def normalize_email(raw: str) -> str | None:
     return normalized
 
 
+# Fewer digits than this in a whole text cannot hold a phone number; skips the costly matcher.
+MIN_PHONE_DIGITS = 7
+
+
 def phones_in_text(text: str, region: str = "RU") -> list[str]:
     """Valid phone numbers written inside a message, in E.164."""
     found: list[str] = []
+    if sum(ch.isdigit() for ch in text) < MIN_PHONE_DIGITS:
+        return found
     for match in phonenumbers.PhoneNumberMatcher(text, region):
         e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
         if not is_generic_phone(e164) and e164 not in found:
@@ -110,6 +116,8 @@ _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 def emails_in_text(text: str) -> list[str]:
     found: list[str] = []
+    if "@" not in text:
+        return found
     for raw in _EMAIL_RE.findall(text):
         email = normalize_email(raw)
         if email and email not in found:

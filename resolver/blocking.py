@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from core.names import name_blocks, parse_name
 from core.records import RecentHit
@@ -21,9 +22,14 @@ RECENT_LIMIT = 60
 
 
 def message_blocks(message: Message) -> frozenset[str]:
-    blocks = {f"n:{b}" for b in name_blocks(parse_name(message.name))}
-    if message.text and not is_generic_text(message.text):
-        blocks.update(f"t:{b}" for b in text_blocks(message.text))
+    return _blocks(message.name, message.text)
+
+
+@lru_cache(maxsize=65536)
+def _blocks(name: str, text: str) -> frozenset[str]:
+    blocks = {f"n:{b}" for b in name_blocks(parse_name(name))}
+    if text and not is_generic_text(text):
+        blocks.update(f"t:{b}" for b in text_blocks(text))
     return frozenset(blocks)
 
 
