@@ -12,9 +12,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.records import (
+    CrmJob,
+    CrmJobStatus,
     EventStatus,
     Evidence,
     Lead,
@@ -264,6 +266,46 @@ class BaseStore(ABC):
     @abstractmethod
     async def mark_contact_asked(self, profile_key: str, at: datetime) -> bool:
         """Remember that this profile was asked for its phone; False if it already was (test-and-set)."""
+
+    # -- CRM push queue and mapping (crm/bitrix24/sync.py) ---------------------------------------
+    @abstractmethod
+    async def add_crm_job(self, job: CrmJob) -> bool:
+        """Enqueue a push job; False (and nothing changes) if a job with this id was ever stored."""
+
+    @abstractmethod
+    async def claim_crm_jobs(self, now: datetime, lease: timedelta, limit: int) -> list[CrmJob]:
+        """Queued jobs due at `now`, in enqueue order; their `due_at` moves to `now + lease` so other
+        workers skip them until the lease runs out (a crashed worker's jobs come back by themselves).
+        Call inside `atomic()`."""
+
+    @abstractmethod
+    async def put_crm_job(self, job: CrmJob) -> None:
+        """Replace a stored job's status, attempts, due time and error (its place in the queue stays)."""
+
+    @abstractmethod
+    async def get_crm_job(self, job_id: str) -> CrmJob | None: ...
+
+    @abstractmethod
+    async def crm_jobs(self, status: CrmJobStatus, *, limit: int = 200) -> list[CrmJob]:
+        """Jobs in one status, in enqueue order (ops: failed jobs and merges awaiting review)."""
+
+    @abstractmethod
+    async def crm_job_counts(self) -> dict[str, int]:
+        """Jobs by status."""
+
+    @abstractmethod
+    async def set_crm_link(self, entity: str, stitch_id: str, remote_id: int) -> None:
+        """Map a Stitch id to a CRM entity ("contact", "company", "lead", "deal"); replaces an old mapping."""
+
+    @abstractmethod
+    async def crm_link(self, entity: str, stitch_id: str) -> int | None: ...
+
+    @abstractmethod
+    async def crm_link_owner(self, entity: str, remote_id: int) -> str | None:
+        """The Stitch id mapped to this CRM entity, if any."""
+
+    @abstractmethod
+    async def drop_crm_link(self, entity: str, stitch_id: str) -> None: ...
 
     # -- written once on top of the primitives ---------------------------------------------------
     async def root_of(self, person_id: str) -> str:

@@ -14,12 +14,14 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from core.errors import StoreUnavailable
 from core.records import (
+    CrmJob,
+    CrmJobStatus,
     Direction,
     EventStatus,
     Evidence,
@@ -165,6 +167,24 @@ CREATE INDEX IF NOT EXISTS outbox_person ON outbox(person_id, created_at);
 CREATE INDEX IF NOT EXISTS outbox_queued ON outbox(created_at) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS outbox_provider ON outbox(channel, provider_message_id) WHERE provider_message_id != '';
 CREATE TABLE IF NOT EXISTS contact_asked (profile_key TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS crm_jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at REAL NOT NULL,
+  due_at REAL NOT NULL,
+  error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS crm_jobs_due ON crm_jobs(due_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS crm_jobs_status ON crm_jobs(status, seq);
+CREATE TABLE IF NOT EXISTS crm_links (
+  entity TEXT NOT NULL, stitch_id TEXT NOT NULL, remote_id INTEGER NOT NULL, PRIMARY KEY (entity, stitch_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS crm_links_remote ON crm_links(entity, remote_id);
 """
 
 
@@ -839,3 +859,96 @@ class SqliteStore(BaseStore):
     async def mark_contact_asked(self, profile_key: str, at: datetime) -> bool:
         cur = self.db.execute("INSERT OR IGNORE INTO contact_asked VALUES (?,?)", (profile_key, ts(at)))
         return cur.rowcount == 1
+
+    # -- CRM push queue and mapping --------------------------------------------------------------
+    _CRM_JOB_COLUMNS = "job_id, kind, subject, payload, status, attempts, created_at, due_at, error"
+
+    @staticmethod
+    def _crm_job(r: Sequence[Any]) -> CrmJob:
+        return CrmJob(
+            job_id=r[0],
+            kind=r[1],
+            subject=r[2],
+            payload=json.loads(r[3]),
+            status=CrmJobStatus(r[4]),
+            attempts=r[5],
+            created_at=dt(r[6]),
+            due_at=dt(r[7]),
+            error=r[8],
+        )
+
+    async def add_crm_job(self, job: CrmJob) -> bool:
+        cur = self.db.execute(
+            f"INSERT OR IGNORE INTO crm_jobs({self._CRM_JOB_COLUMNS}) VALUES ({_qs(9)})",
+            (
+                job.job_id,
+                job.kind,
+                job.subject,
+                json.dumps(dict(job.payload), ensure_ascii=False),
+                job.status.value,
+                job.attempts,
+                ts(job.created_at),
+                ts(job.due_at),
+                job.error,
+            ),
+        )
+        return cur.rowcount == 1
+
+    async def claim_crm_jobs(self, now: datetime, lease: timedelta, limit: int) -> list[CrmJob]:
+        rows = self.db.execute(
+            f"SELECT {self._CRM_JOB_COLUMNS} FROM crm_jobs WHERE status='queued' AND due_at <= ?"
+            " ORDER BY seq LIMIT ?",
+            (ts(now), limit),
+        ).fetchall()
+        jobs = [self._crm_job(r) for r in rows]
+        if jobs:
+            until = ts(now + lease)
+            self.db.execute(
+                f"UPDATE crm_jobs SET due_at=? WHERE job_id IN ({_qs(len(jobs))})", (until, *(j.job_id for j in jobs))
+            )
+        return jobs
+
+    async def put_crm_job(self, job: CrmJob) -> None:
+        self.db.execute(
+            "UPDATE crm_jobs SET status=?, attempts=?, due_at=?, error=?, payload=? WHERE job_id=?",
+            (
+                job.status.value,
+                job.attempts,
+                ts(job.due_at),
+                job.error,
+                json.dumps(dict(job.payload), ensure_ascii=False),
+                job.job_id,
+            ),
+        )
+
+    async def get_crm_job(self, job_id: str) -> CrmJob | None:
+        row = self.db.execute(f"SELECT {self._CRM_JOB_COLUMNS} FROM crm_jobs WHERE job_id=?", (job_id,)).fetchone()
+        return None if row is None else self._crm_job(row)
+
+    async def crm_jobs(self, status: CrmJobStatus, *, limit: int = 200) -> list[CrmJob]:
+        rows = self.db.execute(
+            f"SELECT {self._CRM_JOB_COLUMNS} FROM crm_jobs WHERE status=? ORDER BY seq LIMIT ?", (status.value, limit)
+        ).fetchall()
+        return [self._crm_job(r) for r in rows]
+
+    async def crm_job_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, count(*) FROM crm_jobs GROUP BY status").fetchall())
+
+    async def set_crm_link(self, entity: str, stitch_id: str, remote_id: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO crm_links VALUES (?,?,?)", (entity, stitch_id, remote_id))
+
+    async def crm_link(self, entity: str, stitch_id: str) -> int | None:
+        row = self.db.execute(
+            "SELECT remote_id FROM crm_links WHERE entity=? AND stitch_id=?", (entity, stitch_id)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    async def crm_link_owner(self, entity: str, remote_id: int) -> str | None:
+        row = self.db.execute(
+            "SELECT stitch_id FROM crm_links WHERE entity=? AND remote_id=? ORDER BY stitch_id LIMIT 1",
+            (entity, remote_id),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    async def drop_crm_link(self, entity: str, stitch_id: str) -> None:
+        self.db.execute("DELETE FROM crm_links WHERE entity=? AND stitch_id=?", (entity, stitch_id))

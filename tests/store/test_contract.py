@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.records import (
+    CrmJob,
+    CrmJobStatus,
     Direction,
     EventStatus,
     Evidence,
@@ -238,3 +240,55 @@ async def test_contact_asked_is_test_and_set(store: BaseStore) -> None:
     assert await store.mark_contact_asked("telegram:1", T0)
     assert not await store.mark_contact_asked("telegram:1", T0 + timedelta(days=1))
     assert await store.mark_contact_asked("telegram:2", T0)
+
+
+def crm_job(job_id: str, *, due: datetime = T0, kind: str = "person") -> CrmJob:
+    return CrmJob(job_id=job_id, kind=kind, subject="p1", created_at=T0, due_at=due, payload={"text": "Привет"})
+
+
+async def test_crm_jobs_are_enqueued_once_and_claimed_in_order(store: BaseStore) -> None:
+    assert await store.add_crm_job(crm_job("j2"))
+    assert await store.add_crm_job(crm_job("j1"))
+    assert await store.add_crm_job(crm_job("later", due=T0 + timedelta(minutes=5)))
+    assert not await store.add_crm_job(crm_job("j1", kind="lead"))  # the same cause twice
+    lease = timedelta(seconds=30)
+    claimed = await store.claim_crm_jobs(T0, lease, 10)
+    assert [j.job_id for j in claimed] == ["j2", "j1"]  # enqueue order, not id order
+    assert claimed[1].payload == {"text": "Привет"} and claimed[1].kind == "person"
+    # Leased: another worker does not get them until the lease runs out.
+    assert await store.claim_crm_jobs(T0 + timedelta(seconds=1), lease, 10) == []
+    again = await store.claim_crm_jobs(T0 + lease, lease, 1)
+    assert [j.job_id for j in again] == ["j2"]
+
+
+async def test_crm_job_outcomes_are_kept_and_counted(store: BaseStore) -> None:
+    await store.add_crm_job(crm_job("j1"))
+    await store.add_crm_job(crm_job("j2"))
+    await store.add_crm_job(crm_job("j3"))
+    j1, j2, _ = await store.claim_crm_jobs(T0, timedelta(seconds=30), 10)
+    await store.put_crm_job(replace(j1, status=CrmJobStatus.DONE, attempts=1))
+    await store.put_crm_job(replace(j2, status=CrmJobStatus.FAILED, attempts=5, error="400 bad field"))
+    got = await store.get_crm_job("j2")
+    assert got is not None and got.status is CrmJobStatus.FAILED and got.attempts == 5 and got.error == "400 bad field"
+    assert [j.job_id for j in await store.crm_jobs(CrmJobStatus.FAILED)] == ["j2"]
+    assert await store.crm_job_counts() == {"done": 1, "failed": 1, "queued": 1}
+    # A retried job keeps its place in the queue.
+    await store.put_crm_job(replace(j2, status=CrmJobStatus.QUEUED, due_at=T0))
+    await store.put_crm_job(replace(j1, status=CrmJobStatus.QUEUED, due_at=T0))
+    claimed = await store.claim_crm_jobs(T0 + timedelta(minutes=1), timedelta(seconds=30), 10)
+    assert [j.job_id for j in claimed] == ["j1", "j2", "j3"]
+    assert await store.get_crm_job("nope") is None
+
+
+async def test_crm_links_map_both_ways(store: BaseStore) -> None:
+    assert await store.crm_link("contact", "p1") is None
+    await store.set_crm_link("contact", "p1", 17)
+    await store.set_crm_link("lead", "p1", 17)
+    assert await store.crm_link("contact", "p1") == 17
+    assert await store.crm_link_owner("contact", 17) == "p1"
+    await store.set_crm_link("contact", "p1", 18)  # replaced, not added
+    assert await store.crm_link("contact", "p1") == 18
+    assert await store.crm_link_owner("contact", 17) is None
+    await store.drop_crm_link("contact", "p1")
+    assert await store.crm_link("contact", "p1") is None
+    assert await store.crm_link("lead", "p1") == 17
