@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     av_sub = av.add_subparsers(dest="action", required=True)
     subscribe = av_sub.add_parser("subscribe", help="register STITCH_PUBLIC_URL/webhooks/avito/<secret>")
     subscribe.add_argument("--url", help="webhook URL (default: built from the public URL and the secret)")
+
+    bx = sub.add_parser("bitrix24", help="the Bitrix24 CRM push (STITCH_BITRIX24_WEBHOOK_URL)")
+    bx_sub = bx.add_subparsers(dest="action", required=True)
+    bx_sub.add_parser("check", help="verify the webhook, its scopes and the CRM mode")
+    bx_sync = bx_sub.add_parser("sync", help="push every person and lead again (idempotent) and drain the queue")
+    _store_option(bx_sync)
+    bx_jobs = bx_sub.add_parser("jobs", help="queue counts, failed pushes and merges waiting for review")
+    _store_option(bx_jobs)
     return parser
 
 
@@ -112,8 +120,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
         result: int = run_demo(settings)
         return result
-    # Fail fast on a bad store URL, before binding the port.
+    # Fail fast on a bad store URL or a refused Bitrix24 webhook, before binding the port.
     asyncio.run(_check_store(settings))
+    if settings.bitrix24_webhook_url:
+        from app.bitrix24 import check_webhook
+
+        asyncio.run(check_webhook(settings))
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
     return 0
 
@@ -179,6 +191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_telegram(args, settings))
         if args.command == "avito":
             return asyncio.run(_avito(args, settings))
+        if args.command == "bitrix24":
+            from app.bitrix24 import command
+
+            _require(settings.bitrix24_webhook_url, "STITCH_BITRIX24_WEBHOOK_URL")
+            return asyncio.run(command(args.action, settings))
     except (ConfigError, StoreUnavailable) as e:
         print(f"stitch: {e}", file=sys.stderr)
         return 2

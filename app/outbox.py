@@ -84,6 +84,8 @@ class Outbox:
         self.max_delay = max_delay
         self.sleep = sleep
         self.clock = clock
+        # Called inside the unit that records a sent reply (the CRM push queue commits with it).
+        self.sent_hooks: list[Callable[[OutboxItem, StoredMessage], Awaitable[None]]] = []
 
     # -- choosing where to answer ----------------------------------------------------------------
     async def choose(self, person_id: str, channel: Channel | None = None) -> Profile:
@@ -203,19 +205,20 @@ class Outbox:
             await self.store.put_outbox(done)
             lead = await self.store.open_lead_of(item.person_id)
             # The timeline shows the reply next to the customer's messages.
-            await self.store.add_message(
-                StoredMessage(
-                    event_id=f"out:{item.id}",
-                    channel=item.channel,
-                    provider_message_id=provider_id,
-                    profile_key=profile.key,
-                    lead_id=lead.lead_id if lead else "",
-                    sent_at=result.sent_at,
-                    direction=Direction.OUT,
-                    text=item.text,
-                    meta={"outbox_id": item.id, "actor": item.actor},
-                )
+            message = StoredMessage(
+                event_id=f"out:{item.id}",
+                channel=item.channel,
+                provider_message_id=provider_id,
+                profile_key=profile.key,
+                lead_id=lead.lead_id if lead else "",
+                sent_at=result.sent_at,
+                direction=Direction.OUT,
+                text=item.text,
+                meta={"outbox_id": item.id, "actor": item.actor},
             )
+            await self.store.add_message(message)
+            for hook in self.sent_hooks:
+                await hook(done, message)
         log.info("reply sent", extra={"outbox_id": item.id, "channel": str(item.channel), "attempts": item.attempts})
         return done
 

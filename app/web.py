@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from app.bitrix24 import setup_bitrix24
 from app.forms import LIMITER, RateLimiter, form_routes
 from app.ingest import Pipeline
 from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
@@ -57,6 +58,7 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
 
     app.cleanup_ctx.append(store_ctx)
     setup_live(app, settings)  # after store_ctx: the live context uses the store and the pipeline
+    setup_bitrix24(app, settings)  # after setup_live: the push hooks into its outbox
     app.add_routes(routes)
     app.add_routes(form_routes)
     return app

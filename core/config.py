@@ -26,6 +26,10 @@ ASK_CONTACT = (
 )
 CONTACT_BUTTON = "Share my phone number"
 OUTBOX_ATTEMPTS = 5  # provider calls per reply before it is marked failed (429/5xx only are retried)
+BITRIX24_RATE = 2.0  # requests/s Bitrix24 drains (cloud plans; Enterprise: 5)
+BITRIX24_BURST = 50  # bucket size before 503 QUERY_LIMIT_EXCEEDED (cloud; Enterprise: 250)
+BITRIX24_FIRST_RESPONSE_MIN = 15  # a new lead's to-do deadline: answer within this many minutes
+BITRIX24_JOB_ATTEMPTS = 5  # a push the portal refuses (not an outage) is marked failed after this many
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
@@ -46,6 +50,12 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
         return float(raw)
     except ValueError as e:
         raise ConfigError(key, f"expected a number, got {raw!r}") from e
+
+
+def _positive(value: float, key: str) -> float:
+    if value <= 0:
+        raise ConfigError(key, f"expected a number above 0, got {value!r}")
+    return value
 
 
 def _list(env: Mapping[str, str], key: str) -> tuple[str, ...]:
@@ -86,6 +96,10 @@ class Settings:
     telegram_ask_contact: str = ASK_CONTACT  # empty: never ask Telegram customers for their phone
     telegram_contact_button: str = CONTACT_BUTTON
     outbox_attempts: int = OUTBOX_ATTEMPTS
+    bitrix24_rate: float = BITRIX24_RATE
+    bitrix24_burst: int = BITRIX24_BURST
+    bitrix24_first_response_min: int = BITRIX24_FIRST_RESPONSE_MIN
+    bitrix24_job_attempts: int = BITRIX24_JOB_ATTEMPTS
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
 
     @classmethod
@@ -115,6 +129,10 @@ class Settings:
             telegram_ask_contact=e.get("STITCH_TELEGRAM_ASK_CONTACT", ASK_CONTACT).strip(),
             telegram_contact_button=e.get("STITCH_TELEGRAM_CONTACT_BUTTON") or CONTACT_BUTTON,
             outbox_attempts=max(1, _int(e, "STITCH_OUTBOX_ATTEMPTS", OUTBOX_ATTEMPTS)),
+            bitrix24_rate=_positive(_float(e, "STITCH_BITRIX24_RATE", BITRIX24_RATE), "STITCH_BITRIX24_RATE"),
+            bitrix24_burst=int(_positive(_int(e, "STITCH_BITRIX24_BURST", BITRIX24_BURST), "STITCH_BITRIX24_BURST")),
+            bitrix24_first_response_min=_int(e, "STITCH_BITRIX24_FIRST_RESPONSE_MIN", BITRIX24_FIRST_RESPONSE_MIN),
+            bitrix24_job_attempts=max(1, _int(e, "STITCH_BITRIX24_JOB_ATTEMPTS", BITRIX24_JOB_ATTEMPTS)),
             resolver=ResolverSettings(
                 merge_score=_float(e, "STITCH_MERGE_SCORE", MERGE_SCORE),
                 review_score=_float(e, "STITCH_REVIEW_SCORE", REVIEW_SCORE),

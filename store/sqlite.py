@@ -896,8 +896,7 @@ class SqliteStore(BaseStore):
 
     async def claim_crm_jobs(self, now: datetime, lease: timedelta, limit: int) -> list[CrmJob]:
         rows = self.db.execute(
-            f"SELECT {self._CRM_JOB_COLUMNS} FROM crm_jobs WHERE status='queued' AND due_at <= ?"
-            " ORDER BY seq LIMIT ?",
+            f"SELECT {self._CRM_JOB_COLUMNS} FROM crm_jobs WHERE status='queued' AND due_at <= ? ORDER BY seq LIMIT ?",
             (ts(now), limit),
         ).fetchall()
         jobs = [self._crm_job(r) for r in rows]
