@@ -605,11 +605,12 @@ class PushWorker:
             if not jobs:
                 return ran
             for i, job in enumerate(jobs):
-                ran += 1
-                if not await self._one(job):
-                    # Out or throttled: the rest of this batch waits too (back in the queue now).
-                    await self._release(jobs[i + 1 :])
+                retry_at = await self._one(job)
+                if retry_at is not None:
+                    # Out or throttled: the rest of this batch waits as long (keeping its place).
+                    await self._release(jobs[i + 1 :], retry_at)
                     return ran
+                ran += 1
 
     async def drain(self, rounds: int = 1000) -> None:
         """Run until nothing is due (tests, the demo and `stitch bitrix24 sync`)."""
@@ -617,34 +618,36 @@ class PushWorker:
             if await self.run_due() == 0:
                 return
 
-    async def _one(self, job: CrmJob) -> bool:
-        """Run one job and store its outcome; False when the portal is unavailable or throttling."""
+    async def _one(self, job: CrmJob) -> datetime | None:
+        """Run one job and store its outcome; when the portal is out or throttling, when to try again."""
         attempts = job.attempts + 1
         try:
             outcome = await self.pusher.run(job)
         except (ConfigError, Bitrix24AuthError) as e:
             # Nothing will work until the webhook is fixed: keep the job, wait long, say so once per round.
             self.paused = str(e)
-            await self._put(replace(job, attempts=attempts, due_at=self.clock() + BACKOFF_MAX, error=str(e)))
+            retry_at = self.clock() + BACKOFF_MAX
+            await self._put(replace(job, attempts=attempts, due_at=retry_at, error=str(e)))
             log.error("bitrix24 push paused: the portal refused the webhook", extra={"job_id": job.job_id})
-            return False
+            return retry_at
         except Bitrix24Error as e:
             if is_transient(e):
-                await self._put(replace(job, attempts=attempts, due_at=self.clock() + _backoff(attempts), error=str(e)))
+                retry_at = self.clock() + _backoff(attempts)
+                await self._put(replace(job, attempts=attempts, due_at=retry_at, error=str(e)))
                 log.warning(
                     "bitrix24 push delayed",
                     extra={"job_id": job.job_id, "kind": job.kind, "attempts": attempts, "code": e.code},
                 )
-                return False
+                return retry_at
             await self._refused(job, attempts, str(e))
-            return True
+            return None
         except StitchError as e:
             await self._refused(job, attempts, str(e))
-            return True
+            return None
         self.paused = ""
         status = CrmJobStatus.REVIEW if outcome.status is JobDone.REVIEW else CrmJobStatus.DONE
         await self._put(replace(job, status=status, attempts=attempts, error=outcome.note, due_at=self.clock()))
-        return True
+        return None
 
     async def _refused(self, job: CrmJob, attempts: int, error: str) -> None:
         if attempts >= self.max_attempts:
@@ -653,12 +656,12 @@ class PushWorker:
         else:
             await self._put(replace(job, attempts=attempts, due_at=self.clock() + _backoff(attempts), error=error))
 
-    async def _release(self, jobs: Sequence[CrmJob]) -> None:
+    async def _release(self, jobs: Sequence[CrmJob], due_at: datetime) -> None:
         if not jobs:
             return
         async with self.store.atomic():
             for job in jobs:
-                await self.store.put_crm_job(replace(job, due_at=self.clock()))
+                await self.store.put_crm_job(replace(job, due_at=due_at))
 
     async def _put(self, job: CrmJob) -> None:
         async with self.store.atomic():
