@@ -51,6 +51,7 @@ LEASE = timedelta(seconds=60)  # a claimed job comes back to the queue if its wo
 CLAIM_BATCH = 20
 BACKOFF_BASE = timedelta(seconds=2)
 BACKOFF_MAX = timedelta(minutes=10)
+STOP_GRACE_S = 10.0
 POLL_S = 5.0  # the worker also wakes when a job is enqueued; polling catches other processes' jobs
 COMMENT_LIMIT = 4000  # long messages are cut; the full text stays in Stitch's timeline
 
@@ -567,24 +568,33 @@ class PushWorker:
         self.paused = ""  # why pushing stopped (the portal refused the webhook); empty when running
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def kick(self) -> None:
         """A job was enqueued: look now instead of at the next poll."""
         self._wake.set()
 
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="stitch-bitrix24-push")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Let the job in flight finish (cancelling a request mid-connect can leak its socket), then stop."""
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace_s)
+        except TimeoutError:
+            # A job cut short stays leased and comes back when the lease runs out.
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 done = await self.run_due()
             except Exception:
@@ -605,6 +615,9 @@ class PushWorker:
             if not jobs:
                 return ran
             for i, job in enumerate(jobs):
+                if self._stopping:
+                    await self._release(jobs[i:], self.clock())
+                    return ran
                 retry_at = await self._one(job)
                 if retry_at is not None:
                     # Out or throttled: the rest of this batch waits as long (keeping its place).

@@ -7,6 +7,7 @@ of "due", so backoff is exercised without waiting and nothing asserts on elapsed
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ from aiohttp.test_utils import TestServer
 
 from app.bitrix24 import BITRIX24, Bitrix24Push, attach, check_webhook
 from app.ingest import Pipeline
-from app.keys import PIPELINE
+from app.keys import PIPELINE, STORE
 from app.web import create_app
 from core.config import Settings
 from core.errors import ConfigError
@@ -392,3 +393,19 @@ async def test_serve_starts_the_push_worker_when_the_webhook_is_set(settings: Se
     finally:
         await server.close()
         await fake.close()
+
+
+async def test_demo_pushes_the_story_to_a_local_portal(tmp_path: Path) -> None:
+    from app.demo import play_story, start_demo
+
+    settings = Settings.from_env({"STITCH_STORE": f"sqlite:///{tmp_path / 'demo.db'}"})
+    run = await start_demo(settings, host="127.0.0.1", port=0)
+    try:
+        result = await play_story(run, out=io.StringIO(), pause=0)
+        await run.settle()
+        assert run.bitrix24 is not None
+        anna = await run.app[STORE].person_of_profile(result.anna_profiles[0])
+        assert anna and await run.app[STORE].crm_link("contact", anna) is not None
+        assert run.bitrix24.entities["lead"] and run.bitrix24.comments
+    finally:
+        await run.close()
