@@ -128,6 +128,16 @@ async def check_webhook(settings: Settings) -> CheckResult:
         return await connect_portal(client)
 
 
+async def preflight(settings: Settings) -> None:
+    """`stitch serve` before binding the port: a refused webhook stops it (ConfigError), an outage does not."""
+    try:
+        await check_webhook(settings)
+    except Bitrix24AuthError:
+        raise
+    except Bitrix24Error as e:
+        log.warning("bitrix24 unreachable at start-up; pushes wait in the queue", extra={"code": e.code})
+
+
 async def command(action: str, settings: Settings) -> int:
     """`stitch bitrix24 check|sync|jobs`."""
     if action == "check":

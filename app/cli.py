@@ -123,9 +123,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # Fail fast on a bad store URL or a refused Bitrix24 webhook, before binding the port.
     asyncio.run(_check_store(settings))
     if settings.bitrix24_webhook_url:
-        from app.bitrix24 import check_webhook
+        from app.bitrix24 import preflight
 
-        asyncio.run(check_webhook(settings))
+        asyncio.run(preflight(settings))
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
     return 0
 

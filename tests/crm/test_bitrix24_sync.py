@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -409,3 +410,39 @@ async def test_demo_pushes_the_story_to_a_local_portal(tmp_path: Path) -> None:
         assert run.bitrix24.entities["lead"] and run.bitrix24.comments
     finally:
         await run.close()
+
+
+def test_stitch_serve_refuses_a_wrong_webhook_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from app.cli import main
+
+    async def portal() -> tuple[FakeBitrix24, str]:
+        fake = FakeBitrix24(code="rightcode")
+        return fake, await fake.start()
+
+    # The fake runs on its own loop in a thread so the command can use asyncio.run itself.
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fake, url = asyncio.run_coroutine_threadsafe(portal(), loop).result(10)
+    stitch_log = logging.getLogger("stitch")
+    saved = (list(stitch_log.handlers), stitch_log.propagate, stitch_log.level)  # `serve` sets up logging
+    try:
+        monkeypatch.setenv("STITCH_STORE", f"sqlite:///{tmp_path / 'stitch.db'}")
+        monkeypatch.setenv("STITCH_BITRIX24_WEBHOOK_URL", url.replace("rightcode", "wrongcode123"))
+        assert main(["serve"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("stitch: STITCH_BITRIX24_WEBHOOK_URL:") and err.count("\n") == 1
+        assert "wrongcode123" not in err
+        monkeypatch.setenv("STITCH_BITRIX24_WEBHOOK_URL", url)
+        assert main(["bitrix24", "check"]) == 0
+        assert "accepts the webhook" in capsys.readouterr().out
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+        stitch_log.handlers[:], stitch_log.propagate, stitch_log.level = saved
