@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
