@@ -53,7 +53,7 @@ class Pipeline:
     def __init__(self, store: BaseStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self.leads = LeadBook(store)
+        self.leads = LeadBook(store, legacy=settings.inbox.legacy_leads)
         self.merger = Merger(store, [self.leads])
         self.resolver = Resolver(store, self.merger, settings.resolver)
         self.observers: list[Observer] = []

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from app.forms import LIMITER, RateLimiter, form_routes
+from app.inbox import setup_inbox
 from app.ingest import Pipeline
 from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
 from app.processor import Processor
@@ -57,6 +58,7 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
 
     app.cleanup_ctx.append(store_ctx)
     setup_live(app, settings)  # after store_ctx: the live context uses the store and the pipeline
+    setup_inbox(app, settings)  # after setup_live: the inbox answers customers through its outbox
     app.add_routes(routes)
     app.add_routes(form_routes)
     return app

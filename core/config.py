@@ -27,6 +27,19 @@ ASK_CONTACT = (
 CONTACT_BUTTON = "Share my phone number"
 OUTBOX_ATTEMPTS = 5  # provider calls per reply before it is marked failed (429/5xx only are retried)
 
+# The inbox.
+MERGE_ROLES = ("supervisor", "admin")  # CRMs require delete rights to merge: not every manager
+FIRST_RESPONSE_S = 15 * 60  # a new customer message should be answered within this
+SESSION_HOURS = 12  # a login lasts one working day
+JUNK_REASONS = (
+    "existing client — additional data",
+    "spam",
+    "wrong number or contact",
+    "duplicate",
+    "not our product",
+)
+ROLES = ("manager", "supervisor", "ops", "admin")
+
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
     raw = env.get(key)
@@ -50,6 +63,38 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
 
 def _list(env: Mapping[str, str], key: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in env.get(key, "").split(",") if p.strip())
+
+
+def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = (env.get(key) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(key, f"expected true or false, got {raw!r}")
+
+
+def _roles(env: Mapping[str, str], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    roles = _list(env, key) or default
+    for role in roles:
+        if role not in ROLES:
+            raise ConfigError(key, f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    return roles
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxSettings:
+    """What the managers' inbox reads: who may merge, deadlines, junk reasons, lead practice."""
+
+    merge_roles: tuple[str, ...] = MERGE_ROLES
+    first_response_s: int = FIRST_RESPONSE_S
+    session_hours: int = SESSION_HOURS
+    junk_reasons: tuple[str, ...] = JUNK_REASONS
+    # Legacy lead practice: a returning customer's inquiry joins the converted lead's contact, or the
+    # junk lead itself, instead of opening a repeat lead.
+    legacy_leads: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +132,8 @@ class Settings:
     telegram_contact_button: str = CONTACT_BUTTON
     outbox_attempts: int = OUTBOX_ATTEMPTS
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
+    inbox: InboxSettings = field(default_factory=InboxSettings)
+    password: str = field(default="", repr=False)  # STITCH_PASSWORD: `stitch user add` without a prompt
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -121,4 +168,14 @@ class Settings:
                 time_window_s=_int(e, "STITCH_TIME_WINDOW_S", TIME_WINDOW_S),
                 max_profiles=_int(e, "STITCH_MAX_PROFILES", MAX_PROFILES),
             ),
+            inbox=InboxSettings(
+                merge_roles=_roles(e, "STITCH_MERGE_ROLES", MERGE_ROLES),
+                first_response_s=max(1, _int(e, "STITCH_FIRST_RESPONSE_S", FIRST_RESPONSE_S)),
+                session_hours=max(1, _int(e, "STITCH_SESSION_HOURS", SESSION_HOURS)),
+                # Reasons may contain commas: they are separated by semicolons.
+                junk_reasons=tuple(r.strip() for r in e.get("STITCH_JUNK_REASONS", "").split(";") if r.strip())
+                or JUNK_REASONS,
+                legacy_leads=_bool(e, "STITCH_LEGACY_LEADS", False),
+            ),
+            password=e.get("STITCH_PASSWORD", ""),
         )
