@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     av_sub = av.add_subparsers(dest="action", required=True)
     subscribe = av_sub.add_parser("subscribe", help="register STITCH_PUBLIC_URL/webhooks/avito/<secret>")
     subscribe.add_argument("--url", help="webhook URL (default: built from the public URL and the secret)")
+    users = sub.add_parser("user", help="inbox users")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    add = users_sub.add_parser("add", help="add a user; the password comes from STITCH_PASSWORD or stdin")
+    _store_option(add)
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["manager", "supervisor", "ops", "admin"])
     return parser
 
 
@@ -160,6 +166,24 @@ async def _avito(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _user(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from app.inbox.auth import add_user
+    from core.inbox import Role
+
+    password = settings.password
+    if not password:
+        password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    store = await _opened(settings)
+    try:
+        user = await add_user(store, args.name, Role(args.role), password)
+    finally:
+        await store.close()
+    print(f"user {user.name} added ({user.role})")
+    return 0
+
+
 async def _check_store(settings: Settings) -> None:
     store = await _opened(settings)
     await store.close()
@@ -179,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_telegram(args, settings))
         if args.command == "avito":
             return asyncio.run(_avito(args, settings))
+        if args.command == "user":
+            return asyncio.run(_user(args, settings))
     except (ConfigError, StoreUnavailable) as e:
         print(f"stitch: {e}", file=sys.stderr)
         return 2

@@ -20,13 +20,13 @@ from aiohttp import web
 from app.inbox.auth import CSRF_HEADER
 from app.inbox.keys import AUTH, SERVICE
 from core.errors import ChannelUnavailable, FieldErrors, Forbidden, MergeRefused, NotFound
-from core.inbox import User
+from core.inbox import Session, User
 
 log = logging.getLogger("stitch.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-USER = "inbox_user"
-SESSION = "inbox_session"
+USER = web.RequestKey("inbox_user", User)
+SESSION = web.RequestKey("inbox_session", Session)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,7 +44,7 @@ class Operation:
 
 OPERATIONS: list[Operation] = []
 routes = web.RouteTableDef()
-PUBLIC: set[tuple[str, str]] = set()
+PUBLIC: set[Handler] = set()
 
 
 def operation(method: str, path: str, summary: str, **meta: Any) -> Callable[[Handler], Handler]:
@@ -53,7 +53,7 @@ def operation(method: str, path: str, summary: str, **meta: Any) -> Callable[[Ha
     def register(handler: Handler) -> Handler:
         OPERATIONS.append(op)
         if op.public:
-            PUBLIC.add((method, path))
+            PUBLIC.add(handler)
         routes.route(method, path)(handler)
         return handler
 
@@ -61,8 +61,7 @@ def operation(method: str, path: str, summary: str, **meta: Any) -> Callable[[Ha
 
 
 def user_of(request: web.Request) -> User:
-    user: User = request[USER]
-    return user
+    return request[USER]
 
 
 async def body_of(request: web.Request) -> dict[str, Any]:
@@ -81,8 +80,7 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    route = request.match_info.route.resource.canonical if request.match_info.route.resource else ""
-    public = (request.method, route) in PUBLIC
+    public = request.match_info.handler in PUBLIC
     if not public:
         found = await request.config_dict[AUTH].current(request)
         if found is None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from app.inbox.live import Broker, LiveEvent
 from app.ingest import IngestResult, Outcome
 from core.inbox import InboxRow, Role
-from core.records import Lead, MergeRecord, OutboxItem
+from core.records import Lead, MergeRecord, OutboxItem, OutboxStatus
 from crm.deals import deal_flags, lead_is_repeat
 from store.base import BaseStore
 
@@ -52,8 +52,11 @@ class InboxIndex:
             self.broker.publish(LiveEvent(kind="identity", person_id=root, detail=gone))
 
     async def on_outbox(self, item: OutboxItem) -> None:
-        """An outbox listener: a reply's state changed."""
+        """An outbox listener: a reply's state changed; a reply that went out answers the customer."""
         root = await self.store.root_of(item.person_id)
+        if item.status is OutboxStatus.SENT:
+            async with self.store.atomic():
+                await self.answered(root)
         self.broker.publish(LiveEvent(kind="outbox", person_id=root, detail=item.id))
 
     async def merged(self, record: MergeRecord) -> None:

@@ -383,8 +383,11 @@ class InboxService:
         messages = await store.messages_of(list(profiles), limit=TIMELINE_LIMIT)
         replies = {o.id: o for o in await store.outbox_of(members, limit=TIMELINE_LIMIT)}
         items: list[dict[str, Any]] = []
+        order: list[tuple[datetime, int]] = []
         shown: set[str] = set()
-        for m in messages:
+        # Providers stamp some messages to the second only: within a second, arrival order decides.
+        for arrival, m in enumerate(reversed(messages)):
+            order.append((m.sent_at.replace(microsecond=0), arrival))
             outbox_id = m.meta.get("outbox_id", "")
             item: dict[str, Any] = {
                 "id": m.event_id,
@@ -407,8 +410,8 @@ class InboxService:
         for reply in replies.values():
             if reply.id not in shown:  # queued or failed: never reached the timeline as a message
                 items.append(self._reply_dict(reply))
-        items.sort(key=lambda i: i["at"])
-        return items
+                order.append((reply.created_at.replace(microsecond=0), len(order) + TIMELINE_LIMIT))
+        return [item for _, item in sorted(zip(order, items, strict=True), key=lambda pair: pair[0])]
 
     @staticmethod
     def _reply_dict(reply: OutboxItem) -> dict[str, Any]:
@@ -468,7 +471,6 @@ class InboxService:
             raise FieldErrors({"channel": f"unknown channel {channel!r}"}) from e
         item = await self.outbox.send(root, text, chosen, actor=user.name)
         async with self.store.atomic():
-            await self.index.answered(root)
             await self._audit(user, "reply", root, item.id, f"on {item.channel}: {item.status}")
         self.broker.publish(LiveEvent(kind="outbox", person_id=root, detail=item.id))
         return self._reply_dict(item)
