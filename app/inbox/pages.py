@@ -211,7 +211,7 @@ def timeline_html(items: list[dict[str, Any]]) -> str:
         out.append(
             f'<div class="msg {e(m["direction"])}" data-id="{e(m["id"])}">'
             f'<div class="meta">{badge(m["channel"])} {who} {time_html(m["at"])} {status}</div>'
-            f'<div class="text">{e(m["text"])}</div></div>'
+            f'<div class="text">{e(m["text"]) or "<span class=muted>(no text: a contact, photo or sticker)</span>"}</div></div>'
         )
     return "".join(out) or '<p class="muted">No messages yet.</p>'
 
