@@ -170,7 +170,9 @@ async def test_link_not_same_and_add_identifier(demo: Demo, clients: dict[str, C
     assert status == 201 and merge["into"] == demo.anna and "linked by ada" in merge["why"]
     assert (await ada.post(f"/api/merges/{merge['merge_id']}/split"))[0] == 201
     assert (await sue.post(f"/api/persons/{namesake}/not-same", {"other": demo.anna}))[0] == 200
-    status, added = await sue.post(f"/api/persons/{namesake}/identifiers", {"kind": "phone", "value": "+7 903 111-22-33"})
+    status, added = await sue.post(
+        f"/api/persons/{namesake}/identifiers", {"kind": "phone", "value": "+7 903 111-22-33"}
+    )
     assert status == 201 and added["identifier"] == "+7 903 ***-**-33"
     status, body = await sue.post(f"/api/persons/{namesake}/identifiers", {"kind": "phone", "value": "12"})
     assert status == 400
@@ -206,7 +208,13 @@ async def test_conversion_checks_fields_and_flags_repeat_deals(demo: Demo, clien
     assert status == 400 and "no contact yet" in body["errors"]["kind"]
     status, deal = await sue.post(
         f"/api/leads/{lead}/convert",
-        {"kind": "contact", "title": "iPhone 13", "amount": 900, "contact_name": "Анна", "contact_phone": "89123456789"},
+        {
+            "kind": "contact",
+            "title": "iPhone 13",
+            "amount": 900,
+            "contact_name": "Анна",
+            "contact_phone": "89123456789",
+        },
     )
     assert status == 201 and deal["contact_phone"] == "+7 912 ***-**-89"
     assert not deal["repeat_inquiry"] and not deal["repeat_deal"]
@@ -231,7 +239,9 @@ async def _returning_customer(demo: Demo) -> None:
 
     twilio = demo.run.twilio
     path = "/webhooks/whatsapp"
-    fields = twilio.inbound_fields(wa_id=ANNA_PHONE, body="Нужен чехол к iPhone", profile_name="Anna", to=BUSINESS_NUMBER)
+    fields = twilio.inbound_fields(
+        wa_id=ANNA_PHONE, body="Нужен чехол к iPhone", profile_name="Anna", to=BUSINESS_NUMBER
+    )
     delivery = await twilio.post_inbound(demo.base + path, demo.run.settings.public_url + path, fields)
     assert delivery.status == 200
     await demo.run.settle()
