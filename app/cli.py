@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     av_sub = av.add_subparsers(dest="action", required=True)
     subscribe = av_sub.add_parser("subscribe", help="register STITCH_PUBLIC_URL/webhooks/avito/<secret>")
     subscribe.add_argument("--url", help="webhook URL (default: built from the public URL and the secret)")
+
+    from app.ops.commands import add_graph_parser
+
+    add_graph_parser(sub, _store_option)
     return parser
 
 
@@ -114,8 +118,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return result
     # Fail fast on a bad store URL, before binding the port.
     asyncio.run(_check_store(settings))
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    # access_log=None: the app logs one JSON line per request itself, naming the route, not the path.
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
+
+
+async def _graph(args: argparse.Namespace, settings: Settings) -> int:
+    from app.ops.commands import run_graph
+
+    store = await _opened(settings)
+    try:
+        return await run_graph(args, store, settings)
+    finally:
+        await store.close()
 
 
 def _require(value: str, key: str) -> str:
@@ -179,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_telegram(args, settings))
         if args.command == "avito":
             return asyncio.run(_avito(args, settings))
+        if args.command == "graph":
+            return asyncio.run(_graph(args, settings))
     except (ConfigError, StoreUnavailable) as e:
         print(f"stitch: {e}", file=sys.stderr)
         return 2

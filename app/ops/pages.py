@@ -37,6 +37,7 @@ from resolver.merge import Merger
 
 OPS_ACCESS: web.AppKey[OpsAccess] = web.AppKey("ops_access")
 OPS_DEFAULT = web.AppKey("ops_default_access", TokenOrLoopback)
+OPS_USER = web.RequestKey("ops_user", OpsUser)
 
 routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -95,20 +96,19 @@ def _table(head: Iterable[str], rows: Iterable[Iterable[str]], *, row_class: Ite
 
 
 def _user(request: web.Request) -> OpsUser:
-    user: OpsUser = request["ops_user"]
-    return user
+    return request[OPS_USER]
 
 
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.match_info.route.name == "ops-login":
+    if request.match_info.handler is login:
         return await handler(request)
     user = await request.app[OPS_ACCESS](request)
     if user is None:
         if request.method == "GET" and request.app[OPS_DEFAULT].token:
             raise web.HTTPSeeOther("/ops/login")
         return _page("Not allowed", "<p>The ops pages need an operator (see STITCH_OPS_TOKEN).</p>", status=403)
-    request["ops_user"] = user
+    request[OPS_USER] = user
     try:
         return await handler(request)
     except NotFound as e:
@@ -124,7 +124,7 @@ _LOGIN_FORM = (
 )
 
 
-@routes.get("/login", name="ops-login")
+@routes.get("/login")
 @routes.post("/login")
 async def login(request: web.Request) -> web.Response:
     hook = request.app[OPS_DEFAULT]
