@@ -53,6 +53,17 @@ def _layout(graph: nx.Graph[str]) -> dict[str, tuple[float, float]]:
     }
 
 
+def _free_spot(placed: list[tuple[float, float, float]], x: float, y: float, w: float) -> tuple[float, float]:
+    """Move a label down (then up) until it overlaps no label placed before it; records it."""
+    for shift in (0, 18, -18, 36, -36, 54, -54, 72, -72):
+        cy = y + shift
+        if all(abs(cy - py) >= 18 or abs(x - px) >= (w + pw) / 2 for px, py, pw in placed):
+            placed.append((x, cy, w))
+            return x, cy
+    placed.append((x, y, w))
+    return x, y
+
+
 def render_graph(
     graph: nx.Graph[str], *, highlight: Collection[tuple[str, str]] = (), merge_score: float = 12.0
 ) -> str:
@@ -69,6 +80,7 @@ def render_graph(
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fbfbfd" stroke="#dde"/>',
     ]
     labels: list[str] = []
+    placed: list[tuple[float, float, float]] = []
     # "Has" edges first, evidence edges over them.
     pairs = sorted(graph.edges(), key=lambda e: graph.edges[e].get("kind") == "evidence")
     for u, v in pairs:
@@ -81,13 +93,15 @@ def render_graph(
             width = 3.5
             words = str(data.get("evidence", ""))
             title = f"{score:.1f}: {words}"
-            mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+            shown = _short(title, LABEL_CHARS + 6)
+            w = 6.6 * len(shown) + 10
+            mx, my = _free_spot(placed, (x1 + x2) / 2, (y1 + y2) / 2, w)
             labels.append(
                 f'<g class="edge-label"><title>{escape(title)}</title>'
-                f'<rect x="{mx - 4:.1f}" y="{my - 12:.1f}" width="{7 * min(len(title), LABEL_CHARS + 6) + 8}"'
-                f' height="16" rx="3" fill="#fff" fill-opacity="0.85"/>'
-                f'<text x="{mx:.1f}" y="{my:.1f}" fill="{colour}" font-weight="600">'
-                f"{escape(_short(title, LABEL_CHARS + 6))}</text></g>"
+                f'<rect x="{mx - w / 2:.1f}" y="{my - 12:.1f}" width="{w:.0f}" height="17" rx="3" fill="#fff"'
+                f' fill-opacity="0.9" stroke="{colour}" stroke-width="0.6"/>'
+                f'<text x="{mx:.1f}" y="{my:.1f}" text-anchor="middle" fill="{colour}" font-weight="600">'
+                f"{escape(shown)}</text></g>"
             )
         else:
             colour, width = "#b8bcc8", 1.2
