@@ -100,7 +100,9 @@ class Resolver:
         blocks = sorted(message_blocks(message))
         candidates = await find_candidates(store, message, blocks, self.window)
         names = [message.name] if message.name else []
-        if person is not None:
+        has_candidates = candidates.recent or any(candidates.by_identifier.values())
+        if person is not None and has_candidates:
+            # The person's other names matter only when there is someone to compare them with.
             names.extend(p.name for p in await store.profiles_of(person) if p.name)
 
         res = Resolution(person_id=person or "", profile_key=key, known_before=person is not None)
