@@ -108,6 +108,7 @@ class Resolver:
         res = Resolution(person_id=person or "", profile_key=key, known_before=person is not None)
         person = await self._link_identifiers(message, person, names, candidates, res)
         person = await self._link_evidence(message, person, names, candidates, res)
+        person = await self._suggest_namesakes(message, person, names, candidates, res)
         if person is None:
             person = await self._new_person(message, names, res)
         res.person_id = person
@@ -164,6 +165,7 @@ class Resolver:
             for root in sorted(roots):
                 theirs = await store.profiles_of(root)
                 their_names = [p.name for p in theirs]
+                typed = provenance.get(ident) is not Provenance.CHANNEL or any(root_of[k] == root for k in typed_by)
                 level = compare_name_sets(names, their_names)
                 evidence = [
                     Evidence(
@@ -184,12 +186,11 @@ class Resolver:
                     target = to_suggest
                 elif provenance.get(ident) is Provenance.MENTIONED and level is NameMatch.UNKNOWN:
                     target = to_suggest  # a number inside a text may be anyone's
-                elif level is NameMatch.UNKNOWN and names_disagree(names, their_names):
-                    # Readable names that share nothing: too uncertain to merge, too uncertain to call shared.
+                elif level is NameMatch.UNKNOWN and typed and names_disagree(names, their_names):
+                    # Readable names that share nothing behind a typed number: too uncertain to merge,
+                    # too uncertain to call shared. (Two channels that verified the number are one phone.)
                     target = to_suggest
-                elif level is NameMatch.UNKNOWN and (
-                    provenance.get(ident) is not Provenance.CHANNEL or any(root_of[k] == root for k in typed_by)
-                ):
+                elif level is NameMatch.UNKNOWN and typed:
                     # A typed phone or e-mail with no name to check it against may be a family's or an
                     # office's: it links on its own only inside the burst of one inquiry.
                     recent = any(abs(message.received_at - p.last_seen) <= self.window for p in theirs)
@@ -250,6 +251,33 @@ class Resolver:
                 to_suggest[root] = list(pair.evidence)
         scores = {r: p.score for r, p in scored.items()}
         return await self._apply(message, person, to_merge, to_suggest, res, scores=scores)
+
+    async def _suggest_namesakes(
+        self, message: Message, person: str | None, names: list[str], candidates: Candidates, res: Resolution
+    ) -> str | None:
+        """The same full name on another channel days apart: worth a look, never a merge."""
+        if not candidates.namesakes:
+            return person
+        store = self.store
+        members = set(await store.members_of(person)) if person else set()
+        profiles = await store.get_profiles(sorted({h.profile_key for h in candidates.namesakes}))
+        to_suggest: dict[str, list[Evidence]] = {}
+        for hit in candidates.namesakes:
+            other = profiles.get(hit.profile_key)
+            if other is None or other.channel == message.channel:
+                continue
+            root = await store.root_of(other.person_id)
+            if root in members or root in to_suggest:
+                continue
+            level = compare_name_sets([message.name], [other.name])
+            if level in STRONG_NAMES:
+                hours = (message.received_at - hit.at).total_seconds() / 3600
+                apart = f"{hours / 24:.0f} days" if hours >= 36 else f"{hours:.0f} hours"
+                where = f"{CHANNEL_TITLES[message.channel]} and {CHANNEL_TITLES[other.channel]}"
+                detail = f"same full name {message.name} on {where} {apart} apart"
+                to_suggest[root] = [Evidence(rule="name", detail=detail, score=NAME_WEIGHTS[level])]
+        scores = dict.fromkeys(to_suggest, self.settings.review_score)
+        return await self._apply(message, person, {}, to_suggest, res, scores=scores)
 
     async def _corroborate(self, message: Message, pair: PairScore, ours: list[str], theirs: set[str]) -> PairScore:
         """Add the strongest earlier link between another of our profiles and the candidate.
