@@ -34,9 +34,18 @@ def _blocks(name: str, text: str) -> frozenset[str]:
     blocks = {f"n:{b}" for b in name_blocks(parse_name(name))}
     if text and not is_generic_text(text):
         blocks.update(f"t:{b}" for b in text_blocks(text))
-    parsed = parse_name(name)
-    blocks.update(f"f:{g}|{s}" for g in parsed.given for s in parsed.surnames)
+    blocks.update(f"f:{key}" for key in full_name_keys(name))
     return frozenset(blocks)
+
+
+def full_name_keys(name: str) -> frozenset[str]:
+    """Keys of a given name with a surname; two words we cannot tell apart count as such a pair."""
+    parsed = parse_name(name)
+    if parsed.given and parsed.surnames:
+        return frozenset(f"{g}|{s}" for g in parsed.given for s in parsed.surnames)
+    if not parsed.given and len(parsed.surnames) == 2:
+        return frozenset(["|".join(sorted(parsed.surnames))])
+    return frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,7 +19,7 @@ from core.names import NameMatch, parse_name
 from core.phones import mask_email, mask_phone
 from core.records import Evidence, MergeKind, MergeRecord, Person, Profile, RecentHit, Suggestion
 from core.values import Channel, IdKind, Message, Provenance
-from resolver.blocking import Candidates, find_candidates, message_blocks
+from resolver.blocking import Candidates, find_candidates, full_name_keys, message_blocks
 from resolver.comparison import TextLevel, compare_name_sets, compare_text, compare_time, names_disagree
 from resolver.merge import Merger, new_id
 from resolver.scoring import (
@@ -270,7 +270,7 @@ class Resolver:
             if root in members or root in to_suggest:
                 continue
             level = compare_name_sets([message.name], [other.name])
-            if level in STRONG_NAMES:
+            if level in STRONG_NAMES or full_name_keys(message.name) & full_name_keys(other.name):
                 hours = (message.received_at - hit.at).total_seconds() / 3600
                 apart = f"{hours / 24:.0f} days" if hours >= 36 else f"{hours:.0f} hours"
                 where = f"{CHANNEL_TITLES[message.channel]} and {CHANNEL_TITLES[other.channel]}"
