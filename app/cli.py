@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     _store_option(add)
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["manager", "supervisor", "ops", "admin"])
+
+    from app.ops.commands import add_graph_parser
+
+    add_graph_parser(sub, _store_option)
     return parser
 
 
@@ -120,8 +125,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return result
     # Fail fast on a bad store URL, before binding the port.
     asyncio.run(_check_store(settings))
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    # access_log=None: the app logs one JSON line per request itself, naming the route, not the path.
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
+
+
+async def _graph(args: argparse.Namespace, settings: Settings) -> int:
+    from app.ops.commands import run_graph
+
+    store = await _opened(settings)
+    try:
+        return await run_graph(args, store, settings)
+    finally:
+        await store.close()
 
 
 def _require(value: str, key: str) -> str:
@@ -205,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_avito(args, settings))
         if args.command == "user":
             return asyncio.run(_user(args, settings))
+        if args.command == "graph":
+            return asyncio.run(_graph(args, settings))
     except (ConfigError, StoreUnavailable) as e:
         print(f"stitch: {e}", file=sys.stderr)
         return 2
@@ -213,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `stitch export | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 2
 
 

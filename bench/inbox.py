@@ -54,16 +54,36 @@ async def fill(store: SqliteStore, persons: int, seed: int) -> list[tuple[str, s
                 responsible = rng.choice([*MANAGERS, ""])
                 await store.add_person(Person(person_id=pid, created_at=at, display_name=name, responsible=responsible))
                 await store.put_profile(
-                    Profile(key=key, channel=channel, user_id=str(i), account="a", chat_id=str(i), name=name,
-                            handle=f"h{i}", person_id=pid, first_seen=at, last_seen=at)
+                    Profile(
+                        key=key,
+                        channel=channel,
+                        user_id=str(i),
+                        account="a",
+                        chat_id=str(i),
+                        name=name,
+                        handle=f"h{i}",
+                        person_id=pid,
+                        first_seen=at,
+                        last_seen=at,
+                    )
                 )
                 await store.link_identifier(key, Identifier(kind=IdKind.PHONE, value=phone))
-                await store.link_identifier(key, Identifier(kind=IdKind.EMAIL, value=email, provenance=Provenance.TYPED))
+                await store.link_identifier(
+                    key, Identifier(kind=IdKind.EMAIL, value=email, provenance=Provenance.TYPED)
+                )
                 unread = rng.random() < 0.1
                 await store.put_inbox_row(
-                    InboxRow(person_id=pid, display_name=name, responsible=responsible, last_at=at,
-                             last_channel=str(channel), channels=(str(channel),), unread=int(unread),
-                             awaiting_since=at if unread else None, repeat_lead=rng.random() < 0.2)
+                    InboxRow(
+                        person_id=pid,
+                        display_name=name,
+                        responsible=responsible,
+                        last_at=at,
+                        last_channel=str(channel),
+                        channels=(str(channel),),
+                        unread=int(unread),
+                        awaiting_since=at if unread else None,
+                        repeat_lead=rng.random() < 0.2,
+                    )
                 )
                 if i % (persons // 20 or 1) == 0:
                     samples.append((pid, phone, email))

@@ -26,6 +26,7 @@ ASK_CONTACT = (
 )
 CONTACT_BUTTON = "Share my phone number"
 OUTBOX_ATTEMPTS = 5  # provider calls per reply before it is marked failed (429/5xx only are retried)
+READY_MAX_BACKLOG = 1000  # accepted events not yet resolved above which /readyz says "not keeping up"
 
 # The inbox.
 MERGE_ROLES = ("supervisor", "admin")  # CRMs require delete rights to merge: not every manager
@@ -131,9 +132,17 @@ class Settings:
     telegram_ask_contact: str = ASK_CONTACT  # empty: never ask Telegram customers for their phone
     telegram_contact_button: str = CONTACT_BUTTON
     outbox_attempts: int = OUTBOX_ATTEMPTS
+    ops_token: str = ""  # empty: the /ops pages answer loopback clients only
+    ops_alarm_profiles: int = 0  # a person larger than this raises the ops alarm; 0: resolver.max_profiles
+    ready_max_backlog: int = READY_MAX_BACKLOG
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
     inbox: InboxSettings = field(default_factory=InboxSettings)
     password: str = field(default="", repr=False)  # STITCH_PASSWORD: `stitch user add` without a prompt
+
+    @property
+    def alarm_profiles(self) -> int:
+        """The person size above which ops is alarmed (its own setting, else the resolver's cap)."""
+        return self.ops_alarm_profiles or self.resolver.max_profiles
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -162,6 +171,9 @@ class Settings:
             telegram_ask_contact=e.get("STITCH_TELEGRAM_ASK_CONTACT", ASK_CONTACT).strip(),
             telegram_contact_button=e.get("STITCH_TELEGRAM_CONTACT_BUTTON") or CONTACT_BUTTON,
             outbox_attempts=max(1, _int(e, "STITCH_OUTBOX_ATTEMPTS", OUTBOX_ATTEMPTS)),
+            ops_token=e.get("STITCH_OPS_TOKEN", ""),
+            ops_alarm_profiles=max(0, _int(e, "STITCH_OPS_ALARM_PROFILES", 0)),
+            ready_max_backlog=max(1, _int(e, "STITCH_READY_MAX_BACKLOG", READY_MAX_BACKLOG)),
             resolver=ResolverSettings(
                 merge_score=_float(e, "STITCH_MERGE_SCORE", MERGE_SCORE),
                 review_score=_float(e, "STITCH_REVIEW_SCORE", REVIEW_SCORE),

@@ -349,6 +349,27 @@ class BaseStore(ABC):
     async def find_profiles(self, word: str, *, limit: int = 50) -> list[str]:
         """Profile keys whose name or handle has a word starting with `word` (case-folded), via an index."""
 
+    # -- ops views: bounded whole-store aggregates (one GROUP BY each), never on the hot path ---------
+    @abstractmethod
+    async def person_sizes(self) -> dict[int, int]:
+        """Histogram of current persons (roots) by profile count: profiles -> persons of that size."""
+
+    @abstractmethod
+    async def largest_persons(self, limit: int) -> list[tuple[str, int]]:
+        """(root person id, profile count) of the largest current persons, largest first (ties by id)."""
+
+    @abstractmethod
+    async def merge_counts(self) -> dict[str, int]:
+        """Audit records by kind ("auto", "manual", "split"), undone merges included."""
+
+    @abstractmethod
+    async def outbox_counts(self) -> dict[str, int]:
+        """Replies by status."""
+
+    @abstractmethod
+    async def outbox_failed(self, limit: int) -> list[OutboxItem]:
+        """Replies that failed, most recently updated first."""
+
     # -- written once on top of the primitives ---------------------------------------------------
     async def root_of(self, person_id: str) -> str:
         """The person this id stands for now: merged-away ids resolve to the survivor."""

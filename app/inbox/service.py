@@ -675,6 +675,3 @@ class InboxService:
 
 def _words(evidence: Sequence[Evidence]) -> str:
     return "; ".join(dict.fromkeys(e.detail for e in evidence if e.detail))
-
-
-

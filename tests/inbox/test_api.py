@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
-from conftest import PASSWORD, Client, Demo, demo_env, start
 
 from app.inbox.api import OPERATIONS
+from inbox.conftest import PASSWORD, Client, Demo, demo_env, start
 
 
 async def test_login_cookie_is_httponly_and_samesite(demo: Demo) -> None:
@@ -174,7 +174,7 @@ async def test_link_not_same_and_add_identifier(demo: Demo, clients: dict[str, C
         f"/api/persons/{namesake}/identifiers", {"kind": "phone", "value": "+7 903 111-22-33"}
     )
     assert status == 201 and added["identifier"] == "+7 903 ***-**-33"
-    status, body = await sue.post(f"/api/persons/{namesake}/identifiers", {"kind": "phone", "value": "12"})
+    status, _body = await sue.post(f"/api/persons/{namesake}/identifiers", {"kind": "phone", "value": "12"})
     assert status == 400
     status, found = await sue.get("/api/persons", q="+79031112233")
     assert [p["person_id"] for p in found["persons"]] == [namesake]
@@ -235,7 +235,7 @@ async def test_conversion_checks_fields_and_flags_repeat_deals(demo: Demo, clien
 
 async def _returning_customer(demo: Demo) -> None:
     """Anna's next WhatsApp message after her lead was closed opens a new lead."""
-    from app.demo import BUSINESS_NUMBER, ANNA_PHONE
+    from app.demo import ANNA_PHONE, BUSINESS_NUMBER
 
     twilio = demo.run.twilio
     path = "/webhooks/whatsapp"

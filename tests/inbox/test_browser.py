@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, Demo
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from app.demo import ANNA_PHONE, BUSINESS_NUMBER
+from inbox.conftest import PASSWORD, Demo
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -317,3 +317,36 @@ async def test_find_profiles_by_name_prefix_in_either_script(store: BaseStore) -
     assert await store.find_profiles("alex") == ["whatsapp:+7"]
     await store.put_profile(replace(profile("telegram:1", "p1"), name="Иван"))
     assert await store.find_profiles("петр") == []
+
+
+async def test_ops_aggregates(store: BaseStore) -> None:
+    # p1 <- p2 <- p3 (a chain), p4 alone, p5 with no profiles at all.
+    for pid in ("p1", "p2", "p3", "p4", "p5"):
+        await store.add_person(Person(person_id=pid, created_at=T0, display_name=pid))
+    for key, pid in (("telegram:1", "p1"), ("telegram:2", "p2"), ("telegram:3", "p3"), ("telegram:4", "p3")):
+        await store.put_profile(profile(key, pid))
+    await store.put_profile(profile("telegram:5", "p4"))
+    await store.set_merged_into("p2", "p1")
+    await store.set_merged_into("p3", "p2")
+    assert await store.person_sizes() == {4: 1, 1: 1}
+    assert await store.largest_persons(10) == [("p1", 4), ("p4", 1)]
+    assert await store.largest_persons(1) == [("p1", 4)]
+    await store.set_merged_into("p3", None)
+    assert await store.person_sizes() == {2: 2, 1: 1}
+    assert await store.largest_persons(2) == [("p1", 2), ("p3", 2)]
+
+    for merge_id, kind in (("m1", MergeKind.AUTO), ("m2", MergeKind.AUTO), ("s1", MergeKind.SPLIT)):
+        await store.add_merge(
+            MergeRecord(merge_id=merge_id, at=T0, kind=kind, into="p1", from_="p2", evidence=(), actor="x")
+        )
+    assert await store.merge_counts() == {"auto": 2, "split": 1}
+
+    await store.add_outbox(outbox_item("o1", at=T0))
+    await store.add_outbox(outbox_item("o2", at=T0))
+    await store.add_outbox(outbox_item("o3", at=T0))
+    for item_id, minutes in (("o1", 1), ("o2", 2)):
+        failed = replace(outbox_item(item_id, at=T0), status=OutboxStatus.FAILED, error="blocked")
+        await store.put_outbox(replace(failed, updated_at=T0 + timedelta(minutes=minutes)))
+    assert await store.outbox_counts() == {"failed": 2, "queued": 1}
+    assert [i.id for i in await store.outbox_failed(10)] == ["o2", "o1"]
+    assert [i.id for i in await store.outbox_failed(1)] == ["o2"]
