@@ -16,10 +16,12 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from app.inbox.service import InboxService
 from app.ingest import IngestResult, Outcome, Pipeline
 from app.keys import PIPELINE, STORE
 from app.outbox import Outbox
 from core.config import Settings
+from core.inbox import Deal, DealKind
 from core.records import CrmJobStatus
 from crm.bitrix24.client import Bitrix24Client, CheckResult
 from crm.bitrix24.errors import Bitrix24AuthError, Bitrix24Error
@@ -60,7 +62,9 @@ def build_push(store: BaseStore, client: Bitrix24Client, settings: Settings) -> 
     return Bitrix24Push(client=client, sink=sink, pusher=pusher, worker=worker)
 
 
-def attach(push: Bitrix24Push, pipeline: Pipeline, outbox: Outbox | None = None) -> None:
+def attach(
+    push: Bitrix24Push, pipeline: Pipeline, outbox: Outbox | None = None, inbox: InboxService | None = None
+) -> None:
     """Make Stitch's changes enqueue pushes in their own units of work."""
 
     async def effect(result: IngestResult) -> None:
@@ -78,6 +82,20 @@ def attach(push: Bitrix24Push, pipeline: Pipeline, outbox: Outbox | None = None)
     pipeline.merger.listeners.append(push.sink)
     if outbox is not None:
         outbox.sent_hooks.append(push.sink.reply_sent)
+    if inbox is not None:
+
+        async def converted(deal: Deal) -> None:
+            lead = await pipeline.store.get_lead(deal.lead_id)
+            await push.sink.converted(
+                deal.person_id,
+                deal_id=deal.deal_id,
+                lead_id=deal.lead_id,
+                title=deal.title,
+                company_title=deal.company_name if deal.kind is DealKind.CONTACT_COMPANY else "",
+                repeat=bool(lead and lead.is_repeat),
+            )
+
+        inbox.conversion_hooks.append(converted)
 
 
 async def connect(push: Bitrix24Push) -> CheckResult | None:
@@ -95,12 +113,13 @@ async def connect(push: Bitrix24Push) -> CheckResult | None:
 
 
 def setup_bitrix24(app: web.Application, settings: Settings) -> None:
-    """Start the push worker in a cleanup context when the webhook is configured (after the store's)."""
+    """Start the push worker in a cleanup context when the webhook is configured (after the inbox's)."""
     if not settings.bitrix24_webhook_url:
         log.info("bitrix24 push disabled", extra={"missing": "STITCH_BITRIX24_WEBHOOK_URL"})
         return
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        from app.inbox.keys import SERVICE
         from app.webhooks import OUTBOX
 
         push = build_push(app[STORE], build_client(settings), settings)
@@ -109,7 +128,7 @@ def setup_bitrix24(app: web.Application, settings: Settings) -> None:
         except BaseException:
             await push.client.close()
             raise
-        attach(push, app[PIPELINE], app.get(OUTBOX))
+        attach(push, app[PIPELINE], app.get(OUTBOX), app.get(SERVICE))
         app[BITRIX24] = push
         await push.worker.start()
         yield

@@ -57,8 +57,8 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
 
     app.cleanup_ctx.append(store_ctx)
     setup_live(app, settings)  # after store_ctx: the live context uses the store and the pipeline
-    setup_bitrix24(app, settings)  # after setup_live: the push hooks into its outbox
     setup_inbox(app, settings)  # after setup_live: the inbox answers customers through its outbox
+    setup_bitrix24(app, settings)  # after setup_live and setup_inbox: the push hooks into the outbox and conversion
     setup_observability(app, settings)  # after store_ctx: observes the pipeline
     app.add_subapp("/ops", create_ops_app(settings.ops_token))
     app.add_routes(routes)

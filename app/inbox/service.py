@@ -8,7 +8,7 @@ Identifiers leave this module masked (+7 912 ***-**-89, a***@example.com).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -106,6 +106,8 @@ class InboxService:
         self.clock = clock
         self.merge_roles = frozenset(Role(r) for r in settings.inbox.merge_roles)
         self.deadline = timedelta(seconds=settings.inbox.first_response_s)
+        # Called inside the unit that converts a lead (the CRM push queue commits with the deal).
+        self.conversion_hooks: list[Callable[[Deal], Awaitable[None]]] = []
 
     # -- access --------------------------------------------------------------------------------
     def _works(self, user: User, action: str) -> None:
@@ -627,6 +629,8 @@ class InboxService:
         )
         async with self.store.atomic():
             deal = await self.deals.convert(lead.lead_id, conversion, actor=user.name, at=self.clock())
+            for hook in self.conversion_hooks:
+                await hook(deal)
             await self.index.refresh(root)
             await self._audit(user, "lead.convert", root, deal.deal_id, f"{lead.lead_id} → {deal.kind} deal")
         members = await self.store.members_of(root)

@@ -178,13 +178,20 @@ class Bitrix24Sink:
         await self._add(f"split:{record.merge_id}", JobKind.SPLIT, record.merge_id, payload)
 
     async def converted(
-        self, person_id: str, *, deal_id: str = "", title: str = "", company_title: str = "", repeat: bool = False
+        self,
+        person_id: str,
+        *,
+        deal_id: str = "",
+        lead_id: str = "",
+        title: str = "",
+        company_title: str = "",
+        repeat: bool = False,
     ) -> None:
         """Conversion hook (inbox): a company for a legal entity and/or a deal, both on the person's contact."""
         if company_title:
             await self._add(f"company:{person_id}", JobKind.COMPANY, person_id, {"title": company_title})
         if deal_id:
-            payload = {"person_id": person_id, "title": title, "repeat": "Y" if repeat else "N"}
+            payload = {"person_id": person_id, "lead_id": lead_id, "title": title, "repeat": "Y" if repeat else "N"}
             await self._add(f"deal:{deal_id}", JobKind.DEAL, deal_id, payload)
 
     async def resync(self, person_ids: Sequence[str], lead_ids: Sequence[str], tag: str) -> int:
@@ -509,6 +516,12 @@ class Bitrix24Pusher:
             if await self.store.crm_link("deal", job.subject) is not None:
                 return
         contact_id = await self.push_person(job.payload["person_id"])
+        lead_id = job.payload.get("lead_id", "")
+        if self.mode == "simple" and lead_id:
+            # Simple mode: the inquiry already is a deal in Bitrix24; the conversion is that deal.
+            _, existing = await self.push_lead(lead_id)
+            await self._link("deal", job.subject, existing)
+            return
         found = await self._by_origin("deal", job.subject)
         if found is None:
             fields = {

@@ -446,3 +446,22 @@ def test_stitch_serve_refuses_a_wrong_webhook_in_one_line(
         thread.join(10)
         loop.close()
         stitch_log.handlers[:], stitch_log.propagate, stitch_log.level = saved
+
+
+async def test_conversion_of_a_legal_entity_adds_a_company_and_a_deal(harness: Harness) -> None:
+    await harness.ingest(tg(1301, "Олег", "Нужен счёт на оплату для ООО", 0, last="Смирнов"))
+    await harness.drain()
+    person = await harness.store.person_of_profile("telegram:1301")
+    lead = await harness.store.open_lead_of(person or "")
+    assert person and lead
+    async with harness.store.atomic():
+        await harness.sink.converted(
+            person, deal_id="d_1", lead_id=lead.lead_id, title="10 ноутбуков", company_title="ООО Ромашка"
+        )
+    await harness.drain()
+    [contact] = harness.entities("contact")
+    [company] = harness.entities("company")
+    [deal] = harness.entities("deal")
+    assert company["TITLE"] == "ООО Ромашка" and contact["COMPANY_ID"] == company["ID"]
+    assert deal["CONTACT_ID"] == contact["ID"] and deal["ORIGIN_ID"] == "d_1"
+    assert await harness.store.crm_link("company", person) == int(company["ID"])
