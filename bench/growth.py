@@ -152,7 +152,8 @@ def replay(store: Path, files: Sequence[Path], *, cwd: Path) -> ReplayRun:
         stderr=subprocess.DEVNULL,
     )
     assert proc.stdout is not None
-    out = proc.stdout.read()
+    with proc.stdout:
+        out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
