@@ -19,7 +19,6 @@ How the store is pre-filled (the fastest honest way we found):
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -69,6 +68,8 @@ NOT_TIME_COLUMNS = frozenset({"score"})
 # Tables that are not traffic.
 SKIP_TABLES = frozenset({"meta", "sqlite_sequence"})
 SUFFIX = "~"
+# Marks the line on which the replay child reports its peak RSS in KiB.
+PEAK_TAG = "bench-peak-rss-kib:"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,36 +134,47 @@ class ReplayRun:
 
 
 def replay(store: Path, files: Sequence[Path], *, cwd: Path) -> ReplayRun:
-    """``stitch replay`` in a fresh process; its own summary and its peak RSS (from ``os.wait4``)."""
+    """``stitch replay`` in a fresh process; its own summary and its own peak RSS.
+
+    The peak comes from the child's ``VmHWM`` (``python -m bench.growth replay …`` prints it): Linux
+    carries a parent's peak RSS across fork and exec into ``ru_maxrss``, so ``os.wait4`` or
+    ``getrusage`` would report the benchmark driver's size, not the replay's.
+    """
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            *_python(),
-            "-m",
-            "app.cli",
-            "replay",
-            "--store",
-            f"sqlite:///{store}",
-            "--json",
-            "--no-progress",
-            *map(str, files),
-        ],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    with proc.stdout:
-        out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    command = [*_python(), "-m", "bench.growth", "replay", "--store", f"sqlite:///{store}", "--json", "--no-progress"]
+    done = subprocess.run([*command, *map(str, files)], cwd=cwd, capture_output=True, check=False)
     wall = time.perf_counter() - started
     # Exit status 1 means some lines were skipped (the generator's junk input): still a summary.
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(f"stitch replay failed with status {proc.returncode}")
-    summary = json.loads(out.decode().strip().splitlines()[-1])
-    # ru_maxrss is in KiB on Linux.
-    return ReplayRun(summary=summary, wall_s=wall, peak_rss_mib=usage.ru_maxrss / 1024)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"stitch replay failed with status {done.returncode}: {done.stderr.decode()[-500:]}")
+    summary = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    peak_kib = 0
+    for line in done.stderr.decode(errors="replace").splitlines():
+        if line.startswith(PEAK_TAG):
+            peak_kib = int(line.removeprefix(PEAK_TAG).strip())
+    return ReplayRun(summary=summary, wall_s=wall, peak_rss_mib=peak_kib / 1024)
+
+
+def _peak_rss_kib() -> int:
+    """This process's own high-water RSS (``VmHWM``), which exec resets, unlike ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _replay_child(argv: list[str]) -> int:
+    from app.cli import main as cli_main
+
+    code = cli_main(["replay", *argv])
+    print(f"{PEAK_TAG} {_peak_rss_kib()}", file=sys.stderr)
+    return int(code or 0)
 
 
 def _checkpoint(path: Path) -> None:
@@ -281,3 +293,9 @@ def measure(
         for extra in (Path(f"{target}-wal"), Path(f"{target}-shm")):
             extra.unlink(missing_ok=True)
     return points
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["replay"]:
+        sys.exit(_replay_child(sys.argv[2:]))
+    sys.exit("usage: python -m bench.growth replay --store URL FILE... (used by python -m bench)")
