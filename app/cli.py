@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -51,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     av_sub = av.add_subparsers(dest="action", required=True)
     subscribe = av_sub.add_parser("subscribe", help="register STITCH_PUBLIC_URL/webhooks/avito/<secret>")
     subscribe.add_argument("--url", help="webhook URL (default: built from the public URL and the secret)")
+    users = sub.add_parser("user", help="inbox users")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    add = users_sub.add_parser("add", help="add a user; the password comes from STITCH_PASSWORD or stdin")
+    _store_option(add)
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["manager", "supervisor", "ops", "admin"])
+
+    from app.ops.commands import add_graph_parser
+
+    add_graph_parser(sub, _store_option)
     return parser
 
 
@@ -114,8 +125,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return result
     # Fail fast on a bad store URL, before binding the port.
     asyncio.run(_check_store(settings))
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    # access_log=None: the app logs one JSON line per request itself, naming the route, not the path.
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
+
+
+async def _graph(args: argparse.Namespace, settings: Settings) -> int:
+    from app.ops.commands import run_graph
+
+    store = await _opened(settings)
+    try:
+        return await run_graph(args, store, settings)
+    finally:
+        await store.close()
 
 
 def _require(value: str, key: str) -> str:
@@ -160,6 +182,24 @@ async def _avito(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _user(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from app.inbox.auth import add_user
+    from core.inbox import Role
+
+    password = settings.password
+    if not password:
+        password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    store = await _opened(settings)
+    try:
+        user = await add_user(store, args.name, Role(args.role), password)
+    finally:
+        await store.close()
+    print(f"user {user.name} added ({user.role})")
+    return 0
+
+
 async def _check_store(settings: Settings) -> None:
     store = await _opened(settings)
     await store.close()
@@ -179,6 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_telegram(args, settings))
         if args.command == "avito":
             return asyncio.run(_avito(args, settings))
+        if args.command == "user":
+            return asyncio.run(_user(args, settings))
+        if args.command == "graph":
+            return asyncio.run(_graph(args, settings))
     except (ConfigError, StoreUnavailable) as e:
         print(f"stitch: {e}", file=sys.stderr)
         return 2
@@ -187,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `stitch export | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 2
 
 

@@ -8,9 +8,10 @@ event pending (processed again at start-up) or fully done, never half.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from connectors.parsers import parse_envelope
@@ -42,6 +43,8 @@ class IngestResult:
     suggestions: tuple[Suggestion, ...] = ()
     reason: str = ""
     message: Message | None = field(default=None, repr=False)
+    channel: str = ""  # the event's channel, for metrics
+    elapsed_s: float = 0.0  # time spent resolving (locks, resolver, lead, commit), for metrics
 
 
 Observer = Callable[[IngestResult], Awaitable[None]]
@@ -53,7 +56,7 @@ class Pipeline:
     def __init__(self, store: BaseStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self.leads = LeadBook(store)
+        self.leads = LeadBook(store, legacy=settings.inbox.legacy_leads)
         self.merger = Merger(store, [self.leads])
         self.resolver = Resolver(store, self.merger, settings.resolver)
         self.observers: list[Observer] = []
@@ -71,10 +74,12 @@ class Pipeline:
     async def ingest(self, envelope: Envelope) -> IngestResult:
         """Validate, store and resolve one event as one unit (replay)."""
         parsed = self.parse(envelope)
+        started = time.perf_counter()
         async with self._unit(parsed):
             if not await self.store.add_event(envelope):
-                return IngestResult(outcome=Outcome.DUPLICATE, event_id=envelope.id)
+                return IngestResult(outcome=Outcome.DUPLICATE, event_id=envelope.id, channel=envelope.channel.value)
             result = await self._resolve(envelope, parsed)
+        result = replace(result, channel=envelope.channel.value, elapsed_s=time.perf_counter() - started)
         await self._notify(result)
         return result
 
@@ -89,8 +94,10 @@ class Pipeline:
         if envelope is None or await self.store.event_status(event_id) is not EventStatus.PENDING:
             return IngestResult(outcome=Outcome.DUPLICATE, event_id=event_id)
         parsed = self.parse(envelope)
+        started = time.perf_counter()
         async with self._unit(parsed):
             result = await self._resolve(envelope, parsed)
+        result = replace(result, channel=envelope.channel.value, elapsed_s=time.perf_counter() - started)
         await self._notify(result)
         return result
 

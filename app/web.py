@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from app.forms import LIMITER, RateLimiter, form_routes
+from app.inbox import setup_inbox
 from app.ingest import Pipeline
 from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
+from app.observability import readiness, setup_observability
+from app.ops import create_ops_app
 from app.processor import Processor
 from app.webhooks import setup_live
 from core.config import Settings
@@ -29,11 +32,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    processor = request.app[PROCESSOR]
-    ready = await store.ping()
-    backlog = processor.queue.qsize()
-    body = {"ok": ready, "store": ready, "backlog": backlog}
+    ready, body = await readiness(request.app)
     return web.json_response(body, status=200 if ready else 503)
 
 
@@ -57,6 +56,9 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
 
     app.cleanup_ctx.append(store_ctx)
     setup_live(app, settings)  # after store_ctx: the live context uses the store and the pipeline
+    setup_inbox(app, settings)  # after setup_live: the inbox answers customers through its outbox
+    setup_observability(app, settings)  # after store_ctx: observes the pipeline
+    app.add_subapp("/ops", create_ops_app(settings.ops_token))
     app.add_routes(routes)
     app.add_routes(form_routes)
     return app

@@ -19,7 +19,7 @@ from core.names import NameMatch, parse_name
 from core.phones import mask_email, mask_phone
 from core.records import Evidence, MergeKind, MergeRecord, Person, Profile, RecentHit, Suggestion
 from core.values import Channel, IdKind, Message, Provenance
-from resolver.blocking import Candidates, find_candidates, message_blocks
+from resolver.blocking import Candidates, find_candidates, full_name_keys, message_blocks
 from resolver.comparison import TextLevel, compare_name_sets, compare_text, compare_time, names_disagree
 from resolver.merge import Merger, new_id
 from resolver.scoring import (
@@ -100,12 +100,15 @@ class Resolver:
         blocks = sorted(message_blocks(message))
         candidates = await find_candidates(store, message, blocks, self.window)
         names = [message.name] if message.name else []
-        if person is not None:
+        has_candidates = candidates.recent or any(candidates.by_identifier.values())
+        if person is not None and has_candidates:
+            # The person's other names matter only when there is someone to compare them with.
             names.extend(p.name for p in await store.profiles_of(person) if p.name)
 
         res = Resolution(person_id=person or "", profile_key=key, known_before=person is not None)
         person = await self._link_identifiers(message, person, names, candidates, res)
         person = await self._link_evidence(message, person, names, candidates, res)
+        person = await self._suggest_namesakes(message, person, names, candidates, res)
         if person is None:
             person = await self._new_person(message, names, res)
         res.person_id = person
@@ -162,6 +165,7 @@ class Resolver:
             for root in sorted(roots):
                 theirs = await store.profiles_of(root)
                 their_names = [p.name for p in theirs]
+                typed = provenance.get(ident) is not Provenance.CHANNEL or any(root_of[k] == root for k in typed_by)
                 level = compare_name_sets(names, their_names)
                 evidence = [
                     Evidence(
@@ -182,12 +186,11 @@ class Resolver:
                     target = to_suggest
                 elif provenance.get(ident) is Provenance.MENTIONED and level is NameMatch.UNKNOWN:
                     target = to_suggest  # a number inside a text may be anyone's
-                elif level is NameMatch.UNKNOWN and names_disagree(names, their_names):
-                    # Readable names that share nothing: too uncertain to merge, too uncertain to call shared.
+                elif level is NameMatch.UNKNOWN and typed and names_disagree(names, their_names):
+                    # Readable names that share nothing behind a typed number: too uncertain to merge,
+                    # too uncertain to call shared. (Two channels that verified the number are one phone.)
                     target = to_suggest
-                elif level is NameMatch.UNKNOWN and (
-                    provenance.get(ident) is not Provenance.CHANNEL or any(root_of[k] == root for k in typed_by)
-                ):
+                elif level is NameMatch.UNKNOWN and typed:
                     # A typed phone or e-mail with no name to check it against may be a family's or an
                     # office's: it links on its own only inside the burst of one inquiry.
                     recent = any(abs(message.received_at - p.last_seen) <= self.window for p in theirs)
@@ -248,6 +251,33 @@ class Resolver:
                 to_suggest[root] = list(pair.evidence)
         scores = {r: p.score for r, p in scored.items()}
         return await self._apply(message, person, to_merge, to_suggest, res, scores=scores)
+
+    async def _suggest_namesakes(
+        self, message: Message, person: str | None, names: list[str], candidates: Candidates, res: Resolution
+    ) -> str | None:
+        """The same full name on another channel days apart: worth a look, never a merge."""
+        if not candidates.namesakes:
+            return person
+        store = self.store
+        members = set(await store.members_of(person)) if person else set()
+        profiles = await store.get_profiles(sorted({h.profile_key for h in candidates.namesakes}))
+        to_suggest: dict[str, list[Evidence]] = {}
+        for hit in candidates.namesakes:
+            other = profiles.get(hit.profile_key)
+            if other is None or other.channel == message.channel:
+                continue
+            root = await store.root_of(other.person_id)
+            if root in members or root in to_suggest:
+                continue
+            level = compare_name_sets([message.name], [other.name])
+            if level in STRONG_NAMES or full_name_keys(message.name) & full_name_keys(other.name):
+                hours = (message.received_at - hit.at).total_seconds() / 3600
+                apart = f"{hours / 24:.0f} days" if hours >= 36 else f"{hours:.0f} hours"
+                where = f"{CHANNEL_TITLES[message.channel]} and {CHANNEL_TITLES[other.channel]}"
+                detail = f"same full name {message.name} on {where} {apart} apart"
+                to_suggest[root] = [Evidence(rule="name", detail=detail, score=NAME_WEIGHTS[level])]
+        scores = dict.fromkeys(to_suggest, self.settings.review_score)
+        return await self._apply(message, person, {}, to_suggest, res, scores=scores)
 
     async def _corroborate(self, message: Message, pair: PairScore, ours: list[str], theirs: set[str]) -> PairScore:
         """Add the strongest earlier link between another of our profiles and the candidate.

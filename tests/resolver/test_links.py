@@ -245,3 +245,25 @@ async def test_a_person_grows_past_the_cap_only_through_review(store: BaseStore)
     persons = await run(pipeline, *envs)
     assert persons[0] == persons[1] != persons[2]
     assert len(await store.suggestions()) == 1
+
+
+async def test_the_same_full_name_days_apart_is_suggested_never_merged(pipeline: Pipeline, store: BaseStore) -> None:
+    a, b = await run(
+        pipeline,
+        web("Светозар Блинов", "Подскажите стоимость тура в Турцию на май", 0, email="a@a"),
+        tg(41, "Светозар", "Сколько стоит замена ремня ГРМ на Haval Jolion?", 60 * 24 * 2, last="Блинов"),
+    )
+    assert a != b
+    (suggestion,) = await store.suggestions()
+    assert {suggestion.a, suggestion.b} == {a, b}
+    assert "same full name" in suggestion.evidence[0].detail
+
+
+async def test_two_verified_numbers_link_whatever_the_names(pipeline: Pipeline) -> None:
+    a, _, c = await run(
+        pipeline,
+        tg(42, "🐾", "Интересует холодильник Atlant", 0, last="Жукова"),
+        tg(42, "🐾", "", 5, last="Жукова", contact="+79996998175"),
+        wa("+79996998175", "Света", "Есть доставка в Химки? Интересует iPhone 13", 60 * 24 * 3),
+    )
+    assert a == c

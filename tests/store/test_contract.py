@@ -238,3 +238,115 @@ async def test_contact_asked_is_test_and_set(store: BaseStore) -> None:
     assert await store.mark_contact_asked("telegram:1", T0)
     assert not await store.mark_contact_asked("telegram:1", T0 + timedelta(days=1))
     assert await store.mark_contact_asked("telegram:2", T0)
+
+
+# -- the managers' inbox -------------------------------------------------------------------------
+
+
+async def test_users_sessions_and_counters(store: BaseStore) -> None:
+    from core.inbox import Role, Session, User
+
+    user = User(name="mia", role=Role.MANAGER, password_hash="h", created_at=T0)
+    assert await store.add_user(user)
+    assert not await store.add_user(replace(user, role=Role.ADMIN))
+    await store.put_user(replace(user, disabled=True))
+    got = await store.get_user("mia")
+    assert got is not None and got.disabled and got.role is Role.MANAGER
+    assert [u.name for u in await store.users()] == ["mia"]
+    session = Session(token_hash="t", user="mia", csrf="c", created_at=T0, expires_at=T0 + timedelta(hours=1))
+    await store.add_session(session)
+    assert await store.get_session("t") == session
+    await store.delete_session("t")
+    assert await store.get_session("t") is None
+    assert [await store.next_counter("rr") for _ in range(3)] == [1, 2, 3]
+    assert await store.next_counter("other") == 1
+
+
+async def test_deals_and_audit(store: BaseStore) -> None:
+    from core.inbox import AuditEntry, Deal, DealKind, DealStatus
+
+    deal = Deal(deal_id="d1", lead_id="l1", person_id="p1", kind=DealKind.CONTACT, title="x", created_at=T0, actor="a")
+    await store.add_deal(deal)
+    await store.add_deal(replace(deal, deal_id="d2", person_id="p2", created_at=T0 + timedelta(1)))
+    await store.put_deal(replace(deal, status=DealStatus.WON, closed_at=T0))
+    assert await store.get_deal("d1") == replace(deal, status=DealStatus.WON, closed_at=T0)
+    assert [d.deal_id for d in await store.deals_of(["p1", "p2"])] == ["d1", "d2"]
+    for i, pid in enumerate(["p1", "p2", "p1"]):
+        await store.add_audit(AuditEntry(entry_id=f"a{i}", at=T0, actor="sue", action="reply", person_id=pid))
+    assert [e.entry_id for e in await store.audit_log()] == ["a2", "a1", "a0"]
+    assert [e.entry_id for e in await store.audit_log(person_ids=["p1"], limit=1)] == ["a2"]
+
+
+async def test_inbox_rows_page_unread_first_and_filter(store: BaseStore) -> None:
+    from core.inbox import InboxRow
+
+    def row(pid: str, minutes: int, unread: int, who: str = "", **flags: bool) -> InboxRow:
+        return InboxRow(
+            person_id=pid,
+            display_name=pid,
+            responsible=who,
+            last_at=T0 + timedelta(minutes=minutes),
+            last_channel="telegram",
+            channels=("telegram", "whatsapp"),
+            unread=unread,
+            awaiting_since=T0 if unread else None,
+            **flags,
+        )
+
+    await store.put_inbox_row(row("p1", 1, 0, "mia"))
+    await store.put_inbox_row(row("p2", 2, 3, "leo", repeat_lead=True))
+    await store.put_inbox_row(row("p3", 3, 0, "", repeat_deal=True))
+    await store.put_inbox_row(row("p4", 0, 1, "mia"))
+    assert [r.person_id for r in await store.inbox_page()] == ["p2", "p4", "p3", "p1"]
+    assert [r.person_id for r in await store.inbox_page(limit=2, offset=1)] == ["p4", "p3"]
+    assert [r.person_id for r in await store.inbox_page(responsible=["mia", ""])] == ["p4", "p3", "p1"]
+    assert [r.person_id for r in await store.inbox_page(responsible=["leo"])] == ["p2"]
+    assert [r.person_id for r in await store.inbox_page(flag="repeat_deal")] == ["p3"]
+    got = (await store.inbox_rows(["p2"]))["p2"]
+    assert got == row("p2", 2, 3, "leo", repeat_lead=True)
+    await store.delete_inbox_rows(["p2"])
+    assert await store.inbox_row_count() == 3
+
+
+async def test_find_profiles_by_name_prefix_in_either_script(store: BaseStore) -> None:
+    await store.put_profile(replace(profile("telegram:1", "p1"), name="Саша Петров", handle="sasha_p"))
+    await store.put_profile(replace(profile("whatsapp:+7", "p2"), name="Alexander"))
+    assert await store.find_profiles("петр") == ["telegram:1"]
+    assert await store.find_profiles("Petrov") == ["telegram:1"]
+    assert await store.find_profiles("sasha") == ["telegram:1"]
+    assert await store.find_profiles("alex") == ["whatsapp:+7"]
+    await store.put_profile(replace(profile("telegram:1", "p1"), name="Иван"))
+    assert await store.find_profiles("петр") == []
+
+
+async def test_ops_aggregates(store: BaseStore) -> None:
+    # p1 <- p2 <- p3 (a chain), p4 alone, p5 with no profiles at all.
+    for pid in ("p1", "p2", "p3", "p4", "p5"):
+        await store.add_person(Person(person_id=pid, created_at=T0, display_name=pid))
+    for key, pid in (("telegram:1", "p1"), ("telegram:2", "p2"), ("telegram:3", "p3"), ("telegram:4", "p3")):
+        await store.put_profile(profile(key, pid))
+    await store.put_profile(profile("telegram:5", "p4"))
+    await store.set_merged_into("p2", "p1")
+    await store.set_merged_into("p3", "p2")
+    assert await store.person_sizes() == {4: 1, 1: 1}
+    assert await store.largest_persons(10) == [("p1", 4), ("p4", 1)]
+    assert await store.largest_persons(1) == [("p1", 4)]
+    await store.set_merged_into("p3", None)
+    assert await store.person_sizes() == {2: 2, 1: 1}
+    assert await store.largest_persons(2) == [("p1", 2), ("p3", 2)]
+
+    for merge_id, kind in (("m1", MergeKind.AUTO), ("m2", MergeKind.AUTO), ("s1", MergeKind.SPLIT)):
+        await store.add_merge(
+            MergeRecord(merge_id=merge_id, at=T0, kind=kind, into="p1", from_="p2", evidence=(), actor="x")
+        )
+    assert await store.merge_counts() == {"auto": 2, "split": 1}
+
+    await store.add_outbox(outbox_item("o1", at=T0))
+    await store.add_outbox(outbox_item("o2", at=T0))
+    await store.add_outbox(outbox_item("o3", at=T0))
+    for item_id, minutes in (("o1", 1), ("o2", 2)):
+        failed = replace(outbox_item(item_id, at=T0), status=OutboxStatus.FAILED, error="blocked")
+        await store.put_outbox(replace(failed, updated_at=T0 + timedelta(minutes=minutes)))
+    assert await store.outbox_counts() == {"failed": 2, "queued": 1}
+    assert [i.id for i in await store.outbox_failed(10)] == ["o2", "o1"]
+    assert [i.id for i in await store.outbox_failed(1)] == ["o2"]
