@@ -13,7 +13,7 @@ from app.inbox import setup_inbox
 from app.ingest import Pipeline
 from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
 from app.observability import readiness, setup_observability
-from app.ops import create_ops_app
+from app.ops.pages import create_ops_app
 from app.processor import Processor
 from app.webhooks import setup_live
 from core.config import Settings
