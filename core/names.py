@@ -219,6 +219,16 @@ def gender_stem(surname: str) -> str:
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+def is_business_name(raw: str) -> bool:
+    """A company's or a role's name ("ООО «Вектор»", "Автосервис"): an account several people share."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    if not text:
+        return False
+    words = [fold_token(w) for w in _TOKEN_SPLIT_RE.split(text) if w]
+    return _quotes_name_a_business(text) or any(w in _BUSINESS_WORDS for w in words)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
 def parse_name(raw: str) -> PersonName:
     """Parse a display name; never raises. See `PersonName` for what each field holds."""
     text = unicodedata.normalize("NFKC", raw).strip()

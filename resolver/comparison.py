@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from rapidfuzz import fuzz
 
-from core.names import NameMatch, PersonName, compare_names, parse_name
+from core.names import NameMatch, PersonName, compare_names, gender_stem, parse_name
 from core.text import informative_tokens, is_generic_text, text_key, text_similarity
 
 # Text levels (rapidfuzz scores over normalized texts, 0..100).
@@ -79,9 +79,16 @@ SHARED_PREFIX = 5
 
 
 def _share_word(ours: Sequence[str], theirs: Sequence[str]) -> bool:
-    return any(
-        a == b or (len(a) >= SHARED_PREFIX and a[:SHARED_PREFIX] == b[:SHARED_PREFIX]) for a in ours for b in theirs
-    )
+    return any(_same_word(a, b) for a in ours for b in theirs)
+
+
+def _same_word(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if gender_stem(a) == gender_stem(b):
+        # Петров / Петрова: one family, two people.
+        return False
+    return len(a) >= SHARED_PREFIX and a[:SHARED_PREFIX] == b[:SHARED_PREFIX]
 
 
 def names_disagree(ours: Iterable[str], theirs: Iterable[str]) -> bool:

@@ -45,12 +45,18 @@ class PairScore:
     evidence: tuple[Evidence, ...]
     named: bool = False  # the names agree (not merely fail to clash)
     same_text: bool = False  # the texts are near-identical
+    exact_text: bool = False  # the texts are the same question (every subject word matches)
+    immediate: bool = False  # the messages came within minutes
 
 
-def total(*parts: Evidence, named: bool = False, same_text: bool = False) -> PairScore:
+def total(
+    *parts: Evidence, named: bool = False, same_text: bool = False, exact_text: bool = False, immediate: bool = False
+) -> PairScore:
     return PairScore(
         score=sum(p.score for p in parts),
         evidence=tuple(p for p in parts if p.detail),
         named=named,
         same_text=same_text,
+        exact_text=exact_text,
+        immediate=immediate,
     )

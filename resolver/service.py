@@ -15,12 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from core.config import ResolverSettings
-from core.names import NameMatch, parse_name
+from core.names import NameMatch, is_business_name, parse_name
 from core.phones import mask_email, mask_phone
 from core.records import Evidence, MergeKind, MergeRecord, Person, Profile, RecentHit, Suggestion
 from core.values import Channel, IdKind, Message, Provenance
 from resolver.blocking import Candidates, find_candidates, full_name_keys, message_blocks
-from resolver.comparison import TextLevel, compare_name_sets, compare_text, compare_time, names_disagree
+from resolver.comparison import TextLevel, TimeLevel, compare_name_sets, compare_text, compare_time, names_disagree
 from resolver.merge import Merger, new_id
 from resolver.scoring import (
     CORROBORATION_FACTOR,
@@ -184,6 +184,11 @@ class Resolver:
                     await store.mark_shared(ident, "joins people with different names", message.received_at)
                     shared.add(ident)
                     target = to_suggest
+                elif any(is_business_name(n) for n in (*names, *their_names)):
+                    # A company's account behind the number: colleagues share it, so it links nobody.
+                    await store.mark_shared(ident, "used by a business account", message.received_at)
+                    shared.add(ident)
+                    target = to_suggest
                 elif provenance.get(ident) is Provenance.MENTIONED and level is NameMatch.UNKNOWN:
                     target = to_suggest  # a number inside a text may be anyone's
                 elif level is NameMatch.UNKNOWN and typed and names_disagree(names, their_names):
@@ -243,7 +248,8 @@ class Resolver:
         if len(confident) == 1:
             root = confident[0]
             # Without names to agree, the text alone identifies only if nobody else sent it lately.
-            if scored[root].named or not (same_text_roots - {root}):
+            pair = scored[root]
+            if pair.named or not (same_text_roots - {root}):
                 to_merge[root] = list(scored[root].evidence)
         for root, pair in scored.items():
             if root not in to_merge:
@@ -292,7 +298,8 @@ class Resolver:
             for a, b, score, _ in await self.store.edges_of(others)
             if (a in theirs or b in theirs) and message.profile_key not in (a, b)
         ]
-        if not earlier or max(earlier) < self.settings.review_score:
+        if not pair.exact_text or not earlier or max(earlier) < self.settings.review_score:
+            # Only the same question, asked again elsewhere, corroborates; a similar one does not.
             return pair
         bonus = CORROBORATION_FACTOR * max(earlier)
         note = Evidence(rule="corroboration", detail="the same person matched from another channel too", score=bonus)
@@ -331,6 +338,8 @@ class Resolver:
             *parts,
             named=name_level not in (NameMatch.UNKNOWN, NameMatch.DIFFERENT),
             same_text=text_level in (TextLevel.SAME, TextLevel.NEAR),
+            exact_text=text_level is TextLevel.SAME,
+            immediate=time_level is TimeLevel.IMMEDIATE,
         )
 
     @staticmethod

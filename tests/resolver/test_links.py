@@ -267,3 +267,22 @@ async def test_two_verified_numbers_link_whatever_the_names(pipeline: Pipeline) 
         wa("+79996998175", "Света", "Есть доставка в Химки? Интересует iPhone 13", 60 * 24 * 3),
     )
     assert a == c
+
+
+async def test_a_business_account_behind_a_phone_links_nobody(pipeline: Pipeline, store: BaseStore) -> None:
+    a, b = await run(
+        pipeline,
+        web("Сергей Одинцов", "Интересует шиномонтаж на Nissan Qashqai", 0, phone="8 (960) 292-41-15"),
+        wa("+79602924115", "АО «Гранит»", "Подскажите стоимость тура в Египет на март", 1),
+    )
+    assert a != b
+    assert "phone:+79602924115" in await store.shared_among(["phone:+79602924115"])
+
+
+async def test_one_surname_in_two_genders_is_a_family_not_a_person(pipeline: Pipeline) -> None:
+    a, b = await run(
+        pipeline,
+        wa("+79175092067", "Пелагея Баранова", "Велосипед Stels ещё в наличии?", 0),
+        web("Баранов Олег", "Замена антифриза в пятницу", 60 * 24 * 2, phone="89175092067"),
+    )
+    assert a != b
