@@ -1,0 +1,1244 @@
+"""RedisStore: the scale-out store shared by any number of web processes and resolver workers.
+
+Units of work (`atomic`)
+------------------------
+A unit is a per-task write overlay with optimistic validation:
+
+* every write inside a unit is applied to an in-memory overlay (per key, per field/member) and
+  appended to an operation list; nothing reaches Redis until the outermost unit exits;
+* every read consults Redis (one pipelined round trip per call, cached for the rest of the unit) and
+  then the overlay, so a unit reads its own writes (the resolver creates a person, merges, and the
+  lead book then reads the members);
+* a nested unit is a savepoint: the overlay keeps an undo journal, and a nested failure pops the
+  journal and truncates the operation list back to where the nested unit began;
+* at the outermost exit one Lua script (EVALSHA, one round trip) first re-reads the few values the
+  unit's decisions rest on — each person's `merged_into`, the size of each children set, cannot-link
+  hash and lead index read, a suggestion pair's existence, an event's status, and the tokens of the
+  resolution locks the unit holds — and applies every operation only if all are unchanged. Otherwise
+  nothing is written and WriteConflict is raised; the caller runs the event again (the stream worker
+  does). A crash anywhere before the script leaves nothing behind; Redis runs the script atomically,
+  and with AOF `appendfsync always` it is durable once answered.
+
+Locks (`lock`)
+--------------
+One Redis string per resolution key (`{stitch}:lock:<key>`), taken all-or-nothing by one Lua script
+(SET NX PX per key in sorted order, undone if any key is busy: a waiter never holds a part, so there
+is no deadlock), retried with capped backoff up to `lock_wait_s`, then StoreError. The lease
+(`lock_lease_s`) is far above one event's time; a dead worker's locks expire with it. Released by a
+compare-and-delete script. Locks taken inside a unit are held until the unit has committed (strict
+two-phase locking): the pipeline takes them inside `process()`'s unit, and releasing them before the
+commit would let another worker decide on state that is not yet written. The commit also checks that
+the tokens are still ours, so a unit that outlived its lease cannot write.
+
+Keys (all under the hash tag `{<prefix>}`, default `{stitch}`)
+-------------------------------------------------------------
+| key | type | content |
+|---|---|---|
+| `ev:<event id>` | hash | envelope (JSON), status, reason |
+| `ev:pending` | zset | seq -> event id, events not yet resolved |
+| `seq` | string | arrival counter (events, messages, merges), taken by the commit script |
+| `counts` | hash | ev:<status>, persons (roots), profiles, merges, suggestions, leads, messages |
+| `msg:<event id>` | hash | a stored message (+ seq) |
+| `msg:ids` | hash | `<channel>|<provider id>|<direction>` -> event id (repeated deliveries) |
+| `msg:in`, `msg:out` | zset | seq -> event id (export in arrival order) |
+| `msg:by:<profile key>` | zset | sent_at -> event id |
+| `pr:<profile key>` | hash | a profile |
+| `pr:all` | zset | first_seen -> profile key |
+| `pp:<person id>` | zset | first_seen -> profile keys that joined this person first |
+| `id:<kind:value>` | hash | profile key -> provenance |
+| `pid:<profile key>` | hash | identifier key -> provenance |
+| `shared` | hash | identifier key -> [reason, since] |
+| `edge:<profile key>` | hash | other profile key -> {score, evidence, at} (both directions) |
+| `pe:<person id>` | hash | a person; `merged_into` absent for a root |
+| `pe:all` | zset | created_at -> person id |
+| `ch:<person id>` | set | persons merged into this one (the alias forest, reversed) |
+| `mg:<merge id>`, `mg:all` | hash, zset | merge and split audit records; seq -> merge id |
+| `sg:<id>`, `sg:st:<status>`, `sg:of:<person>`, `sg:pair:<a>|<b>` | hash, zset, set, string | suggestions |
+| `cl:<person id>` | hash | other person -> [actor, at] ("not the same person", both directions) |
+| `rc:<block>` | zset | at -> [profile key, event id, text]: recent messages per blocking key, capped |
+| `rc:blocks` | set | every block name (pruning) |
+| `ld:<lead id>`, `ld:all`, `ld:of:<person>`, `ld:mb:<merge>` | hash, zset, zset, set | leads |
+| `lock:<resolution key>` | string | lock token (PX lease) |
+
+Redis Cluster
+-------------
+Every key of one store carries the same hash tag, so the whole store lives in one hash slot: the
+commit script and the lock script touch many keys and Cluster only runs a script whose keys share a
+slot. The identity graph cannot be split across slots without giving up atomic merges (persons in
+different slots cannot be merged atomically). What Cluster buys here is failover and room for
+several stores (one prefix per tenant: each prefix is its own slot, spread over the nodes). One
+slot is not the bottleneck: a worker spends most of an event in Python, and one Redis core serves
+far more commands per second than a handful of workers send.
+
+Hot paths never scan: recent messages are read per block with ZREVRANGEBYSCORE ... LIMIT and each
+block is trimmed to RECENT_CAP; `iter_*` walk sorted sets in chunks. The client must decode responses
+(`from_url` sets it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from core.errors import StoreError, StoreUnavailable, WriteConflict
+from core.records import (
+    Direction,
+    EventStatus,
+    Evidence,
+    Lead,
+    LeadStatus,
+    MergeKind,
+    MergeRecord,
+    Person,
+    Profile,
+    RecentHit,
+    StoredMessage,
+    Suggestion,
+    SuggestionStatus,
+)
+from core.values import Channel, Envelope, Identifier, IdKind, Provenance
+from store.base import BaseStore
+from store.codec import dt, envelope_dump, envelope_load, evidence_dump, evidence_load, ts
+
+log = logging.getLogger("stitch.store.redis")
+
+# Newest hits kept per recent-message block; far above what one event reads (RECENT_LIMIT).
+RECENT_CAP = 1000
+# Rows fetched per round trip when walking a whole index (export).
+CHUNK = 1000
+# Defaults for the resolution locks; Settings overrides them.
+LOCK_LEASE_S = 30.0
+LOCK_WAIT_S = 60.0
+# Overlay members not yet numbered by the commit script sort after every committed one.
+_LOCAL_SEQ = 1e15
+
+_COMMIT = """
+local checks = cjson.decode(ARGV[1])
+for i, c in ipairs(checks) do
+  local n = #c
+  local args = {}
+  for j = 3, n - 1 do args[#args + 1] = c[j] end
+  local got = redis.call(c[1], c[2], unpack(args))
+  if got == false or got == nil then got = '' end
+  if tostring(got) ~= c[n] then return i end
+end
+local ops = cjson.decode(ARGV[2])
+for _, op in ipairs(ops) do
+  if op[1] == 'SEQ' then
+    local n = redis.call('INCR', KEYS[1])
+    redis.call('ZADD', op[2], n, op[3])
+    if op[4] ~= '' then redis.call('HSET', op[4], 'seq', n) end
+  else
+    redis.call(unpack(op))
+  end
+end
+return 0
+"""
+
+_ACQUIRE = """
+for i, k in ipairs(KEYS) do
+  if not redis.call('SET', k, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    for j = 1, i - 1 do redis.call('DEL', KEYS[j]) end
+    return i
+  end
+end
+return 0
+"""
+
+_RELEASE = """
+local n = 0
+for _, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k); n = n + 1 end
+end
+return n
+"""
+
+_MISSING: Any = object()
+
+
+class _Unit:
+    """One task's unit of work: the overlay, its undo journal, operations, checks and held locks."""
+
+    def __init__(self) -> None:
+        self.hashes: dict[str, dict[str, str | None]] = {}
+        self.sets: dict[str, dict[str, bool]] = {}
+        self.zsets: dict[str, dict[str, float | None]] = {}
+        self.strings: dict[str, str | None] = {}
+        self.counters: dict[str, dict[str, int]] = {}
+        self.ops: list[list[str]] = []
+        self.checks: list[list[str]] = []
+        self.checked: set[tuple[str, ...]] = set()
+        self.journal: list[tuple[dict[str, Any], str, Any]] = []
+        # What Redis held when first read in this unit (repeatable reads, fewer round trips).
+        self.cache_h: dict[str, dict[str, str]] = {}
+        self.cache_f: dict[tuple[str, str], str | None] = {}
+        self.cache_s: dict[str, set[str]] = {}
+        self.cache_z: dict[str, list[tuple[str, float]]] = {}
+        self.cache_str: dict[str, str | None] = {}
+        self.locks: dict[str, str] = {}  # lock key -> token
+        self.local_seq = 0
+
+    def put(self, container: dict[str, Any], key: str, value: Any) -> None:
+        self.journal.append((container, key, container.get(key, _MISSING)))
+        container[key] = value
+
+    def savepoint(self) -> tuple[int, int]:
+        return len(self.journal), len(self.ops)
+
+    def rollback_to(self, point: tuple[int, int]) -> None:
+        journal_len, ops_len = point
+        while len(self.journal) > journal_len:
+            container, key, previous = self.journal.pop()
+            if previous is _MISSING:
+                container.pop(key, None)
+            else:
+                container[key] = previous
+        del self.ops[ops_len:]
+
+    def check(self, *parts: str) -> None:
+        # Checks survive a nested rollback on purpose: the values were read, and stay read.
+        if parts[:-1] not in self.checked:
+            self.checked.add(parts[:-1])
+            self.checks.append(list(parts))
+
+    def next_local(self) -> float:
+        self.local_seq += 1
+        return _LOCAL_SEQ + self.local_seq
+
+
+def _f(value: float) -> str:
+    return repr(float(value))
+
+
+class RedisStore(BaseStore):
+    """Stitch's state in Redis; see the module docstring for units, locks and keys."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "stitch",
+        url: str = "",
+        lock_lease_s: float = LOCK_LEASE_S,
+        lock_wait_s: float = LOCK_WAIT_S,
+        owns_client: bool = False,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.url = url or f"redis://(client)/{prefix}"
+        self.lock_lease_s = lock_lease_s
+        self.lock_wait_s = lock_wait_s
+        self.round_trips = 0  # counted client-side (bench/scale.py)
+        self._tag = "{" + prefix + "}"
+        self._owns_client = owns_client
+        self._units: dict[asyncio.Task[Any], _Unit] = {}
+        self._commit = client.register_script(_COMMIT)
+        self._acquire = client.register_script(_ACQUIRE)
+        self._release = client.register_script(_RELEASE)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, prefix: str = "stitch", lock_lease_s: float = LOCK_LEASE_S, lock_wait_s: float = LOCK_WAIT_S
+    ) -> RedisStore:
+        try:
+            client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        except (ValueError, RedisError) as e:
+            raise StoreUnavailable(url, f"malformed Redis URL: {e}") from e
+        return cls(client, prefix=prefix, url=url, lock_lease_s=lock_lease_s, lock_wait_s=lock_wait_s, owns_client=True)
+
+    def key(self, *parts: str) -> str:
+        """A key of this store (public: the stream queue and tests name keys the same way)."""
+        return ":".join((self._tag, *parts))
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def open(self) -> None:
+        kwargs = self.client.get_connection_kwargs()  # type: ignore[no-untyped-call]
+        if not kwargs.get("decode_responses"):
+            raise StoreUnavailable(self.url, "the Redis client must be built with decode_responses=True")
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as e:
+            raise StoreUnavailable(self.url, f"Redis does not answer: {e}") from e
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except (RedisError, OSError):
+            return False
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        assert task is not None
+        unit = self._units.get(task)
+        if unit is not None:
+            point = unit.savepoint()
+            try:
+                yield
+            except BaseException:
+                unit.rollback_to(point)
+                raise
+            return
+        unit = _Unit()
+        self._units[task] = unit
+        try:
+            try:
+                yield
+            except BaseException:
+                raise
+            else:
+                await self._apply(unit)
+        finally:
+            del self._units[task]
+            if unit.locks:
+                await self._unlock(unit.locks)
+
+    async def _apply(self, unit: _Unit) -> None:
+        if not unit.ops:
+            return
+        checks = unit.checks + [["GET", k, token] for k, token in unit.locks.items()]
+        payload = [json.dumps(checks, ensure_ascii=False), json.dumps(unit.ops, ensure_ascii=False)]
+        self.round_trips += 1
+        try:
+            failed = await self._commit(keys=[self.key("seq")], args=payload)
+        except RedisError as e:
+            raise StoreError(f"commit failed: {e}") from e
+        if failed:
+            what = checks[int(failed) - 1][0]
+            raise WriteConflict(f"another worker changed what this unit read ({what})")
+
+    @asynccontextmanager
+    async def _work(self) -> AsyncIterator[_Unit]:
+        """The current unit, or a one-call unit committed at once (a method called outside `atomic`)."""
+        task = asyncio.current_task()
+        assert task is not None
+        unit = self._units.get(task)
+        if unit is not None:
+            yield unit
+            return
+        async with self.atomic():
+            yield self._units[task]
+
+    # -- locks -----------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def lock(self, keys: Iterable[str]) -> AsyncIterator[None]:
+        names = sorted({self.key("lock", k) for k in keys})
+        task = asyncio.current_task()
+        assert task is not None
+        unit = self._units.get(task)
+        if unit is not None:
+            # Held until the unit commits (see the module docstring); re-entrant within the unit.
+            need = [n for n in names if n not in unit.locks]
+            if need:
+                token = await self._lock(need)
+                unit.locks.update(dict.fromkeys(need, token))
+            yield
+            return
+        token = await self._lock(names)
+        try:
+            yield
+        finally:
+            await self._unlock(dict.fromkeys(names, token))
+
+    async def _lock(self, names: list[str]) -> str:
+        token = secrets.token_hex(12)
+        lease_ms = str(int(self.lock_lease_s * 1000))
+        deadline = time.monotonic() + self.lock_wait_s
+        delay = 0.001
+        while True:
+            self.round_trips += 1
+            busy = await self._acquire(keys=names, args=[token, lease_ms])
+            if not busy:
+                return token
+            if time.monotonic() >= deadline:
+                raise StoreError(f"resolution keys stayed locked for {self.lock_wait_s:.0f}s")
+            # Jitter keeps two waiters on the same keys from retrying in lockstep.
+            await asyncio.sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
+            delay = min(delay * 2, 0.05)
+
+    async def _unlock(self, held: dict[str, str]) -> None:
+        by_token: dict[str, list[str]] = {}
+        for name, token in held.items():
+            by_token.setdefault(token, []).append(name)
+        try:
+            for token, names in by_token.items():
+                self.round_trips += 1
+                await self._release(keys=names, args=[token])
+        except (RedisError, OSError):
+            # The lease frees them; a failed release only delays the next worker.
+            log.warning("lock release failed; leases will expire", extra={"keys": len(held)})
+
+    # -- overlay primitives ----------------------------------------------------------------------
+    async def _fetch(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        if not calls:
+            return []
+        self.round_trips += 1
+        try:
+            if len(calls) == 1:
+                name, args = calls[0]
+                return [await getattr(self.client, name)(*args)]
+            pipe = self.client.pipeline(transaction=False)
+            for name, args in calls:
+                getattr(pipe, name)(*args)
+            return list(await pipe.execute())
+        except RedisError as e:
+            raise StoreError(f"read failed: {e}") from e
+
+    async def _hashes(self, unit: _Unit, keys: Sequence[str]) -> list[dict[str, str]]:
+        """Whole hashes as this unit sees them (Redis, cached, then the unit's own writes)."""
+        missing = [k for k in dict.fromkeys(keys) if k not in unit.cache_h]
+        for k, got in zip(missing, await self._fetch([("hgetall", (k,)) for k in missing]), strict=True):
+            unit.cache_h[k] = got
+        out = []
+        for k in keys:
+            merged = dict(unit.cache_h[k])
+            for f, v in unit.hashes.get(k, {}).items():
+                if v is None:
+                    merged.pop(f, None)
+                else:
+                    merged[f] = v
+            out.append(merged)
+        return out
+
+    async def _hash(self, unit: _Unit, key: str) -> dict[str, str]:
+        return (await self._hashes(unit, [key]))[0]
+
+    async def _fields(self, unit: _Unit, key: str, fields: Sequence[str]) -> list[str | None]:
+        """Some fields of a large hash, without reading all of it."""
+        over = unit.hashes.get(key, {})
+        whole = unit.cache_h.get(key)
+        missing = [f for f in dict.fromkeys(fields) if f not in over and whole is None and (key, f) not in unit.cache_f]
+        if missing:
+            (got,) = await self._fetch([("hmget", (key, missing))])
+            for f, v in zip(missing, got, strict=True):
+                unit.cache_f[(key, f)] = v
+        out: list[str | None] = []
+        for f in fields:
+            if f in over:
+                out.append(over[f])
+            elif whole is not None:
+                out.append(whole.get(f))
+            else:
+                out.append(unit.cache_f[(key, f)])
+        return out
+
+    def _hset(self, unit: _Unit, key: str, mapping: dict[str, str | None]) -> None:
+        over = unit.hashes.setdefault(key, {})
+        sets: list[str] = []
+        dels: list[str] = []
+        for f, v in mapping.items():
+            unit.put(over, f, v)
+            if v is None:
+                dels.append(f)
+            else:
+                sets.extend((f, v))
+        if sets:
+            unit.ops.append(["HSET", key, *sets])
+        if dels:
+            unit.ops.append(["HDEL", key, *dels])
+
+    def _hsetnx(self, unit: _Unit, key: str, field: str, value: str) -> None:
+        # The caller saw the field absent; HSETNX keeps the first writer's value if a race added it.
+        unit.put(unit.hashes.setdefault(key, {}), field, value)
+        unit.ops.append(["HSETNX", key, field, value])
+
+    async def _members(self, unit: _Unit, keys: Sequence[str]) -> list[set[str]]:
+        missing = [k for k in dict.fromkeys(keys) if k not in unit.cache_s]
+        for k, got in zip(missing, await self._fetch([("smembers", (k,)) for k in missing]), strict=True):
+            unit.cache_s[k] = set(got)
+        out = []
+        for k in keys:
+            merged = set(unit.cache_s[k])
+            for m, present in unit.sets.get(k, {}).items():
+                if present:
+                    merged.add(m)
+                else:
+                    merged.discard(m)
+            out.append(merged)
+        return out
+
+    def _sadd(self, unit: _Unit, key: str, member: str) -> None:
+        unit.put(unit.sets.setdefault(key, {}), member, True)
+        unit.ops.append(["SADD", key, member])
+
+    def _srem(self, unit: _Unit, key: str, member: str) -> None:
+        unit.put(unit.sets.setdefault(key, {}), member, False)
+        unit.ops.append(["SREM", key, member])
+
+    async def _zsets(self, unit: _Unit, keys: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Whole small sorted sets (per-person indexes), ascending by score then member."""
+        missing = [k for k in dict.fromkeys(keys) if k not in unit.cache_z]
+        calls: list[tuple[str, tuple[Any, ...]]] = [("zrange", (k, 0, -1, False, True)) for k in missing]
+        for k, got in zip(missing, await self._fetch(calls), strict=True):
+            unit.cache_z[k] = [(m, float(s)) for m, s in got]
+        return [self._overlaid(unit, k, unit.cache_z[k]) for k in keys]
+
+    @staticmethod
+    def _overlaid(unit: _Unit, key: str, base: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
+        over = unit.zsets.get(key)
+        if not over:
+            return list(base)
+        merged = {m: s for m, s in base if m not in over}
+        merged.update({m: s for m, s in over.items() if s is not None})
+        return sorted(merged.items(), key=lambda ms: (ms[1], ms[0]))
+
+    def _zadd(self, unit: _Unit, key: str, member: str, score: float) -> None:
+        unit.put(unit.zsets.setdefault(key, {}), member, score)
+        unit.ops.append(["ZADD", key, _f(score), member])
+
+    def _zadd_seq(self, unit: _Unit, key: str, member: str, hash_key: str = "") -> None:
+        """Add in arrival order: the commit script numbers the member from the shared counter."""
+        unit.put(unit.zsets.setdefault(key, {}), member, unit.next_local())
+        unit.ops.append(["SEQ", key, member, hash_key])
+
+    def _zrem(self, unit: _Unit, key: str, member: str) -> None:
+        unit.put(unit.zsets.setdefault(key, {}), member, None)
+        unit.ops.append(["ZREM", key, member])
+
+    async def _counters(self, unit: _Unit) -> dict[str, int]:
+        key = self.key("counts")
+        (got,) = await self._fetch([("hgetall", (key,))])
+        out = {f: int(v) for f, v in got.items()}
+        for f, delta in unit.counters.get(key, {}).items():
+            out[f] = out.get(f, 0) + delta
+        return out
+
+    def _count(self, unit: _Unit, field: str, delta: int) -> None:
+        key = self.key("counts")
+        over = unit.counters.setdefault(key, {})
+        unit.put(over, field, over.get(field, 0) + delta)
+        unit.ops.append(["HINCRBY", key, field, str(delta)])
+
+    async def _walk(self, key: str) -> AsyncIterator[list[str]]:
+        """A whole index in chunks, committed state (export; not part of any unit)."""
+        start = 0
+        while True:
+            (chunk,) = await self._fetch([("zrange", (key, start, start + CHUNK - 1))])
+            if not chunk:
+                return
+            yield chunk
+            start += len(chunk)
+
+    # -- events ----------------------------------------------------------------------------------
+    async def add_event(self, envelope: Envelope) -> bool:
+        async with self._work() as unit:
+            key = self.key("ev", envelope.id)
+            (status,) = await self._fields(unit, key, ["status"])
+            if status is not None:
+                return False
+            self._hset(unit, key, {"envelope": envelope_dump(envelope), "status": "pending", "reason": ""})
+            self._zadd_seq(unit, self.key("ev", "pending"), envelope.id)
+            self._count(unit, "ev:pending", 1)
+            return True
+
+    async def get_event(self, event_id: str) -> Envelope | None:
+        async with self._work() as unit:
+            (raw,) = await self._fields(unit, self.key("ev", event_id), ["envelope"])
+            return None if raw is None else envelope_load(raw)
+
+    async def event_status(self, event_id: str) -> EventStatus | None:
+        async with self._work() as unit:
+            (raw,) = await self._fields(unit, self.key("ev", event_id), ["status"])
+            return None if raw is None else EventStatus(raw)
+
+    async def finish_event(self, event_id: str, status: EventStatus, reason: str = "") -> None:
+        async with self._work() as unit:
+            key = self.key("ev", event_id)
+            (old,) = await self._fields(unit, key, ["status"])
+            if old is None:
+                return
+            # Two workers finishing one event (a redelivery) must not both count it.
+            if (key, "status") in unit.cache_f:
+                unit.check("HGET", key, "status", unit.cache_f[(key, "status")] or "")
+            self._hset(unit, key, {"status": status.value, "reason": reason})
+            if old != status.value:
+                self._count(unit, f"ev:{old}", -1)
+                self._count(unit, f"ev:{status.value}", 1)
+            if status is not EventStatus.PENDING:
+                self._zrem(unit, self.key("ev", "pending"), event_id)
+
+    async def pending_events(self, limit: int) -> list[Envelope]:
+        async with self._work() as unit:
+            key = self.key("ev", "pending")
+            over = unit.zsets.get(key, {})
+            removed = sum(1 for s in over.values() if s is None)
+            (got,) = await self._fetch([("zrange", (key, 0, limit + removed - 1, False, True))])
+            ids = [m for m, _ in self._overlaid(unit, key, [(m, float(s)) for m, s in got])][:limit]
+            raws = [(await self._fields(unit, self.key("ev", i), ["envelope"]))[0] for i in ids]
+            return [envelope_load(r) for r in raws if r is not None]
+
+    async def event_counts(self) -> dict[str, int]:
+        async with self._work() as unit:
+            counts = await self._counters(unit)
+            return {f[3:]: n for f, n in counts.items() if f.startswith("ev:") and n > 0}
+
+    # -- messages --------------------------------------------------------------------------------
+    async def message_seen(self, channel: str, provider_message_id: str) -> bool:
+        async with self._work() as unit:
+            (seen,) = await self._fields(unit, self.key("msg", "ids"), [f"{channel}|{provider_message_id}|in"])
+            return seen is not None
+
+    async def add_message(self, message: StoredMessage) -> None:
+        async with self._work() as unit:
+            key = self.key("msg", message.event_id)
+            ident = f"{message.channel.value}|{message.provider_message_id}|{message.direction.value}"
+            (taken,) = await self._fields(unit, self.key("msg", "ids"), [ident])
+            if taken is not None:
+                raise StoreError(f"message of event {message.event_id} is already stored")
+            self._hset(
+                unit,
+                key,
+                {
+                    "channel": message.channel.value,
+                    "pmid": message.provider_message_id,
+                    "profile": message.profile_key,
+                    "lead": message.lead_id,
+                    "sent_at": _f(ts(message.sent_at)),
+                    "direction": message.direction.value,
+                    "text": message.text,
+                    "meta": json.dumps(dict(message.meta), ensure_ascii=False),
+                    "seq": _f(unit.next_local()),
+                },
+            )
+            self._hset(unit, self.key("msg", "ids"), {ident: message.event_id})
+            self._zadd(unit, self.key("msg", "by", message.profile_key), message.event_id, ts(message.sent_at))
+            self._zadd_seq(unit, self.key("msg", message.direction.value), message.event_id, key)
+            self._count(unit, "messages", 1)
+
+    @staticmethod
+    def _message(event_id: str, h: dict[str, str]) -> StoredMessage:
+        return StoredMessage(
+            event_id=event_id,
+            channel=Channel(h["channel"]),
+            provider_message_id=h["pmid"],
+            profile_key=h["profile"],
+            lead_id=h["lead"],
+            sent_at=dt(h["sent_at"]),
+            direction=Direction(h["direction"]),
+            text=h["text"],
+            meta=json.loads(h["meta"]),
+        )
+
+    async def _message_ids(self, unit: _Unit, profile_keys: Sequence[str], bound: float, limit: int) -> list[str]:
+        keys = [self.key("msg", "by", k) for k in profile_keys]
+        top = "(" + _f(bound) if math.isfinite(bound) else "+inf"
+        calls: list[tuple[str, tuple[Any, ...]]] = [("zrevrangebyscore", (k, top, "-inf", 0, limit)) for k in keys]
+        ids: list[str] = []
+        for k, got in zip(keys, await self._fetch(calls), strict=True):
+            over = unit.zsets.get(k, {})
+            ids.extend(m for m in got if over.get(m, 0.0) is not None)
+            ids.extend(m for m, s in over.items() if s is not None and s < bound and m not in got)
+        return list(dict.fromkeys(ids))
+
+    async def messages_of(
+        self, profile_keys: Sequence[str], *, limit: int = 200, before: datetime | None = None
+    ) -> list[StoredMessage]:
+        if not profile_keys:
+            return []
+        async with self._work() as unit:
+            bound = ts(before) if before else math.inf
+            ids = await self._message_ids(unit, profile_keys, bound, limit)
+            hashes = await self._hashes(unit, [self.key("msg", i) for i in ids])
+            rows = [(float(h["sent_at"]), float(h.get("seq", 0)), i, h) for i, h in zip(ids, hashes, strict=True) if h]
+            rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
+            return [self._message(i, h) for _, _, i, h in rows[:limit]]
+
+    async def relead_messages(self, profile_keys: Sequence[str], from_lead: str, to_lead: str) -> None:
+        if not profile_keys:
+            return
+        async with self._work() as unit:
+            ids = await self._message_ids(unit, profile_keys, math.inf, -1)
+            keys = [self.key("msg", i) for i in ids]
+            for key, h in zip(keys, await self._hashes(unit, keys), strict=True):
+                if h.get("lead") == from_lead:
+                    self._hset(unit, key, {"lead": to_lead})
+
+    async def iter_messages(self) -> AsyncIterator[StoredMessage]:
+        async for ids in self._walk(self.key("msg", "in")):
+            got = await self._fetch([("hgetall", (self.key("msg", i),)) for i in ids])
+            for i, h in zip(ids, got, strict=True):
+                if h:
+                    yield self._message(i, h)
+
+    # -- profiles and identifiers ----------------------------------------------------------------
+    @staticmethod
+    def _profile(key: str, h: dict[str, str]) -> Profile:
+        return Profile(
+            key=key,
+            channel=Channel(h["channel"]),
+            user_id=h["user_id"],
+            account=h["account"],
+            chat_id=h["chat_id"],
+            name=h["name"],
+            handle=h["handle"],
+            person_id=h["person_id"],
+            first_seen=dt(h["first_seen"]),
+            last_seen=dt(h["last_seen"]),
+            unreachable=h["unreachable"] == "1",
+        )
+
+    async def get_profiles(self, keys: Sequence[str]) -> dict[str, Profile]:
+        if not keys:
+            return {}
+        async with self._work() as unit:
+            hashes = await self._hashes(unit, [self.key("pr", k) for k in keys])
+            return {k: self._profile(k, h) for k, h in zip(keys, hashes, strict=True) if h}
+
+    async def put_profile(self, profile: Profile) -> None:
+        async with self._work() as unit:
+            key = self.key("pr", profile.key)
+            old = await self._hash(unit, key)
+            if not old:
+                self._count(unit, "profiles", 1)
+            elif old["person_id"] != profile.person_id:
+                self._zrem(unit, self.key("pp", old["person_id"]), profile.key)
+            first = ts(profile.first_seen)
+            self._hset(
+                unit,
+                key,
+                {
+                    "channel": profile.channel.value,
+                    "user_id": profile.user_id,
+                    "account": profile.account,
+                    "chat_id": profile.chat_id,
+                    "name": profile.name,
+                    "handle": profile.handle,
+                    "person_id": profile.person_id,
+                    "first_seen": _f(first),
+                    "last_seen": _f(ts(profile.last_seen)),
+                    "unreachable": "1" if profile.unreachable else "0",
+                },
+            )
+            if old.get("first_seen") != _f(first) or old.get("person_id") != profile.person_id:
+                self._zadd(unit, self.key("pr", "all"), profile.key, first)
+                self._zadd(unit, self.key("pp", profile.person_id), profile.key, first)
+
+    async def iter_profiles(self) -> AsyncIterator[Profile]:
+        async for keys in self._walk(self.key("pr", "all")):
+            got = await self._fetch([("hgetall", (self.key("pr", k),)) for k in keys])
+            for k, h in zip(keys, got, strict=True):
+                if h:
+                    yield self._profile(k, h)
+
+    async def link_identifier(self, profile_key: str, identifier: Identifier) -> None:
+        async with self._work() as unit:
+            key = self.key("id", identifier.key)
+            (known,) = await self._fields(unit, key, [profile_key])
+            if known is not None:
+                return
+            self._hsetnx(unit, key, profile_key, identifier.provenance.value)
+            self._hsetnx(unit, self.key("pid", profile_key), identifier.key, identifier.provenance.value)
+
+    async def identifiers_of(self, profile_keys: Sequence[str]) -> dict[str, list[Identifier]]:
+        out: dict[str, list[Identifier]] = {k: [] for k in profile_keys}
+        if not profile_keys:
+            return out
+        async with self._work() as unit:
+            hashes = await self._hashes(unit, [self.key("pid", k) for k in profile_keys])
+            for k, h in zip(profile_keys, hashes, strict=True):
+                for ident in sorted(h):
+                    kind, _, value = ident.partition(":")
+                    out[k].append(Identifier(kind=IdKind(kind), value=value, provenance=Provenance(h[ident])))
+            return out
+
+    async def profiles_by_identifier(self, identifier_keys: Sequence[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {k: [] for k in identifier_keys}
+        if not identifier_keys:
+            return out
+        async with self._work() as unit:
+            hashes = await self._hashes(unit, [self.key("id", k) for k in identifier_keys])
+            for k, h in zip(identifier_keys, hashes, strict=True):
+                out[k] = sorted(h)
+            return out
+
+    async def mark_shared(self, identifier_key: str, reason: str, at: datetime) -> None:
+        async with self._work() as unit:
+            key = self.key("shared")
+            (known,) = await self._fields(unit, key, [identifier_key])
+            if known is None:
+                self._hsetnx(unit, key, identifier_key, json.dumps([reason, ts(at)], ensure_ascii=False))
+
+    async def shared_among(self, identifier_keys: Sequence[str]) -> set[str]:
+        if not identifier_keys:
+            return set()
+        async with self._work() as unit:
+            got = await self._fields(unit, self.key("shared"), identifier_keys)
+            return {k for k, v in zip(identifier_keys, got, strict=True) if v is not None}
+
+    async def list_shared(self) -> list[tuple[str, str, datetime]]:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("shared"))
+            rows = [(k, *json.loads(v)) for k, v in h.items()]
+            rows.sort(key=lambda r: r[2], reverse=True)
+            return [(k, reason, dt(since)) for k, reason, since in rows]
+
+    async def add_edge(self, a: str, b: str, score: float, evidence: Sequence[Evidence], at: datetime) -> None:
+        a, b = min(a, b), max(a, b)
+        value = json.dumps({"s": score, "e": evidence_dump(evidence), "at": ts(at)}, ensure_ascii=False)
+        async with self._work() as unit:
+            self._hset(unit, self.key("edge", a), {b: value})
+            self._hset(unit, self.key("edge", b), {a: value})
+
+    async def edges_of(self, profile_keys: Sequence[str]) -> list[tuple[str, str, float, list[Evidence]]]:
+        if not profile_keys:
+            return []
+        async with self._work() as unit:
+            hashes = await self._hashes(unit, [self.key("edge", k) for k in profile_keys])
+            found: dict[tuple[str, str], str] = {}
+            for k, h in zip(profile_keys, hashes, strict=True):
+                for other, value in h.items():
+                    found[(min(k, other), max(k, other))] = value
+            out = []
+            for (a, b), value in sorted(found.items()):
+                obj = json.loads(value)
+                out.append((a, b, float(obj["s"]), list(evidence_load(obj["e"]))))
+            return out
+
+    # -- persons ---------------------------------------------------------------------------------
+    @staticmethod
+    def _person(person_id: str, h: dict[str, str]) -> Person:
+        return Person(
+            person_id=person_id,
+            created_at=dt(h["created_at"]),
+            display_name=h["display_name"],
+            responsible=h.get("responsible", ""),
+            merged_into=h.get("merged_into"),
+        )
+
+    async def _person_hashes(self, unit: _Unit, person_ids: Sequence[str]) -> list[dict[str, str]]:
+        keys = [self.key("pe", p) for p in person_ids]
+        hashes = await self._hashes(unit, keys)
+        for k in keys:
+            # Merges rest on the alias forest: a root that changed under us invalidates the unit.
+            unit.check("HGET", k, "merged_into", unit.cache_h[k].get("merged_into", ""))
+        return hashes
+
+    async def add_person(self, person: Person) -> None:
+        async with self._work() as unit:
+            key = self.key("pe", person.person_id)
+            if await self._hash(unit, key):
+                raise StoreError(f"person {person.person_id} already exists")
+            self._hset(
+                unit,
+                key,
+                {
+                    "created_at": _f(ts(person.created_at)),
+                    "display_name": person.display_name,
+                    "responsible": person.responsible,
+                    "merged_into": person.merged_into,
+                },
+            )
+            self._zadd(unit, self.key("pe", "all"), person.person_id, ts(person.created_at))
+            if person.merged_into is None:
+                self._count(unit, "persons", 1)
+            else:
+                self._sadd(unit, self.key("ch", person.merged_into), person.person_id)
+
+    async def get_person(self, person_id: str) -> Person | None:
+        async with self._work() as unit:
+            (h,) = await self._person_hashes(unit, [person_id])
+            return self._person(person_id, h) if h else None
+
+    async def update_person(
+        self, person_id: str, *, display_name: str | None = None, responsible: str | None = None
+    ) -> None:
+        async with self._work() as unit:
+            key = self.key("pe", person_id)
+            if not await self._hash(unit, key):
+                return
+            change = {"display_name": display_name, "responsible": responsible}
+            self._hset(unit, key, {f: v for f, v in change.items() if v is not None})
+
+    async def set_merged_into(self, person_id: str, into: str | None) -> None:
+        async with self._work() as unit:
+            (h,) = await self._person_hashes(unit, [person_id])
+            if not h:
+                return
+            old = h.get("merged_into")
+            if old == into:
+                return
+            if old is None:
+                self._count(unit, "persons", -1)
+            else:
+                self._srem(unit, self.key("ch", old), person_id)
+            if into is None:
+                self._count(unit, "persons", 1)
+            else:
+                self._sadd(unit, self.key("ch", into), person_id)
+            self._hset(unit, self.key("pe", person_id), {"merged_into": into})
+
+    async def children_of(self, person_ids: Sequence[str]) -> list[str]:
+        if not person_ids:
+            return []
+        async with self._work() as unit:
+            keys = [self.key("ch", p) for p in person_ids]
+            found = await self._members(unit, keys)
+            for k in keys:
+                unit.check("SCARD", k, str(len(unit.cache_s[k])))
+            return sorted({c for members in found for c in members})
+
+    async def profile_keys_of(self, person_ids: Sequence[str]) -> list[str]:
+        if not person_ids:
+            return []
+        async with self._work() as unit:
+            rows = [ms for z in await self._zsets(unit, [self.key("pp", p) for p in person_ids]) for ms in z]
+            rows.sort(key=lambda ms: (ms[1], ms[0]))
+            return list(dict.fromkeys(m for m, _ in rows))
+
+    async def iter_persons(self) -> AsyncIterator[Person]:
+        async for ids in self._walk(self.key("pe", "all")):
+            got = await self._fetch([("hgetall", (self.key("pe", i),)) for i in ids])
+            for i, h in zip(ids, got, strict=True):
+                if h:
+                    yield self._person(i, h)
+
+    async def counts(self) -> dict[str, int]:
+        async with self._work() as unit:
+            counts = await self._counters(unit)
+            fields = ("persons", "profiles", "merges", "suggestions", "leads", "messages")
+            return {f: counts.get(f, 0) for f in fields}
+
+    # -- merges, suggestions, cannot-links -------------------------------------------------------
+    @staticmethod
+    def _merge(merge_id: str, h: dict[str, str]) -> MergeRecord:
+        return MergeRecord(
+            merge_id=merge_id,
+            at=dt(h["at"]),
+            kind=MergeKind(h["kind"]),
+            into=h["into"],
+            from_=h["from"],
+            evidence=evidence_load(h["evidence"]),
+            actor=h["actor"],
+            undone_by=h.get("undone_by"),
+            undoes=h.get("undoes"),
+        )
+
+    async def add_merge(self, record: MergeRecord) -> None:
+        async with self._work() as unit:
+            key = self.key("mg", record.merge_id)
+            if await self._hash(unit, key):
+                raise StoreError(f"merge {record.merge_id} already exists")
+            self._hset(
+                unit,
+                key,
+                {
+                    "at": _f(ts(record.at)),
+                    "kind": record.kind.value,
+                    "into": record.into,
+                    "from": record.from_,
+                    "evidence": evidence_dump(record.evidence),
+                    "actor": record.actor,
+                    "undone_by": record.undone_by,
+                    "undoes": record.undoes,
+                },
+            )
+            self._zadd_seq(unit, self.key("mg", "all"), record.merge_id)
+            if record.kind is not MergeKind.SPLIT and record.undone_by is None:
+                self._count(unit, "merges", 1)
+
+    async def get_merge(self, merge_id: str) -> MergeRecord | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("mg", merge_id))
+            return self._merge(merge_id, h) if h else None
+
+    async def set_merge_undone(self, merge_id: str, by: str) -> None:
+        async with self._work() as unit:
+            key = self.key("mg", merge_id)
+            h = await self._hash(unit, key)
+            if not h:
+                return
+            if h.get("undone_by") is None and h["kind"] != MergeKind.SPLIT.value:
+                self._count(unit, "merges", -1)
+            self._hset(unit, key, {"undone_by": by})
+
+    async def merges(self, *, limit: int | None = None) -> list[MergeRecord]:
+        async with self._work() as unit:
+            key = self.key("mg", "all")
+            (got,) = await self._fetch([("zrange", (key, 0, -1 if limit is None else limit - 1, True, True))])
+            rows = self._overlaid(unit, key, [(m, float(s)) for m, s in got])
+            ids = [m for m, _ in sorted(rows, key=lambda ms: ms[1], reverse=True)][:limit]
+            hashes = await self._hashes(unit, [self.key("mg", i) for i in ids])
+            return [self._merge(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    @staticmethod
+    def _suggestion(suggestion_id: str, h: dict[str, str]) -> Suggestion:
+        return Suggestion(
+            suggestion_id=suggestion_id,
+            a=h["a"],
+            b=h["b"],
+            score=float(h["score"]),
+            evidence=evidence_load(h["evidence"]),
+            created_at=dt(h["created_at"]),
+            status=SuggestionStatus(h["status"]),
+        )
+
+    async def _pair(self, unit: _Unit, key: str) -> str | None:
+        if key in unit.strings:
+            return unit.strings[key]
+        if key not in unit.cache_str:
+            (unit.cache_str[key],) = await self._fetch([("get", (key,))])
+            # One pending suggestion per pair, also across workers.
+            unit.check("EXISTS", key, "1" if unit.cache_str[key] is not None else "0")
+        return unit.cache_str[key]
+
+    def _set_pair(self, unit: _Unit, key: str, value: str | None) -> None:
+        unit.put(unit.strings, key, value)
+        unit.ops.append(["SET", key, value] if value is not None else ["DEL", key])
+
+    async def add_suggestion(self, suggestion: Suggestion) -> bool:
+        a, b = sorted((suggestion.a, suggestion.b))
+        async with self._work() as unit:
+            key = self.key("sg", suggestion.suggestion_id)
+            pending = suggestion.status is SuggestionStatus.PENDING
+            pair = self.key("sg", "pair", f"{a}|{b}")
+            if await self._hash(unit, key) or (pending and await self._pair(unit, pair) is not None):
+                return False
+            self._hset(
+                unit,
+                key,
+                {
+                    "a": a,
+                    "b": b,
+                    "score": _f(suggestion.score),
+                    "evidence": evidence_dump(suggestion.evidence),
+                    "created_at": _f(ts(suggestion.created_at)),
+                    "status": suggestion.status.value,
+                },
+            )
+            self._zadd(
+                unit, self.key("sg", "st", suggestion.status.value), suggestion.suggestion_id, ts(suggestion.created_at)
+            )
+            if pending:
+                self._pending_suggestion(unit, suggestion.suggestion_id, a, b, True)
+            return True
+
+    def _pending_suggestion(self, unit: _Unit, suggestion_id: str, a: str, b: str, pending: bool) -> None:
+        for side in (a, b):
+            (self._sadd if pending else self._srem)(unit, self.key("sg", "of", side), suggestion_id)
+        self._set_pair(unit, self.key("sg", "pair", f"{a}|{b}"), suggestion_id if pending else None)
+        self._count(unit, "suggestions", 1 if pending else -1)
+
+    async def get_suggestion(self, suggestion_id: str) -> Suggestion | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("sg", suggestion_id))
+            return self._suggestion(suggestion_id, h) if h else None
+
+    async def set_suggestion_status(self, suggestion_id: str, status: SuggestionStatus) -> None:
+        async with self._work() as unit:
+            key = self.key("sg", suggestion_id)
+            h = await self._hash(unit, key)
+            if not h or h["status"] == status.value:
+                return
+            old = SuggestionStatus(h["status"])
+            self._hset(unit, key, {"status": status.value})
+            self._zrem(unit, self.key("sg", "st", old.value), suggestion_id)
+            self._zadd(unit, self.key("sg", "st", status.value), suggestion_id, float(h["created_at"]))
+            if SuggestionStatus.PENDING in (old, status):
+                self._pending_suggestion(unit, suggestion_id, h["a"], h["b"], status is SuggestionStatus.PENDING)
+
+    async def suggestions(self, status: SuggestionStatus = SuggestionStatus.PENDING) -> list[Suggestion]:
+        async with self._work() as unit:
+            (rows,) = await self._zsets(unit, [self.key("sg", "st", status.value)])
+            ids = [m for m, _ in rows]
+            hashes = await self._hashes(unit, [self.key("sg", i) for i in ids])
+            return [self._suggestion(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    async def suggestions_of(self, person_ids: Sequence[str]) -> list[Suggestion]:
+        if not person_ids:
+            return []
+        async with self._work() as unit:
+            found = await self._members(unit, [self.key("sg", "of", p) for p in person_ids])
+            ids = sorted({i for members in found for i in members})
+            hashes = await self._hashes(unit, [self.key("sg", i) for i in ids])
+            return [
+                self._suggestion(i, h)
+                for i, h in zip(ids, hashes, strict=True)
+                if h and h["status"] == SuggestionStatus.PENDING.value
+            ]
+
+    async def add_cannot_link(self, a: str, b: str, actor: str, at: datetime) -> None:
+        a, b = sorted((a, b))
+        value = json.dumps([actor, ts(at)], ensure_ascii=False)
+        async with self._work() as unit:
+            (known,) = await self._fields(unit, self.key("cl", a), [b])
+            if known is None:
+                self._hsetnx(unit, self.key("cl", a), b, value)
+                self._hsetnx(unit, self.key("cl", b), a, value)
+
+    async def cannot_links_of(self, person_ids: Sequence[str]) -> set[str]:
+        if not person_ids:
+            return set()
+        async with self._work() as unit:
+            keys = [self.key("cl", p) for p in person_ids]
+            hashes = await self._hashes(unit, keys)
+            for k in keys:
+                # A "not the same person" mark racing a merge: whichever commits second re-runs.
+                unit.check("HLEN", k, str(len(unit.cache_h[k])))
+            return {other for h in hashes for other in h}
+
+    # -- recent ----------------------------------------------------------------------------------
+    async def add_recent(self, blocks: Iterable[str], hit: RecentHit) -> None:
+        member = json.dumps([hit.profile_key, hit.event_id, hit.text], ensure_ascii=False)
+        async with self._work() as unit:
+            for block in blocks:
+                key = self.key("rc", block)
+                self._zadd(unit, key, member, ts(hit.at))
+                # Trimming keeps a block bounded when a common name floods it; reads take the newest.
+                unit.ops.append(["ZREMRANGEBYRANK", key, "0", str(-RECENT_CAP - 1)])
+                unit.ops.append(["SADD", self.key("rc", "blocks"), block])
+
+    async def recent(self, blocks: Iterable[str], since: datetime, limit: int) -> list[RecentHit]:
+        keys = [self.key("rc", b) for b in blocks]
+        if not keys:
+            return []
+        async with self._work() as unit:
+            low = ts(since)
+            calls: list[tuple[str, tuple[Any, ...]]] = [
+                ("zrevrangebyscore", (k, "+inf", _f(low), 0, limit, True)) for k in keys
+            ]
+            found: dict[tuple[str, str, float, str], None] = {}
+            for k, got in zip(keys, await self._fetch(calls), strict=True):
+                for member, score in self._overlaid(unit, k, [(m, float(s)) for m, s in got]):
+                    if score >= low:
+                        profile_key, event_id, text = json.loads(member)
+                        found[(profile_key, event_id, score, text)] = None
+            rows = sorted(found, key=lambda r: r[2], reverse=True)[:limit]
+            return [RecentHit(profile_key=p, event_id=e, at=dt(s), text=t) for p, e, s, t in rows]
+
+    async def prune_recent(self, before: datetime) -> int:
+        # Maintenance, straight on committed state: a sweep of every block, off the hot path.
+        removed = 0
+        cursor = 0
+        index = self.key("rc", "blocks")
+        while True:
+            (page,) = await self._fetch([("sscan", (index, cursor, None, CHUNK))])
+            cursor, blocks = int(page[0]), page[1]
+            if blocks:
+                calls: list[tuple[str, tuple[Any, ...]]] = [
+                    ("zremrangebyscore", (self.key("rc", b), "-inf", "(" + _f(ts(before)))) for b in blocks
+                ]
+                removed += sum(await self._fetch(calls))
+            if cursor == 0:
+                return removed
+
+    # -- leads -----------------------------------------------------------------------------------
+    @staticmethod
+    def _lead(lead_id: str, h: dict[str, str]) -> Lead:
+        return Lead(
+            lead_id=lead_id,
+            person_id=h["person_id"],
+            status=LeadStatus(h["status"]),
+            is_repeat=h["is_repeat"] == "1",
+            created_at=dt(h["created_at"]),
+            last_activity=dt(h["last_activity"]),
+            channel=Channel(h["channel"]),
+            responsible=h.get("responsible", ""),
+            junk_reason=h.get("junk_reason", ""),
+            merged_into=h.get("merged_into"),
+            merged_by=h.get("merged_by"),
+        )
+
+    async def add_lead(self, lead: Lead) -> None:
+        await self.put_lead(lead)
+
+    async def put_lead(self, lead: Lead) -> None:
+        async with self._work() as unit:
+            key = self.key("ld", lead.lead_id)
+            old = await self._hash(unit, key)
+            was_root = bool(old) and old.get("merged_into") is None
+            is_root = lead.merged_into is None
+            if was_root != is_root:
+                self._count(unit, "leads", 1 if is_root else -1)
+            if old and old["person_id"] != lead.person_id:
+                self._zrem(unit, self.key("ld", "of", old["person_id"]), lead.lead_id)
+            if old.get("merged_by") and old.get("merged_by") != lead.merged_by:
+                self._srem(unit, self.key("ld", "mb", old["merged_by"]), lead.lead_id)
+            created = ts(lead.created_at)
+            self._hset(
+                unit,
+                key,
+                {
+                    "person_id": lead.person_id,
+                    "status": lead.status.value,
+                    "is_repeat": "1" if lead.is_repeat else "0",
+                    "created_at": _f(created),
+                    "last_activity": _f(ts(lead.last_activity)),
+                    "channel": lead.channel.value,
+                    "responsible": lead.responsible,
+                    "junk_reason": lead.junk_reason,
+                    "merged_into": lead.merged_into,
+                    "merged_by": lead.merged_by,
+                },
+            )
+            if old.get("created_at") != _f(created) or old.get("person_id") != lead.person_id:
+                self._zadd(unit, self.key("ld", "all"), lead.lead_id, created)
+                self._zadd(unit, self.key("ld", "of", lead.person_id), lead.lead_id, created)
+            if lead.merged_by and old.get("merged_by") != lead.merged_by:
+                self._sadd(unit, self.key("ld", "mb", lead.merged_by), lead.lead_id)
+
+    async def get_lead(self, lead_id: str) -> Lead | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("ld", lead_id))
+            return self._lead(lead_id, h) if h else None
+
+    async def _leads(self, unit: _Unit, ids: Sequence[str]) -> list[Lead]:
+        hashes = await self._hashes(unit, [self.key("ld", i) for i in ids])
+        return [self._lead(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    async def leads_of(self, person_ids: Sequence[str]) -> list[Lead]:
+        if not person_ids:
+            return []
+        async with self._work() as unit:
+            keys = [self.key("ld", "of", p) for p in person_ids]
+            zsets = await self._zsets(unit, keys)
+            for k in keys:
+                # Two workers must not both open the first lead of one person.
+                unit.check("ZCARD", k, str(len(unit.cache_z[k])))
+            rows = sorted((ms for z in zsets for ms in z), key=lambda ms: (ms[1], ms[0]))
+            return await self._leads(unit, list(dict.fromkeys(m for m, _ in rows)))
+
+    async def leads_merged_by(self, merge_id: str) -> list[Lead]:
+        async with self._work() as unit:
+            (ids,) = await self._members(unit, [self.key("ld", "mb", merge_id)])
+            return await self._leads(unit, sorted(ids))
+
+    async def iter_leads(self) -> AsyncIterator[Lead]:
+        async for ids in self._walk(self.key("ld", "all")):
+            got = await self._fetch([("hgetall", (self.key("ld", i),)) for i in ids])
+            for i, h in zip(ids, got, strict=True):
+                if h:
+                    yield self._lead(i, h)
+
+    # -- maintenance -----------------------------------------------------------------------------
+    async def drop_everything(self) -> int:
+        """Delete every key of this store's prefix (tests, a fresh demo). Never touches other prefixes."""
+        deleted = 0
+        async for batch in self._scan(self.key("*")):
+            self.round_trips += 1
+            deleted += await self.client.unlink(*batch)
+        return deleted
+
+    async def _scan(self, pattern: str) -> AsyncIterator[list[str]]:
+        batch: list[str] = []
+        async for k in self.client.scan_iter(match=pattern, count=CHUNK):
+            batch.append(k)
+            if len(batch) >= CHUNK:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
