@@ -62,7 +62,7 @@ def open_input(name: str) -> IO[str]:
         return io.TextIOWrapper(gzip.GzipFile(fileobj=raw) if _peek_gzip(raw) else raw, encoding="utf-8")
     if name.endswith(".gz"):
         return io.TextIOWrapper(gzip.open(name, "rb"), encoding="utf-8")
-    return open(name, encoding="utf-8")  # noqa: SIM115 - closed by the caller
+    return open(name, encoding="utf-8")
 
 
 def _peek_gzip(raw: IO[bytes]) -> bool:

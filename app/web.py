@@ -11,6 +11,7 @@ from app.forms import LIMITER, RateLimiter, form_routes
 from app.ingest import Pipeline
 from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
 from app.processor import Processor
+from app.queue import BaseQueue
 from core.config import Settings
 from store import open_store
 from store.base import BaseStore
@@ -31,9 +32,22 @@ async def readyz(request: web.Request) -> web.Response:
     store = request.app[STORE]
     processor = request.app[PROCESSOR]
     ready = await store.ping()
-    backlog = processor.queue.qsize()
+    backlog = await processor.backlog()
     body = {"ok": ready, "store": ready, "backlog": backlog}
     return web.json_response(body, status=200 if ready else 503)
+
+
+def queue_for(store: BaseStore, pipeline: Pipeline, settings: Settings) -> BaseQueue:
+    """Resolve in this process (SQLite), or enqueue for `stitch worker`s (Redis: several processes)."""
+    from store.redis import RedisStore
+
+    if isinstance(store, RedisStore):
+        from app.streams import RedisStreamQueue
+
+        queue = RedisStreamQueue(store, settings.worker)
+        pipeline.observers.append(queue.feed_writer())
+        return queue
+    return Processor(pipeline)
 
 
 def create_app(settings: Settings, store: BaseStore | None = None) -> web.Application:
@@ -44,10 +58,16 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         own = store is None
-        app[STORE] = store if store is not None else open_store(settings.store_url)
+        app[STORE] = (
+            store
+            if store is not None
+            else open_store(
+                settings.store_url, lock_lease_s=settings.worker.lock_lease_s, lock_wait_s=settings.worker.lock_wait_s
+            )
+        )
         await app[STORE].open()
         app[PIPELINE] = Pipeline(app[STORE], settings)
-        app[PROCESSOR] = Processor(app[PIPELINE])
+        app[PROCESSOR] = queue_for(app[STORE], app[PIPELINE], settings)
         await app[PROCESSOR].start()
         yield
         await app[PROCESSOR].stop()

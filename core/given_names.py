@@ -12,8 +12,11 @@ from __future__ import annotations
 # canonical name -> space-separated variants (full-name spellings in other languages, diminutives)
 GIVEN_NAMES: tuple[tuple[str, str], ...] = (
     # Russian, male (with cross-language equivalents)
-    ("Александр", "Alexander Alexandr Aleksander Aleksandar Alessandro Alejandro Oleksandr Саша Сашка "
-                  "Сашенька Саня Санёк Санька Шура Шурик Алекс Alex Aleks Olek Sandro"),
+    (
+        "Александр",
+        "Alexander Alexandr Aleksander Aleksandar Alessandro Alejandro Oleksandr Саша Сашка "
+        "Сашенька Саня Санёк Санька Шура Шурик Алекс Alex Aleks Olek Sandro",
+    ),
     ("Алексей", "Alexey Alexei Aleksey Aleksiej Алёша Лёша Лёшка Лёха Алекс Alex Aleks Lyosha Alyosha"),
     ("Анатолий", "Anatoly Anatoliy Толя Толик Tolya"),
     ("Андрей", "Andrew Andrey Andrei Andrzej Andrzejek Andre André Andreas Андрюша Андрюха Дюша Andy Drew"),
@@ -138,11 +141,13 @@ GIVEN_NAMES: tuple[tuple[str, str], ...] = (
     ("Диана", "Diana"),
     ("Ева", "Eva Eve Ewa Evie"),
     ("Евгения", "Eugenia Evgenia Evgeniya Yevgenia Женя Zhenya"),
-    ("Екатерина", "Ekaterina Yekaterina Katherine Catherine Kathryn Katarzyna Катерина Катя Катюша Катька "
-                  "Kate Katie Kathy Cathy Kat Kitty Kasia Kaśka Katya"),
+    (
+        "Екатерина",
+        "Ekaterina Yekaterina Katherine Catherine Kathryn Katarzyna Катерина Катя Катюша Катька "
+        "Kate Katie Kathy Cathy Kat Kitty Kasia Kaśka Katya",
+    ),
     ("Елена", "Elena Yelena Helen Helena Ellen Лена Леночка Lenka"),
-    ("Елизавета", "Elizaveta Elizabeth Elisabeth Elżbieta Eliza Лиза Liz Lizzie Lisa Beth Betty Bess Bessie "
-                  "Ela"),
+    ("Елизавета", "Elizaveta Elizabeth Elisabeth Elżbieta Eliza Лиза Liz Lizzie Lisa Beth Betty Bess Bessie Ela"),
     ("Жанна", "Zhanna Jeanne"),
     ("Зинаида", "Zinaida Зина"),
     ("Зоя", "Zoya Zoe"),

@@ -162,7 +162,7 @@ _BUSINESS_WORDS_TEXT = (
     "запчасти parts motors мотор garage гараж"
 )
 _BUSINESS_WORDS = frozenset(fold_token(w) for w in _BUSINESS_WORDS_TEXT.split())
-_QUOTES = frozenset("«»\"“”„")
+_QUOTES = frozenset('«»"“”„')
 _QUOTED_RE = re.compile(r"[«\"“„]([^«»\"“”„]*)[»\"”“]")
 _HANDLE_MARKS = frozenset("_@/\\#") | {"http", "www", ".ru", ".com"}
 
@@ -317,8 +317,7 @@ def _initial_match(x: PersonName, y: PersonName) -> bool:
 def _initials_clash(x: PersonName, y: PersonName) -> bool:
     """Same surname, but x's only given-name evidence is initials that fit none of y's given names."""
     return bool(
-        x.initials and not x.given and y.given and x.surnames & y.surnames
-        and not _initial_fits_given(x.initials, y)
+        x.initials and not x.given and y.given and x.surnames & y.surnames and not _initial_fits_given(x.initials, y)
     )
 
 

@@ -35,9 +35,7 @@ _GENERIC_EMAIL_LOCALS = frozenset(
         "123456",
     }
 )
-_GENERIC_EMAIL_DOMAINS = frozenset(
-    {"example.com", "example.org", "example.net", "test.com", "test.ru", "mail.test"}
-)
+_GENERIC_EMAIL_DOMAINS = frozenset({"example.com", "example.org", "example.net", "test.com", "test.ru", "mail.test"})
 
 
 @lru_cache(maxsize=65536)
