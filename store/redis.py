@@ -120,6 +120,8 @@ CHUNK = 1000
 # Defaults for the resolution locks; Settings overrides them.
 LOCK_LEASE_S = 30.0
 LOCK_WAIT_S = 60.0
+# Longest pause between two tries of a busy lock: an event holds its locks for a few milliseconds.
+LOCK_POLL_MAX_S = 0.008
 # Overlay members not yet numbered by the commit script sort after every committed one.
 _LOCAL_SEQ = 1e15
 
@@ -188,6 +190,13 @@ class _Unit:
         self.cache_str: dict[str, str | None] = {}
         self.locks: dict[str, str] = {}  # lock key -> token
         self.local_seq = 0
+
+    def forget_reads(self) -> None:
+        self.cache_h.clear()
+        self.cache_f.clear()
+        self.cache_s.clear()
+        self.cache_z.clear()
+        self.cache_str.clear()
 
     def put(self, container: dict[str, Any], key: str, value: Any) -> None:
         self.journal.append((container, key, container.get(key, _MISSING)))
@@ -347,6 +356,8 @@ class RedisStore(BaseStore):
             if need:
                 token = await self._lock(need)
                 unit.locks.update(dict.fromkeys(need, token))
+                # What was read before waiting may have changed meanwhile: read it again.
+                unit.forget_reads()
             yield
             return
         token = await self._lock(names)
@@ -369,7 +380,7 @@ class RedisStore(BaseStore):
                 raise StoreError(f"resolution keys stayed locked for {self.lock_wait_s:.0f}s")
             # Jitter keeps two waiters on the same keys from retrying in lockstep.
             await asyncio.sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, LOCK_POLL_MAX_S)
 
     async def _unlock(self, held: dict[str, str]) -> None:
         by_token: dict[str, list[str]] = {}
@@ -600,6 +611,8 @@ class RedisStore(BaseStore):
             (taken,) = await self._fields(unit, self.key("msg", "ids"), [ident])
             if taken is not None:
                 raise StoreError(f"message of event {message.event_id} is already stored")
+            # The same delivery resolved twice at once (a reclaimed entry): only one may store it.
+            unit.check("HEXISTS", self.key("msg", "ids"), ident, "0")
             self._hset(
                 unit,
                 key,
