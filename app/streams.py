@@ -243,7 +243,13 @@ class StreamWorker:
         if not entries:
             return False
         # Several events in flight overlap their Redis round trips; locks keep them apart.
-        await asyncio.gather(*(self._handle(entry_id, fields) for entry_id, fields in entries))
+        results = await asyncio.gather(
+            *(self._handle(entry_id, fields) for entry_id, fields in entries), return_exceptions=True
+        )
+        # Let every event in flight settle before reporting an outage: none is left half-handled.
+        for outcome in results:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return True
 
     async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:

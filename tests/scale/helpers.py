@@ -51,6 +51,6 @@ def spawn_worker(url: str, name: str, *, claim_idle_s: float = 1.0, lease_s: flo
         [sys.executable, "-m", "app.cli", "worker", "--name", name, "--exit-when-idle"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
