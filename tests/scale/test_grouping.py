@@ -18,7 +18,9 @@ from store.sqlite import SqliteStore
 EVENTS = 2000
 
 
-async def _through_redis(path: Path, workers: int, settings: Settings) -> tuple[frozenset[frozenset[str]], dict[str, int]]:
+async def _through_redis(
+    path: Path, workers: int, settings: Settings
+) -> tuple[frozenset[frozenset[str]], dict[str, int]]:
     prefix = unique_prefix()
     store = RedisStore.from_url(REDIS_URL, prefix=prefix)
     await store.open()
