@@ -166,6 +166,14 @@ end
 return n
 """
 
+_RENEW = """
+local n = 0
+for _, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[1] then redis.call('PEXPIRE', k, ARGV[2]); n = n + 1 end
+end
+return n
+"""
+
 _MISSING: Any = object()
 
 
@@ -189,6 +197,7 @@ class _Unit:
         self.cache_z: dict[str, list[tuple[str, float]]] = {}
         self.cache_str: dict[str, str | None] = {}
         self.locks: dict[str, str] = {}  # lock key -> token
+        self.renewed_at = 0.0  # monotonic time the held locks' leases were last renewed
         self.local_seq = 0
 
     def forget_reads(self) -> None:
@@ -255,6 +264,7 @@ class RedisStore(BaseStore):
         self._commit = client.register_script(_COMMIT)
         self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
 
     @classmethod
     def from_url(
@@ -320,6 +330,7 @@ class RedisStore(BaseStore):
     async def _apply(self, unit: _Unit) -> None:
         if not unit.ops:
             return
+        await self._keep_leases(unit)
         checks = unit.checks + [["GET", k, token] for k, token in unit.locks.items()]
         payload = [json.dumps(checks, ensure_ascii=False), json.dumps(unit.ops, ensure_ascii=False)]
         self.round_trips += 1
@@ -353,9 +364,11 @@ class RedisStore(BaseStore):
         if unit is not None:
             # Held until the unit commits (see the module docstring); re-entrant within the unit.
             need = [n for n in names if n not in unit.locks]
+            await self._keep_leases(unit)
             if need:
                 token = await self._lock(need)
                 unit.locks.update(dict.fromkeys(need, token))
+                unit.renewed_at = unit.renewed_at or time.monotonic()
                 # What was read before waiting may have changed meanwhile: read it again.
                 unit.forget_reads()
             yield
@@ -381,6 +394,19 @@ class RedisStore(BaseStore):
             # Jitter keeps two waiters on the same keys from retrying in lockstep.
             await asyncio.sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
             delay = min(delay * 2, LOCK_POLL_MAX_S)
+
+    async def _keep_leases(self, unit: _Unit) -> None:
+        """Renew the leases of a long unit (a replay batch holds its locks until it commits)."""
+        if not unit.locks or time.monotonic() - unit.renewed_at < self.lock_lease_s / 3:
+            return
+        by_token: dict[str, list[str]] = {}
+        for name, token in unit.locks.items():
+            by_token.setdefault(token, []).append(name)
+        lease_ms = str(int(self.lock_lease_s * 1000))
+        for token, names in by_token.items():
+            self.round_trips += 1
+            await self._renew(keys=names, args=[token, lease_ms])
+        unit.renewed_at = time.monotonic()
 
     async def _unlock(self, held: dict[str, str]) -> None:
         by_token: dict[str, list[str]] = {}

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from conftest import REDIS_URL, unique_prefix
+from helpers import run_workers, worker_settings
+
 from app.ingest import Pipeline
 from app.replay import replay
 from app.streams import RedisStreamQueue, enqueue_files
 from bench.synth import partition, truth, write
-from conftest import REDIS_URL, unique_prefix
 from core.config import Settings
-from helpers import run_workers, worker_settings
 from store.redis import RedisStore
 from store.sqlite import SqliteStore
 

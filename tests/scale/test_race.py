@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from conftest import REDIS_URL
+
 from app.ingest import Pipeline
 from app.streams import RedisStreamQueue, StreamWorker
-from conftest import REDIS_URL
 from core.config import Settings
 from core.values import Channel, Envelope
 from store.redis import RedisStore
