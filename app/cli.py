@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -50,6 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--what", required=True, choices=["events", "persons", "suggestions", "merges"])
     exp.add_argument("--format", default="jsonl", choices=["jsonl", "csv"])
     exp.add_argument("--out", help="file to write (default stdout)")
+
+    tg = sub.add_parser("telegram", help="Telegram bot administration")
+    tg_sub = tg.add_subparsers(dest="action", required=True)
+    hook = tg_sub.add_parser("set-webhook", help="point the bot at STITCH_PUBLIC_URL/webhooks/telegram")
+    hook.add_argument("--url", help="webhook URL (default: STITCH_PUBLIC_URL + /webhooks/telegram)")
+    hook.add_argument("--delete", action="store_true", help="remove the webhook (back to long polling)")
+
+    av = sub.add_parser("avito", help="Avito messenger administration")
+    av_sub = av.add_subparsers(dest="action", required=True)
+    subscribe = av_sub.add_parser("subscribe", help="register STITCH_PUBLIC_URL/webhooks/avito/<secret>")
+    subscribe.add_argument("--url", help="webhook URL (default: built from the public URL and the secret)")
+
+    from app.ops.commands import add_graph_parser
+
+    add_graph_parser(sub, _store_option)
     return parser
 
 
@@ -146,10 +162,64 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo:
         from app.demo import run_demo
 
-        return run_demo(settings)
+        result: int = run_demo(settings)
+        return result
     # Fail fast on a bad store URL, before binding the port.
     asyncio.run(_check_store(settings))
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    # access_log=None: the app logs one JSON line per request itself, naming the route, not the path.
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0
+
+
+async def _graph(args: argparse.Namespace, settings: Settings) -> int:
+    from app.ops.commands import run_graph
+
+    store = await _opened(settings)
+    try:
+        return await run_graph(args, store, settings)
+    finally:
+        await store.close()
+
+
+def _require(value: str, key: str) -> str:
+    if not value:
+        raise ConfigError(key, "required for this command")
+    return value
+
+
+async def _telegram(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.telegram.bot import TelegramConnector
+
+    _require(settings.telegram_bot_token, "STITCH_TELEGRAM_BOT_TOKEN")
+    connector = TelegramConnector.from_settings(settings)
+    try:
+        if args.delete:
+            await connector.delete_webhook()
+            print("telegram: webhook removed; `stitch serve` without STITCH_PUBLIC_URL long-polls")
+            return 0
+        secret = _require(settings.telegram_webhook_secret, "STITCH_TELEGRAM_WEBHOOK_SECRET")
+        url = args.url or _require(settings.public_url, "STITCH_PUBLIC_URL") + "/webhooks/telegram"
+        await connector.set_webhook(url, secret)
+    finally:
+        await connector.close()
+    print(f"telegram: webhook set to {url}")
+    return 0
+
+
+async def _avito(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.avito.connector import AvitoConnector
+
+    _require(settings.avito_client_id, "STITCH_AVITO_CLIENT_ID")
+    _require(settings.avito_client_secret, "STITCH_AVITO_CLIENT_SECRET")
+    secret = _require(settings.avito_webhook_secret, "STITCH_AVITO_WEBHOOK_SECRET")
+    url = args.url or f"{_require(settings.public_url, 'STITCH_PUBLIC_URL')}/webhooks/avito/{secret}"
+    connector = AvitoConnector.from_settings(settings)
+    try:
+        # Avito probes the URL with `{}` first: `stitch serve` must already be reachable there.
+        await connector.subscribe(url)
+    finally:
+        await connector.close()
+    print("avito: webhook subscribed (URL ends in the configured secret, not printed)")
     return 0
 
 
@@ -171,6 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_worker(args, settings))
         if args.command == "export":
             return asyncio.run(_export(args, settings))
+        if args.command == "telegram":
+            return asyncio.run(_telegram(args, settings))
+        if args.command == "avito":
+            return asyncio.run(_avito(args, settings))
+        if args.command == "graph":
+            return asyncio.run(_graph(args, settings))
     except (ConfigError, StoreUnavailable) as e:
         print(f"stitch: {e}", file=sys.stderr)
         return 2
@@ -179,6 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `stitch export | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 2
 
 

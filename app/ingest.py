@@ -8,8 +8,10 @@ event pending (processed again at start-up) or fully done, never half.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from connectors.parsers import parse_envelope
@@ -41,6 +43,8 @@ class IngestResult:
     suggestions: tuple[Suggestion, ...] = ()
     reason: str = ""
     message: Message | None = field(default=None, repr=False)
+    channel: str = ""  # the event's channel, for metrics
+    elapsed_s: float = 0.0  # time spent resolving (locks, resolver, lead, commit), for metrics
 
 
 Observer = Callable[[IngestResult], Awaitable[None]]
@@ -70,12 +74,19 @@ class Pipeline:
     async def ingest(self, envelope: Envelope) -> IngestResult:
         """Validate, store and resolve one event as one unit (replay)."""
         parsed = self.parse(envelope)
-        async with self.store.atomic():
+        started = time.perf_counter()
+        async with self._unit(parsed):
             if not await self.store.add_event(envelope):
-                return IngestResult(outcome=Outcome.DUPLICATE, event_id=envelope.id)
+                return IngestResult(outcome=Outcome.DUPLICATE, event_id=envelope.id, channel=envelope.channel.value)
             result = await self._resolve(envelope, parsed)
+        result = replace(result, channel=envelope.channel.value, elapsed_s=time.perf_counter() - started)
         await self._notify(result)
         return result
+
+    def _unit(self, parsed: Message | Ignored) -> AbstractAsyncContextManager[None]:
+        """One event's unit of work: its resolution keys locked, its effects atomic."""
+        keys = self.resolver.lock_keys(parsed) if isinstance(parsed, Message) else [parsed.event_id]
+        return _locked_atomic(self.store, keys)
 
     async def process(self, event_id: str) -> IngestResult:
         """Resolve an event stored by `accept` (idempotent: a done event is reported as duplicate)."""
@@ -83,8 +94,10 @@ class Pipeline:
         if envelope is None or await self.store.event_status(event_id) is not EventStatus.PENDING:
             return IngestResult(outcome=Outcome.DUPLICATE, event_id=event_id)
         parsed = self.parse(envelope)
-        async with self.store.atomic():
+        started = time.perf_counter()
+        async with self._unit(parsed):
             result = await self._resolve(envelope, parsed)
+        result = replace(result, channel=envelope.channel.value, elapsed_s=time.perf_counter() - started)
         await self._notify(result)
         return result
 
@@ -98,6 +111,7 @@ class Pipeline:
         return done
 
     async def _resolve(self, envelope: Envelope, parsed: Message | Ignored) -> IngestResult:
+        """Resolve one stored event; the caller holds its unit of work (`_unit`)."""
         store = self.store
         if isinstance(parsed, Ignored):
             await store.finish_event(envelope.id, EventStatus.IGNORED, parsed.reason)
@@ -106,24 +120,23 @@ class Pipeline:
         if await store.message_seen(message.channel, message.provider_message_id):
             await store.finish_event(envelope.id, EventStatus.IGNORED, "repeated delivery")
             return IngestResult(outcome=Outcome.DUPLICATE, event_id=envelope.id, reason="repeated delivery")
-        async with store.lock(self.resolver.lock_keys(message)), store.atomic():
-            with ids_from(envelope.id):
-                resolution = await self.resolver.resolve(message)
-                lead = await self.leads.on_message(resolution, message)
-            await store.add_message(
-                StoredMessage(
-                    event_id=envelope.id,
-                    channel=message.channel,
-                    provider_message_id=message.provider_message_id,
-                    profile_key=message.profile_key,
-                    lead_id=lead.lead_id,
-                    sent_at=message.sent_at,
-                    direction=Direction.IN,
-                    text=message.text,
-                    meta=message.meta,
-                )
+        with ids_from(envelope.id):
+            resolution = await self.resolver.resolve(message)
+            lead = await self.leads.on_message(resolution, message)
+        await store.add_message(
+            StoredMessage(
+                event_id=envelope.id,
+                channel=message.channel,
+                provider_message_id=message.provider_message_id,
+                profile_key=message.profile_key,
+                lead_id=lead.lead_id,
+                sent_at=message.sent_at,
+                direction=Direction.IN,
+                text=message.text,
+                meta=message.meta,
             )
-            await store.finish_event(envelope.id, EventStatus.DONE)
+        )
+        await store.finish_event(envelope.id, EventStatus.DONE)
         return IngestResult(
             outcome=Outcome.INGESTED,
             event_id=envelope.id,
@@ -141,3 +154,10 @@ class Pipeline:
                 await observer(result)
             except Exception:  # an observer (live feed, CRM push) must never undo an ingest
                 log.exception("observer failed", extra={"event_id": result.event_id})
+
+
+@asynccontextmanager
+async def _locked_atomic(store: BaseStore, keys: list[str]) -> AsyncIterator[None]:
+    # Lock before the transaction: a worker waiting for a key must not hold a transaction open.
+    async with store.lock(keys), store.atomic():
+        yield

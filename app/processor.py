@@ -7,6 +7,7 @@ Events left pending by a crash are picked up at start-up (`Pipeline.drain_pendin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from app.ingest import Pipeline
@@ -47,10 +48,8 @@ class Processor(BaseQueue):
             return
         await self.queue.join()
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
         self._task = None
 
     async def _run(self) -> None:

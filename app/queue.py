@@ -7,7 +7,10 @@ processes, on any machine, resolve (the Redis store).
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
+
+IDLE_POLL_S = 0.05
 
 
 class BaseQueue(ABC):
@@ -20,6 +23,11 @@ class BaseQueue(ABC):
     @abstractmethod
     async def backlog(self) -> int:
         """Events handed over and not yet resolved (readiness, metrics)."""
+
+    async def idle(self) -> None:
+        """Wait until everything handed over is resolved (tests, the demo, graceful shutdown)."""
+        while await self.backlog():
+            await asyncio.sleep(IDLE_POLL_S)
 
     async def start(self) -> None:  # noqa: B027 - optional hook, most queues need nothing
         """Begin work (the in-process queue resolves events left pending)."""

@@ -77,8 +77,9 @@ def read_lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
 
 
 async def replay(
-    pipeline: Pipeline, names: list[str], *, err: TextIO = sys.stderr, progress: bool | None = None
+    pipeline: Pipeline, names: list[str], *, err: TextIO | None = None, progress: bool | None = None
 ) -> ReplaySummary:
+    err = err or sys.stderr
     summary = ReplaySummary()
     show = err.isatty() if progress is None else progress
     started = time.perf_counter()

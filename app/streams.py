@@ -97,6 +97,22 @@ class RedisStreamQueue(BaseQueue):
                 return int(g.get("lag") or 0) + int(g.get("pending") or 0)
         return 0
 
+    async def queue_lag(self) -> float:
+        """Age in seconds of the oldest entry not yet acknowledged (0 when the workers keep up)."""
+        try:
+            summary: Any = await self.client.xpending(self.stream, GROUP)
+            oldest = summary.get("min") if summary and summary.get("pending") else None
+            if oldest is None:
+                groups: Any = await self.client.xinfo_groups(self.stream)
+                last = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP), "0-0")
+                after: Any = await self.client.xrange(self.stream, min="(" + last, count=1)
+                oldest = after[0][0] if after else None
+        except ResponseError:
+            return 0.0
+        if oldest is None:
+            return 0.0
+        return max(0.0, time.time() - int(str(oldest).split("-")[0]) / 1000)
+
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """The newest dead-lettered entries, for ops."""
         rows: Any = await self.client.xrevrange(self.dead, count=limit)

@@ -10,8 +10,11 @@ from aiohttp import web
 from app.forms import LIMITER, RateLimiter, form_routes
 from app.ingest import Pipeline
 from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
+from app.observability import readiness, setup_observability
+from app.ops import create_ops_app
 from app.processor import Processor
 from app.queue import BaseQueue
+from app.webhooks import setup_live
 from core.config import Settings
 from store import open_store
 from store.base import BaseStore
@@ -29,11 +32,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    processor = request.app[PROCESSOR]
-    ready = await store.ping()
-    backlog = await processor.backlog()
-    body = {"ok": ready, "store": ready, "backlog": backlog}
+    ready, body = await readiness(request.app)
     return web.json_response(body, status=200 if ready else 503)
 
 
@@ -48,6 +47,16 @@ def queue_for(store: BaseStore, pipeline: Pipeline, settings: Settings) -> BaseQ
         pipeline.observers.append(queue.feed_writer())
         return queue
     return Processor(pipeline)
+
+
+def _plug_probes(app: web.Application, queue: BaseQueue) -> None:
+    """The Redis queue answers the ops pages' stream lag and dead letters (app/probes.py)."""
+    from app.probes import PROBES
+    from app.streams import RedisStreamQueue
+
+    if isinstance(queue, RedisStreamQueue) and PROBES in app:
+        app[PROBES].queue_lag = queue.queue_lag
+        app[PROBES].dead_letters = queue.dead_letters
 
 
 def create_app(settings: Settings, store: BaseStore | None = None) -> web.Application:
@@ -68,6 +77,7 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
         await app[STORE].open()
         app[PIPELINE] = Pipeline(app[STORE], settings)
         app[PROCESSOR] = queue_for(app[STORE], app[PIPELINE], settings)
+        _plug_probes(app, app[PROCESSOR])
         await app[PROCESSOR].start()
         yield
         await app[PROCESSOR].stop()
@@ -75,6 +85,9 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
             await app[STORE].close()
 
     app.cleanup_ctx.append(store_ctx)
+    setup_live(app, settings)  # after store_ctx: the live context uses the store and the pipeline
+    setup_observability(app, settings)  # after store_ctx: observes the pipeline
+    app.add_subapp("/ops", create_ops_app(settings.ops_token))
     app.add_routes(routes)
     app.add_routes(form_routes)
     return app

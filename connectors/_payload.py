@@ -124,10 +124,10 @@ def mentioned(text: str, region: str) -> list[Identifier]:
     if not text:
         return []
     scanned = text[:MAX_SCAN_CHARS]
-    found = [Identifier(kind=IdKind.PHONE, value=p, provenance=Provenance.MENTIONED)
-             for p in phones_in_text(scanned, region)]
-    found += [Identifier(kind=IdKind.EMAIL, value=e, provenance=Provenance.MENTIONED)
-              for e in emails_in_text(scanned)]
+    found = [
+        Identifier(kind=IdKind.PHONE, value=p, provenance=Provenance.MENTIONED) for p in phones_in_text(scanned, region)
+    ]
+    found += [Identifier(kind=IdKind.EMAIL, value=e, provenance=Provenance.MENTIONED) for e in emails_in_text(scanned)]
     return found
 
 

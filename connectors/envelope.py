@@ -22,13 +22,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from core.errors import ReplayLineError
+from core.errors import ParseError, ReplayLineError
 from core.values import Channel, Envelope
 
 # RFC 3339 date-time (datetime.fromisoformat alone also accepts dates, week dates and naive times).
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
-)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 
 _CHANNELS = frozenset(c.value for c in Channel)
 
@@ -57,13 +55,14 @@ def envelope_from_json(obj: object, *, line: int) -> Envelope:
 
     event_id = obj.get("id")
     if event_id is None:
-        event_id = derive_event_id(channel, payload, received_at, line=line)
+        try:
+            event_id = derive_event_id(channel, payload, received_at)
+        except ParseError as e:
+            raise ReplayLineError(line, f"no id, and cannot derive one: {e.field} {e.reason}") from e
     elif not isinstance(event_id, str) or not event_id.strip():
         raise ReplayLineError(line, "id is not a non-empty string")
 
-    return Envelope(
-        id=event_id, channel=channel, received_at=received_at, payload=payload, lookups=lookups
-    )
+    return Envelope(id=event_id, channel=channel, received_at=received_at, payload=payload, lookups=lookups)
 
 
 def envelope_to_json(env: Envelope) -> dict[str, Any]:
@@ -79,24 +78,22 @@ def envelope_to_json(env: Envelope) -> dict[str, Any]:
     return line
 
 
-def derive_event_id(
-    channel: Channel, payload: Mapping[str, Any], received_at: datetime, *, line: int = 0
-) -> str:
+def derive_event_id(channel: Channel, payload: Mapping[str, Any], received_at: datetime) -> str:
     """The event id of a payload that came without one (see the module docstring).
 
     The live webhooks use it too, so a replayed export of live events deduplicates against them.
-    Raises ReplayLineError when the provider's message id is missing.
+    Raises ParseError when the provider's message id is missing or mistyped.
     """
     match channel:
         case Channel.TELEGRAM:
             update_id = payload.get("update_id")
             if isinstance(update_id, bool) or not isinstance(update_id, int):
-                raise ReplayLineError(line, "no id and no integer update_id to derive it from")
+                raise ParseError(channel, "update_id", "missing or not an integer")
             return f"telegram:{update_id}"
         case Channel.WHATSAPP:
             sid = _nonblank(payload.get("MessageSid"))
             if sid is None:
-                raise ReplayLineError(line, "no id and no MessageSid to derive it from")
+                raise ParseError(channel, "MessageSid", "missing")
             status = _nonblank(payload.get("MessageStatus"))
             if status is not None and payload.get("Body") is None:
                 return f"whatsapp:{sid}:{status}"
@@ -108,7 +105,7 @@ def derive_event_id(
             value = inner.get("value") if isinstance(inner, Mapping) else None
             message_id = _nonblank(value.get("id")) if isinstance(value, Mapping) else None
             if message_id is None:
-                raise ReplayLineError(line, "no id and no payload.value.id to derive it from")
+                raise ParseError(channel, "payload.value.id", "missing")
             return f"avito:{message_id}"
         case Channel.WEBFORM:
             return f"webform:{_content_hash(payload, received_at)}"
@@ -121,20 +118,22 @@ def rfc3339(moment: datetime) -> str:
 
 def _timestamp(value: object, line: int) -> datetime:
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        raise ReplayLineError(line, f"received_at is not an RFC 3339 timestamp: {value!r}")
+        raise ReplayLineError(line, f"received_at is not an RFC 3339 timestamp: {value!r:.60}")
     # fromisoformat in 3.11 wants an upper-case T and Z.
     text = value.upper()
     text = text[:-1] + "+00:00" if text.endswith("Z") else text
     try:
         return datetime.fromisoformat(text).astimezone(UTC)
     except (ValueError, OverflowError) as e:
-        raise ReplayLineError(line, f"received_at is not a valid time: {value!r}") from e
+        raise ReplayLineError(line, f"received_at is not a valid time: {value!r:.60}") from e
 
 
 def _content_hash(payload: Mapping[str, Any], received_at: datetime) -> str:
     canonical = json.dumps(
         {"payload": payload, "received_at": rfc3339(received_at)},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 

@@ -20,12 +20,14 @@ class Parser(Protocol):
 
 
 # Read-only: nothing registers parsers at import time or later.
-PARSERS: Mapping[Channel, Parser] = MappingProxyType({
-    Channel.TELEGRAM: parse_telegram,
-    Channel.WHATSAPP: parse_whatsapp,
-    Channel.AVITO: parse_avito,
-    Channel.WEBFORM: parse_webform,
-})
+PARSERS: Mapping[Channel, Parser] = MappingProxyType(
+    {
+        Channel.TELEGRAM: parse_telegram,
+        Channel.WHATSAPP: parse_whatsapp,
+        Channel.AVITO: parse_avito,
+        Channel.WEBFORM: parse_webform,
+    }
+)
 
 
 def parse_envelope(env: Envelope, *, region: str = "RU") -> Message | Ignored:

@@ -20,6 +20,14 @@ REVIEW_SCORE = 6.0  # evidence at or above this (and below MERGE_SCORE) goes to 
 TIME_WINDOW_S = 30 * 60  # how far apart two messages may be to count as the same burst
 MAX_PROFILES = 12  # a person this large grows only through review
 
+ASK_CONTACT = (
+    "Thank you for your message! So that we can recognise you on any channel and call back if needed, "
+    "could you share your phone number? Just tap the button below."
+)
+CONTACT_BUTTON = "Share my phone number"
+OUTBOX_ATTEMPTS = 5  # provider calls per reply before it is marked failed (429/5xx only are retried)
+READY_MAX_BACKLOG = 1000  # accepted events not yet resolved above which /readyz says "not keeping up"
+
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
     raw = env.get(key)
@@ -89,8 +97,19 @@ class Settings:
     form_origins: tuple[str, ...] = ()
     metrics_token: str = ""
     bitrix24_webhook_url: str = ""
+    telegram_ask_contact: str = ASK_CONTACT  # empty: never ask Telegram customers for their phone
+    telegram_contact_button: str = CONTACT_BUTTON
+    outbox_attempts: int = OUTBOX_ATTEMPTS
+    ops_token: str = ""  # empty: the /ops pages answer loopback clients only
+    ops_alarm_profiles: int = 0  # a person larger than this raises the ops alarm; 0: resolver.max_profiles
+    ready_max_backlog: int = READY_MAX_BACKLOG
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+
+    @property
+    def alarm_profiles(self) -> int:
+        """The person size above which ops is alarmed (its own setting, else the resolver's cap)."""
+        return self.ops_alarm_profiles or self.resolver.max_profiles
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +134,13 @@ class Settings:
             form_origins=_list(e, "STITCH_FORM_ORIGINS"),
             metrics_token=e.get("STITCH_METRICS_TOKEN", ""),
             bitrix24_webhook_url=e.get("STITCH_BITRIX24_WEBHOOK_URL", ""),
+            # Unset means the default text; set to empty it turns the question off.
+            telegram_ask_contact=e.get("STITCH_TELEGRAM_ASK_CONTACT", ASK_CONTACT).strip(),
+            telegram_contact_button=e.get("STITCH_TELEGRAM_CONTACT_BUTTON") or CONTACT_BUTTON,
+            outbox_attempts=max(1, _int(e, "STITCH_OUTBOX_ATTEMPTS", OUTBOX_ATTEMPTS)),
+            ops_token=e.get("STITCH_OPS_TOKEN", ""),
+            ops_alarm_profiles=max(0, _int(e, "STITCH_OPS_ALARM_PROFILES", 0)),
+            ready_max_backlog=max(1, _int(e, "STITCH_READY_MAX_BACKLOG", READY_MAX_BACKLOG)),
             resolver=ResolverSettings(
                 merge_score=_float(e, "STITCH_MERGE_SCORE", MERGE_SCORE),
                 review_score=_float(e, "STITCH_REVIEW_SCORE", REVIEW_SCORE),

@@ -152,6 +152,9 @@ def given_canonicals(token: str) -> frozenset[str]:
 
 # --- what is not a personal name ------------------------------------------------------------------
 
+# Folded forms of courtesy titles people put before their name ("Mr. Виктория", "Pani Anna").
+_TITLES = frozenset({"mr", "mrs", "ms", "mis", "miss", "dr", "sir", "pan", "pani", "gospodin", "gospoza"})
+
 # Folded words that mark a business, a bot or a role rather than a person.
 _BUSINESS_WORDS_TEXT = (
     "ооо ип зао оао пао ао тоо чп llc ltd inc gmbh corp co компания company фирма group групп "
@@ -229,7 +232,7 @@ def parse_name(raw: str) -> PersonName:
         if not letters:
             continue
         token = fold_token(letters)
-        if not token:
+        if not token or token in _TITLES:
             continue
         if len(letters) == 1:
             # An initial keeps its whole folded form: "Ю." is "iu", which "Iuliia" starts with.

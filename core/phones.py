@@ -38,21 +38,36 @@ _GENERIC_EMAIL_LOCALS = frozenset(
 _GENERIC_EMAIL_DOMAINS = frozenset({"example.com", "example.org", "example.net", "test.com", "test.ru", "mail.test"})
 
 
+# Regions tried, in order, for a number typed without a country code that is not valid in the
+# default region (a visitor from abroad writing their number the way they dial it at home).
+FALLBACK_REGIONS = ("US", "GB", "DE", "PL", "KZ", "BY", "UA")
+
+
+def _parse_valid(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
 @lru_cache(maxsize=65536)
 def normalize_phone(raw: str, region: str = "RU") -> str | None:
     """E.164 for a valid, non-generic number; None otherwise (never raises)."""
     cleaned = raw.strip().removeprefix("whatsapp:").strip()
     if not cleaned or len(cleaned) > 40:
         return None
+    if cleaned.startswith("00"):  # the international prefix most of Europe dials ("0048 ...")
+        cleaned = "+" + cleaned[2:]
     digits = re.sub(r"\D", "", cleaned)
     # A bare international number without "+" ("79123456789" from Telegram's contact or WaId).
     if not cleaned.startswith("+") and len(digits) >= 11 and not digits.startswith("8"):
         cleaned = "+" + digits
-    try:
-        number = phonenumbers.parse(cleaned, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
+    number = _parse_valid(cleaned, region)
+    if number is None and not cleaned.startswith("+"):
+        # Typed without a country code and not valid here: a foreign customer's local format.
+        number = next((n for r in FALLBACK_REGIONS if r != region and (n := _parse_valid(cleaned, r))), None)
+    if number is None:
         return None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return None if is_generic_phone(e164) else e164
@@ -80,9 +95,15 @@ def normalize_email(raw: str) -> str | None:
     return normalized
 
 
+# Fewer digits than this in a whole text cannot hold a phone number; skips the costly matcher.
+MIN_PHONE_DIGITS = 7
+
+
 def phones_in_text(text: str, region: str = "RU") -> list[str]:
     """Valid phone numbers written inside a message, in E.164."""
     found: list[str] = []
+    if sum(ch.isdigit() for ch in text) < MIN_PHONE_DIGITS:
+        return found
     for match in phonenumbers.PhoneNumberMatcher(text, region):
         e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
         if not is_generic_phone(e164) and e164 not in found:
@@ -95,6 +116,8 @@ _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 def emails_in_text(text: str) -> list[str]:
     found: list[str] = []
+    if "@" not in text:
+        return found
     for raw in _EMAIL_RE.findall(text):
         email = normalize_email(raw)
         if email and email not in found:

@@ -146,3 +146,31 @@ class EventStatus(StrEnum):
     DONE = "done"
     IGNORED = "ignored"
     FAILED = "failed"
+
+
+class OutboxStatus(StrEnum):
+    """Where a reply got to. Only moves forward: queued → sent → delivered → read, or → failed."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxItem:
+    """A manager's reply, stored before it is sent so a crash cannot lose it."""
+
+    id: str
+    person_id: str
+    profile_key: str
+    channel: Channel
+    text: str
+    status: OutboxStatus
+    created_at: datetime
+    updated_at: datetime
+    actor: str = ""
+    attempts: int = 0  # provider calls started; >0 without provider_message_id = outcome unknown
+    error: str = ""
+    provider_message_id: str = ""

@@ -35,6 +35,7 @@ _GREETING_WORDS = """
     здравствуйте здравствуй здрасте здрасьте добрый доброе доброго добрый день вечер утро утра дня вечера
     привет приветствую салют хай алло але спасибо пожалуйста подскажите скажите извините
     уважаемый уважаемые hi hello hey helo good morning afternoon evening thanks thank you please
+    czesc cześć dzien dzień dobry witam witaj dziekuje dziękuję prosze proszę
 """
 _GREETINGS = frozenset(_GREETING_WORDS.split())
 # Words that carry no subject: the stock phrases of classified-ad chats, and plain stopwords.
@@ -47,6 +48,10 @@ _STOP_WORDS = """
     по за из от до для при про с со к ко о об обо мой моя мое свой он она оно они его ее их
     ок ok окей ага угу хорошо ладно понятно спасибо the a an is are do does you your for of to in on
     it this that still available price how much can i want buy
+    жду ждем ответа ответ ответьте скидка скидку скидки адрес адреса подумаю подумать приеду приедем
+    перезвонить перезвоните позвоните можете свяжитесь связаться
+    czekam na odpowiedz odpowiedź dziekuje dziękuję adres jaki prosze proszę
+    what address thanks thank waiting wait answer reply call back discount ok okay
 """
 # Written as text_key writes them (ё -> е).
 _STOPWORDS = frozenset(_STOP_WORDS.split())
@@ -75,6 +80,11 @@ def _informative(token: str) -> bool:
 
 def _informative_tokens(text: str) -> list[str]:
     return [t for t in text_key(text).split() if _informative(t)]
+
+
+def informative_tokens(text: str) -> list[str]:
+    """The words of a text that carry its subject (no greetings, stopwords or stock phrases)."""
+    return _informative_tokens(text)
 
 
 def text_similarity(a: str, b: str) -> float:

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 
-from core.names import NameMatch, compare_names, parse_name
-from core.text import is_generic_text, text_key, text_similarity
+from rapidfuzz import fuzz
+
+from core.names import NameMatch, PersonName, compare_names, parse_name
+from core.text import informative_tokens, is_generic_text, text_key, text_similarity
 
 # Text levels (rapidfuzz scores over normalized texts, 0..100).
-TEXT_SAME_MIN = 93.0
+TEXT_SAME_MIN = 90.0
 TEXT_NEAR_MIN = 85.0
+# A subject word counts as present in the other text when some word there is this alike (typos).
+WORD_MATCH_MIN = 75.0
 TEXT_LOOSE_MIN = 70.0
 
 # Time levels: the impatient customer writes everywhere within minutes.
-BURST_S = 5 * 60
-CLOSE_S = 15 * 60
+IMMEDIATE_S = 10 * 60
+BURST_S = 20 * 60
+CLOSE_S = 30 * 60
 
 # Best-first order of name levels, for "the strongest agreement between two sets of names".
 NAME_ORDER = (
@@ -38,6 +43,7 @@ class TextLevel(StrEnum):
 
 
 class TimeLevel(StrEnum):
+    IMMEDIATE = "immediate"
     BURST = "burst"
     CLOSE = "close"
     WINDOW = "window"
@@ -50,7 +56,7 @@ def compare_name_sets(ours: Iterable[str], theirs: Iterable[str]) -> NameMatch:
     theirs_parsed = [parse_name(n) for n in theirs if n]
     for a in ours_parsed:
         for b in theirs_parsed:
-            levels.add(compare_names(a, b))
+            levels.add(compare_person_names(a, b))
     if NameMatch.DIFFERENT in levels:
         return NameMatch.DIFFERENT
     for level in NAME_ORDER:
@@ -59,21 +65,65 @@ def compare_name_sets(ours: Iterable[str], theirs: Iterable[str]) -> NameMatch:
     return NameMatch.UNKNOWN
 
 
+def compare_person_names(a: PersonName, b: PersonName) -> NameMatch:
+    """compare_names, plus: a rare given name we do not know ("Антип") read as a surname still agrees
+    with the same word in a fuller name ("Антип Калашников")."""
+    level = compare_names(a, b)
+    if level is NameMatch.UNKNOWN and a.usable and b.usable and _share_word(a.tokens, b.tokens):
+        return NameMatch.GIVEN_ONLY
+    return level
+
+
+# Folded name words that start alike this far are one name's forms ("nikitos" / "nikita").
+SHARED_PREFIX = 5
+
+
+def _share_word(ours: Sequence[str], theirs: Sequence[str]) -> bool:
+    return any(
+        a == b or (len(a) >= SHARED_PREFIX and a[:SHARED_PREFIX] == b[:SHARED_PREFIX]) for a in ours for b in theirs
+    )
+
+
+def names_disagree(ours: Iterable[str], theirs: Iterable[str]) -> bool:
+    """Usable names on both sides that share no word and no known given name ("Кондрат" / "Игорь").
+
+    Not a clash we can be sure of (either may be a nickname or a surname), so it weighs against an
+    evidence link without vetoing it, and never makes an identifier shared.
+    """
+    ours_parsed = [p for p in (parse_name(n) for n in ours if n) if p.usable]
+    theirs_parsed = [p for p in (parse_name(n) for n in theirs if n) if p.usable]
+    if not ours_parsed or not theirs_parsed:
+        return False
+    return all(compare_person_names(a, b) is NameMatch.UNKNOWN for a in ours_parsed for b in theirs_parsed)
+
+
 def compare_text(a: str, b: str) -> tuple[TextLevel, float]:
     if not a or not b or is_generic_text(a) or is_generic_text(b):
         return TextLevel.GENERIC, 0.0
     similarity = text_similarity(text_key(a), text_key(b))
-    if similarity >= TEXT_SAME_MIN:
+    if similarity < TEXT_NEAR_MIN:
+        return (TextLevel.LOOSE if similarity >= TEXT_LOOSE_MIN else TextLevel.OTHER), similarity
+    # Templates differ in one slot word ("замена масла" / "замена колодок") yet score like typos do:
+    # the same question means every subject word has a counterpart on the other side.
+    missing = max(_unmatched_words(a, b), _unmatched_words(b, a))
+    if similarity >= TEXT_SAME_MIN and missing == 0:
         return TextLevel.SAME, similarity
-    if similarity >= TEXT_NEAR_MIN:
+    if missing <= 1:
         return TextLevel.NEAR, similarity
-    if similarity >= TEXT_LOOSE_MIN:
-        return TextLevel.LOOSE, similarity
-    return TextLevel.OTHER, similarity
+    return TextLevel.LOOSE, similarity
+
+
+def _unmatched_words(a: str, b: str) -> int:
+    words_b = text_key(b).split()
+    return sum(
+        1 for word in informative_tokens(a) if not any(fuzz.ratio(word, other) >= WORD_MATCH_MIN for other in words_b)
+    )
 
 
 def compare_time(a: datetime, b: datetime) -> tuple[TimeLevel, float]:
     gap = abs((a - b).total_seconds())
+    if gap <= IMMEDIATE_S:
+        return TimeLevel.IMMEDIATE, gap
     if gap <= BURST_S:
         return TimeLevel.BURST, gap
     if gap <= CLOSE_S:

@@ -7,6 +7,7 @@ The graph is built from the store on demand: no process holds it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ class Step:
     score: float
 
 
-async def person_graph(store: BaseStore, person_id: str) -> nx.Graph:
+async def person_graph(store: BaseStore, person_id: str) -> nx.Graph[str]:
     """Profiles, identifiers and evidence edges of a person (and edges to profiles outside it)."""
     root = await store.root_of(person_id)
     if await store.get_person(root) is None:
@@ -37,8 +38,8 @@ async def person_graph(store: BaseStore, person_id: str) -> nx.Graph:
     return await profiles_graph(store, [p.key for p in profiles], person=root)
 
 
-async def profiles_graph(store: BaseStore, keys: Sequence[str], *, person: str = "") -> nx.Graph:
-    graph = nx.Graph(person=person)
+async def profiles_graph(store: BaseStore, keys: Sequence[str], *, person: str = "") -> nx.Graph[str]:
+    graph: nx.Graph[str] = nx.Graph(person=person)
     profiles = await store.get_profiles(keys)
     for key, profile in profiles.items():
         graph.add_node(key, kind="profile", channel=profile.channel.value, name=profile.name, handle=profile.handle)
@@ -58,7 +59,7 @@ def _words(evidence: Sequence[Evidence]) -> str:
     return "; ".join(e.detail for e in evidence if e.detail)
 
 
-def explain_path(graph: nx.Graph, a: str, b: str) -> list[Step]:
+def explain_path(graph: nx.Graph[str], a: str, b: str) -> list[Step]:
     """The strongest-looking path of evidence between two profiles (fewest hops, identifiers first)."""
     if a not in graph or b not in graph:
         raise NotFound("profile", a if a not in graph else b)
@@ -75,7 +76,7 @@ def explain_path(graph: nx.Graph, a: str, b: str) -> list[Step]:
     except nx.NetworkXNoPath:
         return []
     steps = []
-    for u, v in zip(path, path[1:], strict=False):
+    for u, v in itertools.pairwise(path):
         data = graph.edges[u, v]
         if data.get("kind") == "identifier":
             ident = v if graph.nodes[v].get("kind") == "identifier" else u

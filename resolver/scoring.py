@@ -13,19 +13,28 @@ NAME_WEIGHTS: dict[NameMatch, float] = {
     NameMatch.EQUIVALENT: 5.0,
     NameMatch.INITIAL: 4.0,
     NameMatch.FUZZY: 3.0,
-    NameMatch.GIVEN_ONLY: 2.0,
+    NameMatch.GIVEN_ONLY: 3.0,
     NameMatch.UNKNOWN: 0.0,
     # Clashing names veto evidence links outright: precision first.
     NameMatch.DIFFERENT: -100.0,
 }
 TEXT_WEIGHTS: dict[TextLevel, float] = {
     TextLevel.SAME: 8.0,
-    TextLevel.NEAR: 6.0,
-    TextLevel.LOOSE: 2.0,
+    TextLevel.NEAR: 3.0,
+    TextLevel.LOOSE: 1.0,
     TextLevel.GENERIC: 0.0,
-    TextLevel.OTHER: -1.0,
+    TextLevel.OTHER: -2.0,
 }
-TIME_WEIGHTS: dict[TimeLevel, float] = {TimeLevel.BURST: 2.0, TimeLevel.CLOSE: 1.0, TimeLevel.WINDOW: 0.0}
+TIME_WEIGHTS: dict[TimeLevel, float] = {
+    TimeLevel.IMMEDIATE: 4.0,
+    TimeLevel.BURST: 4.0,
+    TimeLevel.CLOSE: 0.0,
+    TimeLevel.WINDOW: 0.0,
+}
+# Share of an earlier link from another of our profiles to the same candidate that is added.
+CORROBORATION_FACTOR = 0.5
+# Readable names that share nothing ("Кондрат" / "Игорь"): against the link, short of a veto.
+NAME_MISMATCH_WEIGHT = -4.0
 # Two accounts on one channel writing within minutes are more often two people than one.
 SAME_CHANNEL_WEIGHT = -3.0
 
@@ -34,7 +43,14 @@ SAME_CHANNEL_WEIGHT = -3.0
 class PairScore:
     score: float
     evidence: tuple[Evidence, ...]
+    named: bool = False  # the names agree (not merely fail to clash)
+    same_text: bool = False  # the texts are near-identical
 
 
-def total(*parts: Evidence) -> PairScore:
-    return PairScore(score=sum(p.score for p in parts), evidence=tuple(p for p in parts if p.detail))
+def total(*parts: Evidence, named: bool = False, same_text: bool = False) -> PairScore:
+    return PairScore(
+        score=sum(p.score for p in parts),
+        evidence=tuple(p for p in parts if p.detail),
+        named=named,
+        same_text=same_text,
+    )

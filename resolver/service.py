@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from core.config import ResolverSettings
 from core.names import NameMatch, parse_name
 from core.phones import mask_email, mask_phone
 from core.records import Evidence, MergeKind, MergeRecord, Person, Profile, RecentHit, Suggestion
-from core.values import Channel, IdKind, Identifier, Message, Provenance
-from resolver.blocking import Candidates, find_candidates, message_blocks
-from resolver.comparison import compare_name_sets, compare_text, compare_time
+from core.values import Channel, IdKind, Message, Provenance
+from resolver.blocking import Candidates, find_candidates, full_name_keys, message_blocks
+from resolver.comparison import TextLevel, compare_name_sets, compare_text, compare_time, names_disagree
 from resolver.merge import Merger, new_id
-from resolver.scoring import NAME_WEIGHTS, SAME_CHANNEL_WEIGHT, TEXT_WEIGHTS, TIME_WEIGHTS, PairScore, total
+from resolver.scoring import (
+    CORROBORATION_FACTOR,
+    NAME_MISMATCH_WEIGHT,
+    NAME_WEIGHTS,
+    SAME_CHANNEL_WEIGHT,
+    TEXT_WEIGHTS,
+    TIME_WEIGHTS,
+    PairScore,
+    total,
+)
 from store.base import BaseStore
 
 log = logging.getLogger("stitch.resolver")
@@ -48,6 +57,7 @@ class Resolution:
     profile_key: str
     new_person: bool = False
     known_before: bool = False  # the person existed before this message (a repeat inquiry)
+    own_person: str = ""  # the person created for a new profile (kept as its home, so a split restores it)
     merges: list[MergeRecord] = field(default_factory=list)
     suggestions: list[Suggestion] = field(default_factory=list)
 
@@ -90,12 +100,15 @@ class Resolver:
         blocks = sorted(message_blocks(message))
         candidates = await find_candidates(store, message, blocks, self.window)
         names = [message.name] if message.name else []
-        if person is not None:
+        has_candidates = candidates.recent or any(candidates.by_identifier.values())
+        if person is not None and has_candidates:
+            # The person's other names matter only when there is someone to compare them with.
             names.extend(p.name for p in await store.profiles_of(person) if p.name)
 
         res = Resolution(person_id=person or "", profile_key=key, known_before=person is not None)
         person = await self._link_identifiers(message, person, names, candidates, res)
         person = await self._link_evidence(message, person, names, candidates, res)
+        person = await self._suggest_namesakes(message, person, names, candidates, res)
         if person is None:
             person = await self._new_person(message, names, res)
         res.person_id = person
@@ -109,7 +122,7 @@ class Resolver:
                 chat_id=message.chat_id,
                 name=message.name or (existing.name if existing else ""),
                 handle=message.handle or (existing.handle if existing else ""),
-                person_id=existing.person_id if existing else person,
+                person_id=existing.person_id if existing else (res.own_person or person),
                 first_seen=existing.first_seen if existing else at,
                 last_seen=at,
                 unreachable=existing.unreachable if existing else False,
@@ -139,10 +152,20 @@ class Resolver:
         to_suggest: dict[str, list[Evidence]] = {}
         for ident in ident_keys:
             profiles = await store.get_profiles(candidates.by_identifier[ident])
-            roots = {await store.root_of(p.person_id) for p in profiles.values()}
+            their_links = await store.identifiers_of(list(profiles))
+            typed_by = {
+                k
+                for k, ids in their_links.items()
+                for i in ids
+                if i.key == ident and i.provenance is not Provenance.CHANNEL
+            }
+            root_of = {k: await store.root_of(p.person_id) for k, p in profiles.items()}
+            roots = set(root_of.values())
             roots.discard(person or "")
             for root in sorted(roots):
-                their_names = [p.name for p in await store.profiles_of(root)]
+                theirs = await store.profiles_of(root)
+                their_names = [p.name for p in theirs]
+                typed = provenance.get(ident) is not Provenance.CHANNEL or any(root_of[k] == root for k in typed_by)
                 level = compare_name_sets(names, their_names)
                 evidence = [
                     Evidence(
@@ -163,6 +186,15 @@ class Resolver:
                     target = to_suggest
                 elif provenance.get(ident) is Provenance.MENTIONED and level is NameMatch.UNKNOWN:
                     target = to_suggest  # a number inside a text may be anyone's
+                elif level is NameMatch.UNKNOWN and typed and names_disagree(names, their_names):
+                    # Readable names that share nothing behind a typed number: too uncertain to merge,
+                    # too uncertain to call shared. (Two channels that verified the number are one phone.)
+                    target = to_suggest
+                elif level is NameMatch.UNKNOWN and typed:
+                    # A typed phone or e-mail with no name to check it against may be a family's or an
+                    # office's: it links on its own only inside the burst of one inquiry.
+                    recent = any(abs(message.received_at - p.last_seen) <= self.window for p in theirs)
+                    target = to_merge if recent else to_suggest
                 else:
                     target = to_merge
                 target.setdefault(root, []).extend(evidence)
@@ -180,6 +212,7 @@ class Resolver:
         members = set(await store.members_of(person)) if person else set()
         profiles = await store.get_profiles(sorted({h.profile_key for h in candidates.recent}))
         best: dict[str, PairScore] = {}
+        same_text_roots: set[str] = set()
         for hit in candidates.recent:
             other = profiles.get(hit.profile_key)
             if other is None:
@@ -188,30 +221,82 @@ class Resolver:
             if root in members:
                 continue
             pair = self._score_pair(message, other, hit)
+            if pair.same_text:
+                same_text_roots.add(root)
             if pair.score >= self.settings.review_score:
                 await store.add_edge(message.profile_key, other.key, pair.score, pair.evidence, message.received_at)
             if root not in best or pair.score > best[root].score:
                 best[root] = pair
         # A person is compared as a whole: one clashing name among its profiles vetoes the link.
         scored: dict[str, PairScore] = {}
+        ours = await store.profile_keys_of(sorted(members)) if members else []
         for root, pair in best.items():
             if pair.score < self.settings.review_score:
                 continue
-            their_names = [p.name for p in await store.profiles_of(root)]
-            if compare_name_sets(names, their_names) is NameMatch.DIFFERENT:
+            theirs = await store.profiles_of(root)
+            if compare_name_sets(names, [p.name for p in theirs]) is NameMatch.DIFFERENT:
                 continue
-            scored[root] = pair
+            scored[root] = await self._corroborate(message, pair, ours, {p.key for p in theirs})
         confident = [r for r, p in scored.items() if p.score >= self.settings.merge_score]
         to_merge: dict[str, list[Evidence]] = {}
         to_suggest: dict[str, list[Evidence]] = {}
         if len(confident) == 1:
-            to_merge[confident[0]] = list(scored[confident[0]].evidence)
+            root = confident[0]
+            # Without names to agree, the text alone identifies only if nobody else sent it lately.
+            if scored[root].named or not (same_text_roots - {root}):
+                to_merge[root] = list(scored[root].evidence)
         for root, pair in scored.items():
             if root not in to_merge:
                 # Two confident candidates that are not one person: a human decides.
                 to_suggest[root] = list(pair.evidence)
         scores = {r: p.score for r, p in scored.items()}
         return await self._apply(message, person, to_merge, to_suggest, res, scores=scores)
+
+    async def _suggest_namesakes(
+        self, message: Message, person: str | None, names: list[str], candidates: Candidates, res: Resolution
+    ) -> str | None:
+        """The same full name on another channel days apart: worth a look, never a merge."""
+        if not candidates.namesakes:
+            return person
+        store = self.store
+        members = set(await store.members_of(person)) if person else set()
+        profiles = await store.get_profiles(sorted({h.profile_key for h in candidates.namesakes}))
+        to_suggest: dict[str, list[Evidence]] = {}
+        for hit in candidates.namesakes:
+            other = profiles.get(hit.profile_key)
+            if other is None or other.channel == message.channel:
+                continue
+            root = await store.root_of(other.person_id)
+            if root in members or root in to_suggest:
+                continue
+            level = compare_name_sets([message.name], [other.name])
+            if level in STRONG_NAMES or full_name_keys(message.name) & full_name_keys(other.name):
+                hours = (message.received_at - hit.at).total_seconds() / 3600
+                apart = f"{hours / 24:.0f} days" if hours >= 36 else f"{hours:.0f} hours"
+                where = f"{CHANNEL_TITLES[message.channel]} and {CHANNEL_TITLES[other.channel]}"
+                detail = f"same full name {message.name} on {where} {apart} apart"
+                to_suggest[root] = [Evidence(rule="name", detail=detail, score=NAME_WEIGHTS[level])]
+        scores = dict.fromkeys(to_suggest, self.settings.review_score)
+        return await self._apply(message, person, {}, to_suggest, res, scores=scores)
+
+    async def _corroborate(self, message: Message, pair: PairScore, ours: list[str], theirs: set[str]) -> PairScore:
+        """Add the strongest earlier link between another of our profiles and the candidate.
+
+        The impatient customer's second channel matching the same person again is new evidence.
+        """
+        others = [k for k in ours if k != message.profile_key]
+        if not others:
+            return pair
+        earlier = [
+            score
+            for a, b, score, _ in await self.store.edges_of(others)
+            if (a in theirs or b in theirs) and message.profile_key not in (a, b)
+        ]
+        if not earlier or max(earlier) < self.settings.review_score:
+            return pair
+        bonus = CORROBORATION_FACTOR * max(earlier)
+        note = Evidence(rule="corroboration", detail="the same person matched from another channel too", score=bonus)
+        return replace(pair, score=pair.score + bonus, evidence=(*pair.evidence, note))
 
     def _score_pair(self, message: Message, other: Profile, hit: RecentHit) -> PairScore:
         name_level = compare_name_sets([message.name], [other.name])
@@ -230,11 +315,23 @@ class Resolver:
                 score=TEXT_WEIGHTS[text_level],
                 values={"level": text_level.value, "similarity": f"{similarity:.0f}"},
             ),
-            Evidence(rule="time", detail="", score=TIME_WEIGHTS[time_level], values={"seconds": f"{gap:.0f}"}),
+            # Closeness in time says something only about the same question: many people write within minutes.
+            Evidence(
+                rule="time",
+                detail="",
+                score=TIME_WEIGHTS[time_level] if text_level in (TextLevel.SAME, TextLevel.NEAR) else 0.0,
+                values={"seconds": f"{gap:.0f}"},
+            ),
         ]
+        if name_level is NameMatch.UNKNOWN and names_disagree([message.name], [other.name]):
+            parts.append(Evidence(rule="name", detail="", score=NAME_MISMATCH_WEIGHT, values={"level": "mismatch"}))
         if message.channel == other.channel:
             parts.append(Evidence(rule="channel", detail="", score=SAME_CHANNEL_WEIGHT))
-        return total(*parts)
+        return total(
+            *parts,
+            named=name_level not in (NameMatch.UNKNOWN, NameMatch.DIFFERENT),
+            same_text=text_level in (TextLevel.SAME, TextLevel.NEAR),
+        )
 
     @staticmethod
     def _name_evidence(level: NameMatch, ours: Sequence[str], theirs: Sequence[str]) -> Evidence:
@@ -265,22 +362,29 @@ class Resolver:
     ) -> str | None:
         store = self.store
         at = message.received_at
-        for root in list(to_merge):
-            blocked = person is not None and await self.merger.cannot_link(
-                await store.members_of(person), await store.members_of(root)
-            )
-            if blocked:
-                to_merge.pop(root)
-                to_suggest.pop(root, None)
+        if person is not None:
+            # "Not the same person" wins over any evidence: no merge, not even a suggestion.
+            members = await store.members_of(person)
+            for root in {*to_merge, *to_suggest}:
+                if await self.merger.cannot_link(members, await store.members_of(root)):
+                    to_merge.pop(root, None)
+                    to_suggest.pop(root, None)
         group = sorted({*to_merge, *([person] if person else [])})
         if len(group) > 1 or (person is None and group):
             size = len(await store.profile_keys_of([m for r in group for m in await store.members_of(r)]))
-            if size + (0 if person else 1) > self.settings.max_profiles:
+            unsaved = 0 if (await store.get_profiles([message.profile_key])) else 1
+            if size + unsaved > self.settings.max_profiles:
                 # Large persons grow only through review: a runaway merge chain is a precision bug.
                 for root in to_merge:
                     to_suggest[root] = to_merge[root]
                 to_merge = {}
                 group = [person] if person else []
+        fresh = None
+        if to_merge and person is None:
+            # A new profile joins through a merge of its own new person, so the link is audited,
+            # explained and can be split like any other.
+            person = fresh = await self._new_person(message, [message.name], res)
+            group = sorted({*group, fresh})
         if to_merge:
             survivor = await self._oldest(group)
             for root in group:
@@ -292,6 +396,7 @@ class Resolver:
                 )
                 res.merges.append(record)
             res.known_before = True
+            res.new_person = res.new_person and survivor == fresh
             person = survivor
         if person is None and to_suggest:
             # The message's person does not exist yet: create it so the suggestion can name it.
@@ -312,6 +417,7 @@ class Resolver:
         name = display_name(names, message.handle or message.profile_key)
         await self.store.add_person(Person(person_id=pid, created_at=message.received_at, display_name=name))
         res.new_person = True
+        res.own_person = pid
         return pid
 
     async def _oldest(self, roots: Sequence[str]) -> str:

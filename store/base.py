@@ -19,6 +19,7 @@ from core.records import (
     Evidence,
     Lead,
     MergeRecord,
+    OutboxItem,
     Person,
     Profile,
     RecentHit,
@@ -235,6 +236,55 @@ class BaseStore(ABC):
 
     @abstractmethod
     def iter_leads(self) -> AsyncIterator[Lead]: ...
+
+    # -- outbox (managers' replies) and outbound bookkeeping -------------------------------------
+    @abstractmethod
+    async def add_outbox(self, item: OutboxItem) -> None:
+        """Store a new reply (status queued) before anything is sent."""
+
+    @abstractmethod
+    async def put_outbox(self, item: OutboxItem) -> None:
+        """Replace a stored reply with this version (status, attempts, error, provider id)."""
+
+    @abstractmethod
+    async def get_outbox(self, item_id: str) -> OutboxItem | None: ...
+
+    @abstractmethod
+    async def outbox_by_provider_id(self, channel: str, provider_message_id: str) -> OutboxItem | None:
+        """The reply a provider's delivery report names (Twilio status callbacks)."""
+
+    @abstractmethod
+    async def outbox_queued(self, before: datetime, limit: int) -> list[OutboxItem]:
+        """Replies still queued that were created before `before`, oldest first (start-up recovery)."""
+
+    @abstractmethod
+    async def outbox_of(self, person_ids: Sequence[str], *, limit: int = 200) -> list[OutboxItem]:
+        """Replies addressed to these persons, newest first (the inbox shows failed ones too)."""
+
+    @abstractmethod
+    async def mark_contact_asked(self, profile_key: str, at: datetime) -> bool:
+        """Remember that this profile was asked for its phone; False if it already was (test-and-set)."""
+
+    # -- ops views: bounded whole-store aggregates (one GROUP BY each), never on the hot path ---------
+    @abstractmethod
+    async def person_sizes(self) -> dict[int, int]:
+        """Histogram of current persons (roots) by profile count: profiles -> persons of that size."""
+
+    @abstractmethod
+    async def largest_persons(self, limit: int) -> list[tuple[str, int]]:
+        """(root person id, profile count) of the largest current persons, largest first (ties by id)."""
+
+    @abstractmethod
+    async def merge_counts(self) -> dict[str, int]:
+        """Audit records by kind ("auto", "manual", "split"), undone merges included."""
+
+    @abstractmethod
+    async def outbox_counts(self) -> dict[str, int]:
+        """Replies by status."""
+
+    @abstractmethod
+    async def outbox_failed(self, limit: int) -> list[OutboxItem]:
+        """Replies that failed, most recently updated first."""
 
     # -- written once on top of the primitives ---------------------------------------------------
     async def root_of(self, person_id: str) -> str:

@@ -27,6 +27,8 @@ from core.records import (
     LeadStatus,
     MergeKind,
     MergeRecord,
+    OutboxItem,
+    OutboxStatus,
     Person,
     Profile,
     RecentHit,
@@ -145,6 +147,24 @@ CREATE TABLE IF NOT EXISTS leads (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS leads_person ON leads(person_id);
 CREATE INDEX IF NOT EXISTS leads_merged_by ON leads(merged_by) WHERE merged_by IS NOT NULL;
+CREATE TABLE IF NOT EXISTS outbox (
+  id TEXT PRIMARY KEY,
+  person_id TEXT NOT NULL,
+  profile_key TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  text TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL,
+  actor TEXT NOT NULL DEFAULT '',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  provider_message_id TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outbox_person ON outbox(person_id, created_at);
+CREATE INDEX IF NOT EXISTS outbox_queued ON outbox(created_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS outbox_provider ON outbox(channel, provider_message_id) WHERE provider_message_id != '';
+CREATE TABLE IF NOT EXISTS contact_asked (profile_key TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -737,3 +757,121 @@ class SqliteStore(BaseStore):
         while rows := cur.fetchmany(1000):
             for row in rows:
                 yield self._lead(row)
+
+    # -- outbox ----------------------------------------------------------------------------------
+    _OUTBOX_COLUMNS = (
+        "id, person_id, profile_key, channel, text, status, created_at, updated_at, actor, attempts, error,"
+        " provider_message_id"
+    )
+
+    @staticmethod
+    def _outbox(r: Sequence[Any]) -> OutboxItem:
+        return OutboxItem(
+            id=r[0],
+            person_id=r[1],
+            profile_key=r[2],
+            channel=Channel(r[3]),
+            text=r[4],
+            status=OutboxStatus(r[5]),
+            created_at=dt(r[6]),
+            updated_at=dt(r[7]),
+            actor=r[8],
+            attempts=r[9],
+            error=r[10],
+            provider_message_id=r[11],
+        )
+
+    def _outbox_row(self, item: OutboxItem) -> tuple[Any, ...]:
+        return (
+            item.id,
+            item.person_id,
+            item.profile_key,
+            item.channel.value,
+            item.text,
+            item.status.value,
+            ts(item.created_at),
+            ts(item.updated_at),
+            item.actor,
+            item.attempts,
+            item.error,
+            item.provider_message_id,
+        )
+
+    async def add_outbox(self, item: OutboxItem) -> None:
+        self.db.execute(f"INSERT INTO outbox({self._OUTBOX_COLUMNS}) VALUES ({_qs(12)})", self._outbox_row(item))
+
+    async def put_outbox(self, item: OutboxItem) -> None:
+        self.db.execute(
+            f"INSERT OR REPLACE INTO outbox({self._OUTBOX_COLUMNS}) VALUES ({_qs(12)})", self._outbox_row(item)
+        )
+
+    async def get_outbox(self, item_id: str) -> OutboxItem | None:
+        row = self.db.execute(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE id=?", (item_id,)).fetchone()
+        return None if row is None else self._outbox(row)
+
+    async def outbox_by_provider_id(self, channel: str, provider_message_id: str) -> OutboxItem | None:
+        if not provider_message_id:
+            return None
+        row = self.db.execute(
+            f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE channel=? AND provider_message_id=?",
+            (channel, provider_message_id),
+        ).fetchone()
+        return None if row is None else self._outbox(row)
+
+    async def outbox_queued(self, before: datetime, limit: int) -> list[OutboxItem]:
+        rows = self.db.execute(
+            f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE status='queued' AND created_at < ?"
+            " ORDER BY created_at LIMIT ?",
+            (ts(before), limit),
+        ).fetchall()
+        return [self._outbox(r) for r in rows]
+
+    async def outbox_of(self, person_ids: Sequence[str], *, limit: int = 200) -> list[OutboxItem]:
+        if not person_ids:
+            return []
+        rows = self.db.execute(
+            f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE person_id IN ({_qs(len(person_ids))})"
+            " ORDER BY created_at DESC LIMIT ?",
+            (*person_ids, limit),
+        ).fetchall()
+        return [self._outbox(r) for r in rows]
+
+    async def mark_contact_asked(self, profile_key: str, at: datetime) -> bool:
+        cur = self.db.execute("INSERT OR IGNORE INTO contact_asked VALUES (?,?)", (profile_key, ts(at)))
+        return cur.rowcount == 1
+
+    # -- ops aggregates --------------------------------------------------------------------------
+    # Every profile counts for the root of the person it joined first; the alias forest is walked
+    # once, top-down, so each query is one pass over persons and profiles.
+    _ROOTED_SIZES = """
+        WITH RECURSIVE rooted(person_id, root) AS (
+          SELECT person_id, person_id FROM persons WHERE merged_into IS NULL
+          UNION ALL
+          SELECT p.person_id, r.root FROM persons p JOIN rooted r ON p.merged_into = r.person_id
+        )
+        SELECT r.root, count(*) AS size FROM rooted r JOIN profiles pr ON pr.person_id = r.person_id
+        GROUP BY r.root
+    """
+
+    async def person_sizes(self) -> dict[int, int]:
+        rows = self.db.execute(f"SELECT size, count(*) FROM ({self._ROOTED_SIZES}) GROUP BY size").fetchall()
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    async def largest_persons(self, limit: int) -> list[tuple[str, int]]:
+        rows = self.db.execute(
+            f"SELECT root, size FROM ({self._ROOTED_SIZES}) ORDER BY size DESC, root LIMIT ?", (limit,)
+        ).fetchall()
+        return [(r[0], int(r[1])) for r in rows]
+
+    async def merge_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT kind, count(*) FROM merges GROUP BY kind").fetchall())
+
+    async def outbox_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+
+    async def outbox_failed(self, limit: int) -> list[OutboxItem]:
+        rows = self.db.execute(
+            f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE status='failed' ORDER BY updated_at DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [self._outbox(r) for r in rows]

@@ -205,9 +205,7 @@ class AvitoClient:
     ) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            async with self._http().request(
-                method, self._base + path, json=json, data=data, headers=headers
-            ) as r:
+            async with self._http().request(method, self._base + path, json=json, data=data, headers=headers) as r:
                 if r.status >= 400:
                     await r.read()
                     raise ProviderError(
@@ -218,9 +216,7 @@ class AvitoClient:
                     )
                 return await r.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise ProviderError(
-                CHANNEL, f"{method} {_route(path)}: network error", status=NETWORK_STATUS
-            ) from e
+            raise ProviderError(CHANNEL, f"{method} {_route(path)}: network error", status=NETWORK_STATUS) from e
 
 
 def _route(path: str) -> str:

@@ -141,9 +141,7 @@ class FakeTelegram(FakeServer):
             self._arrived.notify_all()
         return update
 
-    async def post_update(
-        self, update: dict[str, Any], *, url: str | None = None, secret: str | None = None
-    ) -> int:
+    async def post_update(self, update: dict[str, Any], *, url: str | None = None, secret: str | None = None) -> int:
         """POST an update to a webhook like Telegram does; returns the HTTP status answered.
 
         Defaults to the URL and secret registered with setWebhook.
@@ -208,9 +206,7 @@ class FakeTelegram(FakeServer):
             return _error(f.status, f.description, retry_after=f.retry_after)
         chat_id, text = form.get("chat_id", ""), form.get("text", "")
         if not chat_id or not text:
-            return _error(
-                400, "Bad Request: message text is empty" if chat_id else "Bad Request: chat not found"
-            )
+            return _error(400, "Bad Request: message text is empty" if chat_id else "Bad Request: chat not found")
         markup = json.loads(form["reply_markup"]) if "reply_markup" in form else None
         mid = self._message_id()
         self.state.sent.append(SentMessage(chat_id=chat_id, text=text, reply_markup=markup, message_id=mid))

@@ -196,9 +196,7 @@ class FakeTwilio(FakeServer):
             return _error(400, WINDOW_CLOSED_CODE, WINDOW_CLOSED_MESSAGE)
         sid = _sid("SM")
         self.state.messages.append(
-            SentTwilioMessage(
-                sid=sid, to=to, from_=from_, body=body, status_callback=form.get("StatusCallback", "")
-            )
+            SentTwilioMessage(sid=sid, to=to, from_=from_, body=body, status_callback=form.get("StatusCallback", ""))
         )
         now = format_datetime(datetime.now(UTC), usegmt=True)
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}"
@@ -252,9 +250,7 @@ def _error(status: int, code: int, message: str) -> web.Response:
 
 
 def _reason(status: int) -> str:
-    return {429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}.get(
-        status, "Error"
-    )
+    return {429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
 
 
 def _sid(prefix: str) -> str:

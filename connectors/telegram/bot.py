@@ -134,9 +134,7 @@ class TelegramConnector(BaseConnector):
             sent = await self.bot.send_message(chat_id=target, text=text, reply_markup=markup)
         except TelegramAPIError as e:
             raise self._error(e) from e
-        return SendResult(
-            provider_message_id=str(sent.message_id), status=SendStatus.SENT, sent_at=_utc(sent.date)
-        )
+        return SendResult(provider_message_id=str(sent.message_id), status=SendStatus.SENT, sent_at=_utc(sent.date))
 
     def _error(self, e: TelegramAPIError) -> Exception:
         """Map aiogram's exception tree onto ours; order matters (subclasses first)."""
@@ -191,9 +189,7 @@ class TelegramConnector(BaseConnector):
         try:
             while not stop.is_set():
                 fetch = asyncio.ensure_future(
-                    self.bot.get_updates(
-                        offset=offset, timeout=timeout, request_timeout=timeout + POLL_TIMEOUT_S
-                    )
+                    self.bot.get_updates(offset=offset, timeout=timeout, request_timeout=timeout + POLL_TIMEOUT_S)
                 )
                 await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
                 if not fetch.done():

@@ -13,8 +13,20 @@ ACCOUNT = "bot"
 
 # Content that may arrive without text; the first one present names the message's kind.
 _CONTENT_KINDS = (
-    "photo", "sticker", "video", "animation", "video_note", "voice", "audio", "document",
-    "contact", "location", "venue", "poll", "dice", "story",
+    "photo",
+    "sticker",
+    "video",
+    "animation",
+    "video_note",
+    "voice",
+    "audio",
+    "document",
+    "contact",
+    "location",
+    "venue",
+    "poll",
+    "dice",
+    "story",
 )
 
 
@@ -106,4 +118,3 @@ def _contact(contact: Fields, sender_id: int, region: str, meta: dict[str, str])
 
 def _ignored(envelope: Envelope, reason: str) -> Ignored:
     return Ignored(event_id=envelope.id, channel=CHANNEL, reason=reason)
-

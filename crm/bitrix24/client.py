@@ -207,8 +207,14 @@ class Bitrix24Client:
                 attempt += 1
                 log.warning(
                     "bitrix24 retry",
-                    extra={"portal": self.portal, "method": method, "status": err.status,
-                           "code": err.code, "attempt": attempt, "delay_s": round(delay, 3)},
+                    extra={
+                        "portal": self.portal,
+                        "method": method,
+                        "status": err.status,
+                        "code": err.code,
+                        "attempt": attempt,
+                        "delay_s": round(delay, 3),
+                    },
                 )
                 await self._sleep(delay)
 
@@ -226,17 +232,18 @@ class Bitrix24Client:
                     body = None
         except aiohttp.ClientConnectorError as e:
             # Connecting failed, so nothing ran on the server: safe to retry (status 503).
-            raise Bitrix24Unavailable(code="CONNECTION_FAILED", description=type(e).__name__,
-                                      status=503, method=method) from e
+            raise Bitrix24Unavailable(
+                code="CONNECTION_FAILED", description=type(e).__name__, status=503, method=method
+            ) from e
         except (aiohttp.ClientError, TimeoutError) as e:
             # The request may have run (an add may exist now): status 0 so it is not retried blindly.
-            raise Bitrix24Unavailable(code="NO_ANSWER", description=type(e).__name__,
-                                      status=0, method=method) from e
+            raise Bitrix24Unavailable(code="NO_ANSWER", description=type(e).__name__, status=0, method=method) from e
         if not isinstance(body, dict):
             if status >= 400:
                 raise classify(status, {}, method)
-            raise Bitrix24Unavailable(code="INVALID_RESPONSE", description="answer is not a JSON object",
-                                      status=status, method=method)
+            raise Bitrix24Unavailable(
+                code="INVALID_RESPONSE", description="answer is not a JSON object", status=status, method=method
+            )
         if status >= 400 or ("error" in body and "result" not in body):
             raise classify(status, body, method)
         return body
@@ -267,9 +274,7 @@ class Bitrix24Client:
 
     # -- batch and lists ----------------------------------------------------------------------
 
-    async def batch(
-        self, cmds: Mapping[str, tuple[str, Mapping[str, Any]]], halt: bool = False
-    ) -> BatchResult:
+    async def batch(self, cmds: Mapping[str, tuple[str, Mapping[str, Any]]], halt: bool = False) -> BatchResult:
         """Run commands through `batch`, ≤50 per call, in order.
 
         Keys must be non-numeric (PHP loses numeric keys in `result_error`). A later command may
@@ -288,8 +293,7 @@ class Bitrix24Client:
         for start in range(0, len(items), BATCH_LIMIT):
             chunk = items[start : start + BATCH_LIMIT]
             encoded = {
-                key: f"{method}?{http_build_query(_fill_refs(params, results))}"
-                for key, (method, params) in chunk
+                key: f"{method}?{http_build_query(_fill_refs(params, results))}" for key, (method, params) in chunk
             }
             answer = await self.call("batch", {"halt": 1 if halt else 0, "cmd": encoded})
             self._collect(answer, [k for k, _ in chunk], results, errors, totals, nexts)
@@ -327,8 +331,8 @@ class Bitrix24Client:
         last = 0
         while True:
             page = await self.call(
-                method, {**base, "select": select, "order": {"ID": "ASC"},
-                         "filter": {**filt, ">ID": last}, "start": -1},
+                method,
+                {**base, "select": select, "order": {"ID": "ASC"}, "filter": {**filt, ">ID": last}, "start": -1},
             )
             if isinstance(page, Mapping):
                 page = page.get("items", [])  # crm.item.list wraps rows
@@ -355,9 +359,7 @@ class Bitrix24Client:
                     found.setdefault(str(kind), set()).update(int(x) for x in ids or [])
         return {kind: sorted(ids) for kind, ids in found.items()}
 
-    async def add(
-        self, entity: Entity, fields: Mapping[str, Any], params: Mapping[str, Any] | None = None
-    ) -> int:
+    async def add(self, entity: Entity, fields: Mapping[str, Any], params: Mapping[str, Any] | None = None) -> int:
         """crm.<entity>.add; returns the new ID."""
         body: dict[str, Any] = {"fields": dict(fields)}
         if params:
@@ -386,10 +388,12 @@ class Bitrix24Client:
 
     async def timeline_comment(self, entity_type: str, entity_id: int, comment: str) -> int:
         """crm.timeline.comment.add; this method accepts only lowercase `fields`."""
-        return int(await self.call(
-            "crm.timeline.comment.add",
-            {"fields": {"ENTITY_TYPE": entity_type.lower(), "ENTITY_ID": entity_id, "COMMENT": comment}},
-        ))
+        return int(
+            await self.call(
+                "crm.timeline.comment.add",
+                {"fields": {"ENTITY_TYPE": entity_type.lower(), "ENTITY_ID": entity_id, "COMMENT": comment}},
+            )
+        )
 
     async def todo_add(
         self,
@@ -401,27 +405,34 @@ class Bitrix24Client:
         responsible_id: int | None = None,
     ) -> int:
         """crm.activity.todo.add (deadline like 2025-02-03T15:00:00); returns the activity ID."""
-        params: dict[str, Any] = {"ownerTypeId": owner_type_id, "ownerId": owner_id, "deadline": deadline,
-                                  "title": title, "description": description}
+        params: dict[str, Any] = {
+            "ownerTypeId": owner_type_id,
+            "ownerId": owner_id,
+            "deadline": deadline,
+            "title": title,
+            "description": description,
+        }
         if responsible_id is not None:
             params["responsibleId"] = responsible_id
         result = await self.call("crm.activity.todo.add", params)
         return int(result["id"]) if isinstance(result, Mapping) else int(result)
 
     async def crm_mode(self) -> CrmMode:
-        """"classic" (leads exist) or "simple" (leads go straight to deals)."""
+        """ "classic" (leads exist) or "simple" (leads go straight to deals)."""
         raw = await self.call("crm.settings.mode.get")
         mode = _MODE_BY_NUMBER.get(int(raw))
         if mode is None:
-            raise Bitrix24Error(code="UNEXPECTED_ANSWER", description=f"unknown CRM mode {raw!r}",
-                                status=200, method="crm.settings.mode.get")
+            raise Bitrix24Error(
+                code="UNEXPECTED_ANSWER",
+                description=f"unknown CRM mode {raw!r}",
+                status=200,
+                method="crm.settings.mode.get",
+            )
         return mode
 
     async def status_list(self, entity_id: str) -> list[dict[str, Any]]:
         """crm.status.list for one directory (STATUS, SOURCE, ...), sorted by SORT."""
-        rows = await self.call(
-            "crm.status.list", {"filter": {"ENTITY_ID": entity_id}, "order": {"SORT": "ASC"}}
-        )
+        rows = await self.call("crm.status.list", {"filter": {"ENTITY_ID": entity_id}, "order": {"SORT": "ASC"}})
         return [dict(r) for r in rows or [] if isinstance(r, Mapping)]
 
     async def status_add(self, entity_id: str, status_id: str, name: str, sort: int = 500) -> int:
@@ -444,13 +455,20 @@ class Bitrix24Client:
             scopes = await self.scopes()
         except Bitrix24AuthError as e:
             raise Bitrix24AuthError(
-                code=e.code, description=f"{e.description} - Bitrix24 portal {self.portal} refused "
-                f"the webhook in {URL_KEY}", status=e.status, method="scope",
+                code=e.code,
+                description=f"{e.description} - Bitrix24 portal {self.portal} refused the webhook in {URL_KEY}",
+                status=e.status,
+                method="scope",
             ) from e
         missing = tuple(s for s in required if s not in scopes)
         mode = None if missing else await self.crm_mode()
-        return CheckResult(portal=self.portal, scopes=scopes, missing=missing,
-                           missing_optional=tuple(s for s in optional if s not in scopes), mode=mode)
+        return CheckResult(
+            portal=self.portal,
+            scopes=scopes,
+            missing=missing,
+            missing_optional=tuple(s for s in optional if s not in scopes),
+            mode=mode,
+        )
 
 
 def _as_map(value: Any, keys: list[str]) -> dict[str, Any]:
@@ -474,9 +492,7 @@ def _fill_refs(params: Any, done: Mapping[str, Any]) -> Any:
     whole = _RESULT_REF.fullmatch(params)
     if whole and whole[1] in done:
         return _resolve(done[whole[1]], whole[2])
-    return _RESULT_REF.sub(
-        lambda m: str(_resolve(done[m[1]], m[2])) if m[1] in done else m[0], params
-    )
+    return _RESULT_REF.sub(lambda m: str(_resolve(done[m[1]], m[2])) if m[1] in done else m[0], params)
 
 
 def _resolve(value: Any, path: str) -> Any:

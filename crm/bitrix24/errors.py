@@ -24,8 +24,16 @@ from core.errors import ProviderError
 CHANNEL = "bitrix24"
 
 AUTH_CODES = frozenset(
-    {"NO_AUTH_FOUND", "INVALID_CREDENTIALS", "INSUFFICIENT_SCOPE", "ACCESS_DENIED", "EXPIRED_TOKEN",
-     "INVALID_TOKEN", "WRONG_AUTH_TYPE", "AUTHORIZATION_ERROR"}
+    {
+        "NO_AUTH_FOUND",
+        "INVALID_CREDENTIALS",
+        "INSUFFICIENT_SCOPE",
+        "ACCESS_DENIED",
+        "EXPIRED_TOKEN",
+        "INVALID_TOKEN",
+        "WRONG_AUTH_TYPE",
+        "AUTHORIZATION_ERROR",
+    }
 )
 NOT_FOUND_CODES = frozenset({"NOT_FOUND", "OWNER_NOT_FOUND", "ERROR_NOT_FOUND"})
 METHOD_NOT_FOUND_CODES = frozenset({"ERROR_METHOD_NOT_FOUND", "METHOD_NOT_FOUND"})
@@ -55,8 +63,7 @@ class Bitrix24Error(ProviderError):
         method: str = "",
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(CHANNEL, self._reason(code, description, method), status=status,
-                         retry_after=retry_after)
+        super().__init__(CHANNEL, self._reason(code, description, method), status=status, retry_after=retry_after)
         self.code = code
         self.description = description
         self.method = method
@@ -101,8 +108,7 @@ class Bitrix24Throttled(Bitrix24Error):
         retry_after: float | None = None,
         reset_at: float | None = None,
     ) -> None:
-        super().__init__(code=code, description=description, status=status, method=method,
-                         retry_after=retry_after)
+        super().__init__(code=code, description=description, status=status, method=method, retry_after=retry_after)
         self.reset_at = reset_at
 
 

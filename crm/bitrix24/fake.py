@@ -184,8 +184,7 @@ class FakeBitrix24:
     def _get_bucket(self) -> _Bucket:
         b = self._bucket
         if b is None or b.capacity != self.bucket_capacity or b.rate != self.bucket_rate:
-            b = _Bucket(clock=self.clock, capacity=self.bucket_capacity, rate=self.bucket_rate,
-                        last=self.clock())
+            b = _Bucket(clock=self.clock, capacity=self.bucket_capacity, rate=self.bucket_rate, last=self.clock())
             self._bucket = b
         return b
 
@@ -195,26 +194,33 @@ class FakeBitrix24:
         started = self.wall_clock()
         method = request.match_info["method"]
         method = method.removesuffix(".json")
-        if not (request.match_info["uid"] == str(self.user_id)
-                and secrets.compare_digest(request.match_info["code"], self.code)):
+        if not (
+            request.match_info["uid"] == str(self.user_id)
+            and secrets.compare_digest(request.match_info["code"], self.code)
+        ):
             return self._answer(method, {}, started, _Fail(401, "NO_AUTH_FOUND", "Wrong authorization data"))
         params = await self._params(request)
         if self._down_calls > 0:
             self._down_calls -= 1
             if self._down_status == 503:
                 self.calls.append(RecordedCall(method=method, params=params, status=503))
-                return web.Response(status=503, text="<html><body>503 Service Unavailable</body></html>",
-                                    content_type="text/html")
-            return self._answer(method, params, started,
-                                _Fail(self._down_status, "INTERNAL_SERVER_ERROR", "Internal server error"))
+                return web.Response(
+                    status=503, text="<html><body>503 Service Unavailable</body></html>", content_type="text/html"
+                )
+            return self._answer(
+                method, params, started, _Fail(self._down_status, "INTERNAL_SERVER_ERROR", "Internal server error")
+            )
         if self._limited_calls > 0:
             self._limited_calls -= 1
-            return self._answer(method, params, started,
-                                _Fail(429, "OPERATION_TIME_LIMIT", "Operation time limit exceeded"),
-                                reset_at=started + self._reset_in)
+            return self._answer(
+                method,
+                params,
+                started,
+                _Fail(429, "OPERATION_TIME_LIMIT", "Operation time limit exceeded"),
+                reset_at=started + self._reset_in,
+            )
         if self.rate_limit and not self._get_bucket().admit():
-            return self._answer(method, params, started,
-                                _Fail(503, "QUERY_LIMIT_EXCEEDED", "Too many requests"))
+            return self._answer(method, params, started, _Fail(503, "QUERY_LIMIT_EXCEEDED", "Too many requests"))
         try:
             body = self._dispatch(method, params)
         except _Fail as f:
@@ -232,9 +238,7 @@ class FakeBitrix24:
     ) -> web.Response:
         status = fail.status if fail else 200
         self.calls.append(RecordedCall(method=method, params=params, status=status))
-        out: dict[str, Any] = (
-            {"error": fail.code, "error_description": fail.description} if fail else dict(body or {})
-        )
+        out: dict[str, Any] = {"error": fail.code, "error_description": fail.description} if fail else dict(body or {})
         out["time"] = self._time_block(started, reset_at)
         return web.json_response(out, status=status)
 
@@ -368,8 +372,9 @@ class FakeBitrix24:
                     existing["VALUE_TYPE"] = str(item.get("VALUE_TYPE") or existing["VALUE_TYPE"])
             elif val:
                 value_type = str(item.get("VALUE_TYPE") or DEFAULT_VALUE_TYPE)
-                out.append({"ID": str(self._next_id("multifield")), "VALUE_TYPE": value_type,
-                            "VALUE": val, "TYPE_ID": type_id})
+                out.append(
+                    {"ID": str(self._next_id("multifield")), "VALUE_TYPE": value_type, "VALUE": val, "TYPE_ID": type_id}
+                )
         return out
 
     def _public(self, rec: Mapping[str, Any], select: list[str] | None = None) -> dict[str, Any]:
@@ -437,7 +442,8 @@ class FakeBitrix24:
         found: dict[str, list[int]] = {}
         for kind in kinds:
             ids = sorted(
-                ident for ident, rec in self.entities.get(kind, {}).items()
+                ident
+                for ident, rec in self.entities.get(kind, {}).items()
                 if any(_norm_comm(comm, x["VALUE"]) in wanted for x in rec.get(comm, []))
             )
             if ids:
@@ -501,8 +507,11 @@ class FakeBitrix24:
         if not params.get("deadline"):
             raise _Fail(400, "INVALID_ARG_VALUE", "deadline is required.")
         ident = self._next_id("activity")
-        self.todos[ident] = {"ownerTypeId": entity, "ownerId": owner, **{
-            k: params.get(k) for k in ("deadline", "title", "description", "responsibleId")}}
+        self.todos[ident] = {
+            "ownerTypeId": entity,
+            "ownerId": owner,
+            **{k: params.get(k) for k in ("deadline", "title", "description", "responsibleId")},
+        }
         return {"result": {"id": ident}}
 
     def _status_list(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -518,8 +527,17 @@ class FakeBitrix24:
         if any(r["ENTITY_ID"] == entity_id and r["STATUS_ID"] == status_id for r in self.statuses):
             raise _Fail(400, "", "Status already exists.")
         ident = max(int(r["ID"]) for r in self.statuses) + 1
-        self.statuses.append({"ID": str(ident), "ENTITY_ID": entity_id, "STATUS_ID": status_id, "NAME": name,
-                              "NAME_INIT": "", "SORT": str(fields.get("SORT", 500)), "SYSTEM": "N"})
+        self.statuses.append(
+            {
+                "ID": str(ident),
+                "ENTITY_ID": entity_id,
+                "STATUS_ID": status_id,
+                "NAME": name,
+                "NAME_INIT": "",
+                "SORT": str(fields.get("SORT", 500)),
+                "SYSTEM": "N",
+            }
+        )
         return {"result": ident}
 
     # -- batch --------------------------------------------------------------------------------
@@ -527,7 +545,8 @@ class FakeBitrix24:
     def _batch(self, params: Mapping[str, Any]) -> dict[str, Any]:
         raw_cmd = params.get("cmd") or {}
         cmds: dict[str, str] = (
-            {str(i): str(c) for i, c in enumerate(raw_cmd)} if isinstance(raw_cmd, list)
+            {str(i): str(c) for i, c in enumerate(raw_cmd)}
+            if isinstance(raw_cmd, list)
             else {str(k): str(v) for k, v in dict(raw_cmd).items()}
         )
         if len(cmds) > BATCH_LIMIT:
@@ -559,13 +578,15 @@ class FakeBitrix24:
                 nexts[key] = body["next"]
             times[key] = self._time_block(started)
         numeric = bool(cmds) and all(k.isdigit() for k in cmds)
-        return {"result": {
-            "result": _php_map(result, numeric),
-            "result_error": _php_map(errors, numeric),
-            "result_total": _php_map(totals, numeric),
-            "result_next": _php_map(nexts, numeric),
-            "result_time": _php_map(times, numeric),
-        }}
+        return {
+            "result": {
+                "result": _php_map(result, numeric),
+                "result_error": _php_map(errors, numeric),
+                "result_total": _php_map(totals, numeric),
+                "result_next": _php_map(nexts, numeric),
+                "result_time": _php_map(times, numeric),
+            }
+        }
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -677,14 +698,19 @@ def _resolve(value: Any, path: str) -> Any:
 
 def _default_statuses() -> list[dict[str, Any]]:
     rows: list[tuple[str, str, str]] = [
-        ("STATUS", "NEW", "New"), ("STATUS", "IN_PROCESS", "In progress"),
-        ("STATUS", "PROCESSED", "Processed"), ("STATUS", "JUNK", "Junk"),
+        ("STATUS", "NEW", "New"),
+        ("STATUS", "IN_PROCESS", "In progress"),
+        ("STATUS", "PROCESSED", "Processed"),
+        ("STATUS", "JUNK", "Junk"),
         ("STATUS", "CONVERTED", "Converted"),
-        ("SOURCE", "CALL", "Call"), ("SOURCE", "EMAIL", "E-mail"), ("SOURCE", "WEB", "Website"),
-        ("SOURCE", "WEBFORM", "CRM form"), ("SOURCE", "CALLBACK", "Callback"), ("SOURCE", "OTHER", "Other"),
+        ("SOURCE", "CALL", "Call"),
+        ("SOURCE", "EMAIL", "E-mail"),
+        ("SOURCE", "WEB", "Website"),
+        ("SOURCE", "WEBFORM", "CRM form"),
+        ("SOURCE", "CALLBACK", "Callback"),
+        ("SOURCE", "OTHER", "Other"),
     ]
     return [
-        {"ID": str(i), "ENTITY_ID": e, "STATUS_ID": s, "NAME": n, "NAME_INIT": n, "SORT": str(10 * i),
-         "SYSTEM": "Y"}
+        {"ID": str(i), "ENTITY_ID": e, "STATUS_ID": s, "NAME": n, "NAME_INIT": n, "SORT": str(10 * i), "SYSTEM": "Y"}
         for i, (e, s, n) in enumerate(rows, start=1)
     ]

@@ -28,6 +28,4 @@ def make_envelope(
     event_id: str = "e1",
     received_at: datetime = RECEIVED_AT,
 ) -> Envelope:
-    return Envelope(
-        id=event_id, channel=channel, received_at=received_at, payload=payload, lookups=lookups or {}
-    )
+    return Envelope(id=event_id, channel=channel, received_at=received_at, payload=payload, lookups=lookups or {})

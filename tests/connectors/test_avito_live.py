@@ -73,9 +73,7 @@ def reply(text: str) -> OutboundReply:
 
 
 def envelope_of(conn: AvitoConnector, body: dict[str, Any]) -> Envelope:
-    request = WebhookRequest(
-        path=f"/webhooks/avito/{HOOK_SECRET}", headers={}, body=json.dumps(body).encode()
-    )
+    request = WebhookRequest(path=f"/webhooks/avito/{HOOK_SECRET}", headers={}, body=json.dumps(body).encode())
     env = conn.envelope(request, datetime.now(UTC))
     assert env is not None
     return env
@@ -98,9 +96,7 @@ async def test_token_refetched_after_forced_expiry(fake: FakeAvito, conn: AvitoC
     assert [m.text for m in fake.sent] == ["one", "two"]
 
 
-async def test_token_refetched_when_its_lifetime_runs_out(
-    fake: FakeAvito, conn: AvitoConnector, clock: Clock
-) -> None:
+async def test_token_refetched_when_its_lifetime_runs_out(fake: FakeAvito, conn: AvitoConnector, clock: Clock) -> None:
     await conn.send(reply("one"))
     clock.now += 86400
     await conn.send(reply("two"))
@@ -179,9 +175,7 @@ async def test_failed_lookup_keeps_the_event(
     assert enriched.lookups == {}
     assert enriched.id == env.id
     assert caplog.records
-    assert all(
-        secret_text not in r.getMessage() and "89123456789" not in str(r.__dict__) for r in caplog.records
-    )
+    assert all(secret_text not in r.getMessage() and "89123456789" not in str(r.__dict__) for r in caplog.records)
 
 
 def _hook(path: str, body: bytes = b"{}") -> WebhookRequest:

@@ -148,10 +148,10 @@ def test_lowercase_rfc3339_separators_are_accepted() -> None:
     assert env.received_at == datetime(2026, 10, 1, 10, 3, 40, tzinfo=UTC)
 
 
-def test_derive_event_id_names_the_line() -> None:
-    with pytest.raises(ReplayLineError) as err:
-        derive_event_id(Channel.TELEGRAM, {}, datetime(2026, 1, 1, tzinfo=UTC), line=7)
-    assert err.value.line == 7
+def test_derive_event_id_for_the_live_path_raises_parse_error() -> None:
+    with pytest.raises(ParseError) as err:
+        derive_event_id(Channel.TELEGRAM, {}, datetime(2026, 1, 1, tzinfo=UTC))
+    assert (err.value.channel, err.value.field) == ("telegram", "update_id")
 
 
 def test_registry_covers_every_channel() -> None:

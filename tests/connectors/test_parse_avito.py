@@ -27,9 +27,7 @@ def test_message_with_chat_info() -> None:
     assert msg.received_at == RECEIVED_AT
     assert msg.text == "Сколько стоит замена масла на Kia Rio?? Телефон 89123456789"
     assert msg.name == "Александр П."
-    assert msg.identifiers == (
-        Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.MENTIONED),
-    )
+    assert msg.identifiers == (Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.MENTIONED),)
     assert msg.meta == {
         "kind": "text",
         "chat_type": "u2i",

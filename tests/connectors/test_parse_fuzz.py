@@ -24,9 +24,14 @@ SAMPLES = {
 }
 
 json_scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30) | st.sampled_from(["", "0", "7", "+79123456789", "whatsapp:+79123456789",
-                                             "private", "system", "message", "text", "a@b.ru"])
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+    | st.sampled_from(
+        ["", "0", "7", "+79123456789", "whatsapp:+79123456789", "private", "system", "message", "text", "a@b.ru"]
+    )
 )
 json_values = st.recursive(
     json_scalars,
@@ -60,8 +65,15 @@ def _mutate(value: Any, data: st.DataObject) -> Any:
 def _check(result: Message | Ignored, channel: Channel) -> None:
     assert result.channel is channel
     if isinstance(result, Message):
-        for text in (result.account, result.user_id, result.chat_id, result.provider_message_id,
-                     result.text, result.name, result.handle):
+        for text in (
+            result.account,
+            result.user_id,
+            result.chat_id,
+            result.provider_message_id,
+            result.text,
+            result.name,
+            result.handle,
+        ):
             assert isinstance(text, str)
         assert result.user_id and result.chat_id and result.provider_message_id
         assert result.sent_at.tzinfo is not None

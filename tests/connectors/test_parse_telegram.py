@@ -85,9 +85,7 @@ def test_caption_is_the_text() -> None:
     assert isinstance(msg, Message)
     assert msg.text == "Вот фото, звоните 89123456789"
     assert msg.meta["kind"] == "photo"
-    assert msg.identifiers == (
-        Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.MENTIONED),
-    )
+    assert msg.identifiers == (Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.MENTIONED),)
 
 
 @pytest.mark.parametrize(

@@ -44,9 +44,7 @@ def test_partial_submission_without_visitor_id() -> None:
     assert msg.user_id == "sub:webform:abc"
     assert msg.chat_id == "+79123456789"
     assert msg.name == msg.text == ""
-    assert msg.identifiers == (
-        Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.TYPED),
-    )
+    assert msg.identifiers == (Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.TYPED),)
 
 
 def test_invalid_phone_and_email_are_kept_in_meta_not_identifiers() -> None:
@@ -61,9 +59,7 @@ def test_invalid_phone_and_email_are_kept_in_meta_not_identifiers() -> None:
 def test_phone_in_message_is_mentioned() -> None:
     form = load_payload("webform_partial") | {"phone": "", "message": "мой номер +7 912 345 67 89"}
     msg = _message(form)
-    assert msg.identifiers == (
-        Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.MENTIONED),
-    )
+    assert msg.identifiers == (Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.MENTIONED),)
 
 
 def test_form_without_id_uses_default_account() -> None:

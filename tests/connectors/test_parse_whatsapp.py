@@ -27,9 +27,7 @@ def test_inbound_text() -> None:
     assert msg.text == "здравствуйте! сколько стоит замена масла на kia rio?"
     assert msg.name == "Alexander"
     assert msg.handle == ""
-    assert msg.identifiers == (
-        Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.CHANNEL),
-    )
+    assert msg.identifiers == (Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.CHANNEL),)
     assert msg.meta == {"kind": "text", "wa_id": "79123456789"}
 
 
@@ -46,9 +44,7 @@ def test_inbound_without_profile_name_mentions_contacts() -> None:
 
 def test_own_number_in_body_stays_a_channel_identifier() -> None:
     msg = _message("twilio_inbound", Body="мой номер 8 912 345-67-89")
-    assert msg.identifiers == (
-        Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.CHANNEL),
-    )
+    assert msg.identifiers == (Identifier(kind=IdKind.PHONE, value="+79123456789", provenance=Provenance.CHANNEL),)
 
 
 def test_media() -> None:

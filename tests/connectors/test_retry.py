@@ -45,9 +45,7 @@ async def test_retry_after_wins_over_backoff() -> None:
     assert sleep.pauses == [42]
 
 
-@pytest.mark.parametrize(
-    "error", [ChannelUnavailable("x", "blocked"), ProviderError("x", "bad request", status=400)]
-)
+@pytest.mark.parametrize("error", [ChannelUnavailable("x", "blocked"), ProviderError("x", "bad request", status=400)])
 async def test_permanent_errors_are_not_retried(error: Exception) -> None:
     fn = Flaky(error)
     sleep = RecordingSleep()

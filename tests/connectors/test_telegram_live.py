@@ -57,9 +57,7 @@ async def test_send_arrives_with_chat_id_and_text(fake: FakeTelegram, conn: Tele
     assert result.sent_at.tzinfo is not None
 
 
-async def test_blocked_bot_is_channel_unavailable_and_not_retried(
-    fake: FakeTelegram, conn: TelegramConnector
-) -> None:
+async def test_blocked_bot_is_channel_unavailable_and_not_retried(fake: FakeTelegram, conn: TelegramConnector) -> None:
     fake.fail_blocked(times=5)
     sleep = RecordingSleep()
     with pytest.raises(ChannelUnavailable):
@@ -68,9 +66,7 @@ async def test_blocked_bot_is_channel_unavailable_and_not_retried(
     assert fake.calls.count("sendMessage") == 1
 
 
-async def test_flood_control_is_retried_after_retry_after(
-    fake: FakeTelegram, conn: TelegramConnector
-) -> None:
+async def test_flood_control_is_retried_after_retry_after(fake: FakeTelegram, conn: TelegramConnector) -> None:
     fake.fail_flood(retry_after=7)
     with pytest.raises(ProviderError) as info:
         await conn.send(reply())
@@ -92,9 +88,7 @@ async def test_server_error_is_retryable_provider_error(fake: FakeTelegram, conn
     assert len(fake.sent) == 1
 
 
-async def test_ask_contact_sends_request_contact_keyboard(
-    fake: FakeTelegram, conn: TelegramConnector
-) -> None:
+async def test_ask_contact_sends_request_contact_keyboard(fake: FakeTelegram, conn: TelegramConnector) -> None:
     await conn.ask_contact("1001", "Оставьте номер, пожалуйста")
     markup = fake.sent[0].reply_markup
     assert markup is not None
@@ -113,9 +107,7 @@ async def test_wrong_token_is_provider_error(fake: FakeTelegram) -> None:
         await connector.close()
 
 
-async def test_long_polling_receives_pushed_updates_in_order(
-    fake: FakeTelegram, conn: TelegramConnector
-) -> None:
+async def test_long_polling_receives_pushed_updates_in_order(fake: FakeTelegram, conn: TelegramConnector) -> None:
     seen: list[Envelope] = []
     stop = asyncio.Event()
 
@@ -165,9 +157,7 @@ def _request(body: bytes, secret: str | None) -> WebhookRequest:
     return WebhookRequest(path="/webhooks/telegram", headers=headers, body=body)
 
 
-async def test_webhook_secret_verified_through_a_real_post(
-    fake: FakeTelegram, conn: TelegramConnector
-) -> None:
+async def test_webhook_secret_verified_through_a_real_post(fake: FakeTelegram, conn: TelegramConnector) -> None:
     """setWebhook, then the fake posts an update with the secret header to a local endpoint."""
     received: list[Envelope] = []
 

@@ -41,9 +41,7 @@ async def conn(fake: FakeTwilio) -> AsyncIterator[WhatsAppConnector]:
 
 
 def reply(text: str = "Добрый день! Заказ готов.") -> OutboundReply:
-    return OutboundReply(
-        reply_id="r1", channel=Channel.WHATSAPP, chat_id=CUSTOMER, user_id=CUSTOMER, text=text
-    )
+    return OutboundReply(reply_id="r1", channel=Channel.WHATSAPP, chat_id=CUSTOMER, user_id=CUSTOMER, text=text)
 
 
 class RecordingSleep:
@@ -79,9 +77,7 @@ async def test_wrong_credentials_are_a_provider_error(fake: FakeTwilio) -> None:
     assert fake.messages == []
 
 
-async def test_closed_window_is_channel_unavailable_and_not_retried(
-    fake: FakeTwilio, conn: WhatsAppConnector
-) -> None:
+async def test_closed_window_is_channel_unavailable_and_not_retried(fake: FakeTwilio, conn: WhatsAppConnector) -> None:
     fake.close_window(CUSTOMER)
     sleep = RecordingSleep()
     with pytest.raises(ChannelUnavailable, match="24-hour window"):
@@ -94,9 +90,7 @@ async def test_server_error_then_success_with_retries(fake: FakeTwilio, conn: Wh
     fake.fail_next(500)
     fake.fail_next(429)
     sleep = RecordingSleep()
-    result = await with_retries(
-        lambda: conn.send(reply()), attempts=3, base_delay=1, max_delay=5, sleep=sleep
-    )
+    result = await with_retries(lambda: conn.send(reply()), attempts=3, base_delay=1, max_delay=5, sleep=sleep)
     assert len(sleep.pauses) == 2
     assert all(0 <= p <= 5 for p in sleep.pauses)
     assert [m.sid for m in fake.messages] == [result.provider_message_id]
@@ -105,9 +99,7 @@ async def test_server_error_then_success_with_retries(fake: FakeTwilio, conn: Wh
 async def test_retries_give_up_with_the_last_error(fake: FakeTwilio, conn: WhatsAppConnector) -> None:
     fake.fail_next(503, times=3)
     with pytest.raises(ProviderError) as info:
-        await with_retries(
-            lambda: conn.send(reply()), attempts=3, base_delay=1, max_delay=5, sleep=RecordingSleep()
-        )
+        await with_retries(lambda: conn.send(reply()), attempts=3, base_delay=1, max_delay=5, sleep=RecordingSleep())
     assert info.value.status == 503
     assert fake.messages == []
 
@@ -128,9 +120,7 @@ async def test_signature_ok_forged_and_missing(fake: FakeTwilio, conn: WhatsAppC
     with pytest.raises(AuthError):
         conn.verify(_signed({**fields, "Body": "tampered"}, path, good))
     with pytest.raises(AuthError):
-        conn.verify(
-            _signed(fields, path, RequestValidator("other-token").compute_signature(PUBLIC + path, fields))
-        )
+        conn.verify(_signed(fields, path, RequestValidator("other-token").compute_signature(PUBLIC + path, fields)))
     with pytest.raises(AuthError):
         conn.verify(_signed(fields, "/webhooks/whatsapp", good))  # query is part of what is signed
     with pytest.raises(AuthError):
@@ -196,9 +186,7 @@ async def test_signed_posts_through_a_local_endpoint(fake: FakeTwilio, conn: Wha
 def test_envelope_from_raw_body_and_missing_sid(conn: WhatsAppConnector) -> None:
     now = datetime.now(UTC)
     raw = _signed({}, "/webhooks/whatsapp", "x")
-    body = WebhookRequest(
-        path=raw.path, headers=raw.headers, body=b"MessageSid=SM1&From=whatsapp%3A%2B7912&Body=hi"
-    )
+    body = WebhookRequest(path=raw.path, headers=raw.headers, body=b"MessageSid=SM1&From=whatsapp%3A%2B7912&Body=hi")
     assert conn.envelope(body, now).id == "SM1"
     with pytest.raises(ParseError):
         conn.envelope(_signed({"From": "whatsapp:+7912"}, "/webhooks/whatsapp", "x"), now)
@@ -212,10 +200,7 @@ def test_status_update_maps_statuses(conn: WhatsAppConnector) -> None:
     assert status("delivered") is SendStatus.DELIVERED
     assert status("read") is SendStatus.READ
     assert status("failed") is SendStatus.FAILED
-    assert (
-        conn.status_update(_signed({"MessageSid": "SM1", "MessageStatus": "sent"}, "/", "x")).error_code
-        is None
-    )
+    assert conn.status_update(_signed({"MessageSid": "SM1", "MessageStatus": "sent"}, "/", "x")).error_code is None
     with pytest.raises(ParseError):
         status("exploded")
 

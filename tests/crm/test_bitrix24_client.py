@@ -78,11 +78,14 @@ async def client(fake: FakeBitrix24, clock: ManualClock) -> AsyncIterator[Bitrix
 
 
 async def test_contact_multifields_survive_update(client: Bitrix24Client) -> None:
-    cid = await client.add("contact", {
-        "NAME": "Anna",
-        "PHONE": [{"VALUE": "+7 900 111-22-33", "VALUE_TYPE": "MOBILE"}, {"VALUE": "+7 900 000-00-00"}],
-        "EMAIL": [{"VALUE": "anna@example.com", "VALUE_TYPE": "WORK"}],
-    })
+    cid = await client.add(
+        "contact",
+        {
+            "NAME": "Anna",
+            "PHONE": [{"VALUE": "+7 900 111-22-33", "VALUE_TYPE": "MOBILE"}, {"VALUE": "+7 900 000-00-00"}],
+            "EMAIL": [{"VALUE": "anna@example.com", "VALUE_TYPE": "WORK"}],
+        },
+    )
     assert isinstance(cid, int)
     got = await client.get("contact", cid)
     assert got["ID"] == str(cid)
@@ -90,14 +93,18 @@ async def test_contact_multifields_survive_update(client: Bitrix24Client) -> Non
     assert mobile["VALUE_TYPE"] == "MOBILE" and mobile["TYPE_ID"] == "PHONE"
     assert isinstance(mobile["ID"], str)
 
-    assert await client.update("contact", cid, {
-        "PHONE": [
-            {"ID": mobile["ID"], "VALUE": "+7 900 111-22-44", "VALUE_TYPE": "MOBILE"},  # change
-            {"ID": work["ID"], "DELETE": "Y"},  # delete
-            {"VALUE": "+7 900 555-55-55", "VALUE_TYPE": "WORK"},  # add
-        ],
-        "IM": [{"VALUE": "tg:12345", "VALUE_TYPE": "TELEGRAM"}],
-    })
+    assert await client.update(
+        "contact",
+        cid,
+        {
+            "PHONE": [
+                {"ID": mobile["ID"], "VALUE": "+7 900 111-22-44", "VALUE_TYPE": "MOBILE"},  # change
+                {"ID": work["ID"], "DELETE": "Y"},  # delete
+                {"VALUE": "+7 900 555-55-55", "VALUE_TYPE": "WORK"},  # add
+            ],
+            "IM": [{"VALUE": "tg:12345", "VALUE_TYPE": "TELEGRAM"}],
+        },
+    )
     got = await client.get("contact", cid)
     assert [p["VALUE"] for p in got["PHONE"]] == ["+7 900 111-22-44", "+7 900 555-55-55"]
     assert got["EMAIL"][0]["VALUE"] == "anna@example.com"  # not mentioned: kept
@@ -105,8 +112,11 @@ async def test_contact_multifields_survive_update(client: Bitrix24Client) -> Non
     assert got["NAME"] == "Anna"
 
     # An item with its ID alone, or an empty VALUE, deletes; nothing else is dropped.
-    await client.update("contact", cid, {"PHONE": [{"ID": got["PHONE"][0]["ID"]}],
-                                         "EMAIL": [{"ID": got["EMAIL"][0]["ID"], "VALUE": ""}]})
+    await client.update(
+        "contact",
+        cid,
+        {"PHONE": [{"ID": got["PHONE"][0]["ID"]}], "EMAIL": [{"ID": got["EMAIL"][0]["ID"], "VALUE": ""}]},
+    )
     got = await client.get("contact", cid)
     assert [p["VALUE"] for p in got["PHONE"]] == ["+7 900 555-55-55"]
     assert "EMAIL" not in got and got["HAS_EMAIL"] == "N"
@@ -148,9 +158,7 @@ async def test_lead_with_contact_is_return_customer(client: Bitrix24Client) -> N
 
 async def test_merge_success_and_conflict(client: Bitrix24Client, fake: FakeBitrix24) -> None:
     keep = await client.add("contact", {"NAME": "Ivan", "PHONE": [{"VALUE": "+79001"}]})
-    gone = await client.add(
-        "contact", {"NAME": "ivan", "LAST_NAME": "Petrov", "PHONE": [{"VALUE": "+79002"}]}
-    )
+    gone = await client.add("contact", {"NAME": "ivan", "LAST_NAME": "Petrov", "PHONE": [{"VALUE": "+79002"}]})
     result = await client.merge(CONTACT, [keep, gone])
     assert result.status == "SUCCESS" and result.merged and result.deleted_ids == (gone,)
     with pytest.raises(Bitrix24NotFound):
@@ -179,13 +187,12 @@ async def test_timeline_comment_uses_lowercase_fields(client: Bitrix24Client, fa
     lid = await client.add("lead", {"TITLE": "x"})
     comment_id = await client.timeline_comment("LEAD", lid, "Hello from Telegram")
     assert isinstance(comment_id, int)
-    assert fake.comments[comment_id] == {
-        "ENTITY_TYPE": "lead", "ENTITY_ID": lid, "COMMENT": "Hello from Telegram"
-    }
+    assert fake.comments[comment_id] == {"ENTITY_TYPE": "lead", "ENTITY_ID": lid, "COMMENT": "Hello from Telegram"}
     assert "fields" in fake.calls_to("crm.timeline.comment.add")[-1].params
     with pytest.raises(Bitrix24Error) as info:  # the fake refuses upper-case FIELDS here only
-        await client.call("crm.timeline.comment.add",
-                          {"FIELDS": {"ENTITY_TYPE": "lead", "ENTITY_ID": lid, "COMMENT": "x"}})
+        await client.call(
+            "crm.timeline.comment.add", {"FIELDS": {"ENTITY_TYPE": "lead", "ENTITY_ID": lid, "COMMENT": "x"}}
+        )
     assert info.value.code == "INVALID_ARG_VALUE"
     with pytest.raises(Bitrix24NotFound):
         await client.timeline_comment("lead", 999, "x")
@@ -210,9 +217,7 @@ async def test_todo_add(client: Bitrix24Client, fake: FakeBitrix24) -> None:
 
 async def test_batch_splits_and_resolves_references(client: Bitrix24Client, fake: FakeBitrix24) -> None:
     cmds: dict[str, tuple[str, dict[str, Any]]] = {
-        f"c_{i}": (
-            "crm.contact.add", {"fields": {"NAME": f"N{i} & co", "PHONE": [{"VALUE": f"+7900{i:04d}"}]}}
-        )
+        f"c_{i}": ("crm.contact.add", {"fields": {"NAME": f"N{i} & co", "PHONE": [{"VALUE": f"+7900{i:04d}"}]}})
         for i in range(55)
     }
     # c_0 is answered in the first call (filled in by the client), c_54 in the same call (by the server)
@@ -235,11 +240,14 @@ async def test_batch_splits_and_resolves_references(client: Bitrix24Client, fake
 
 
 async def test_batch_halt_stops_at_first_error(client: Bitrix24Client, fake: FakeBitrix24) -> None:
-    result = await client.batch({
-        "a": ("crm.contact.add", {"fields": {"NAME": "a"}}),
-        "bad": ("crm.contact.get", {"id": 404}),
-        "b": ("crm.contact.add", {"fields": {"NAME": "b"}}),
-    }, halt=True)
+    result = await client.batch(
+        {
+            "a": ("crm.contact.add", {"fields": {"NAME": "a"}}),
+            "bad": ("crm.contact.get", {"id": 404}),
+            "b": ("crm.contact.add", {"fields": {"NAME": "b"}}),
+        },
+        halt=True,
+    )
     assert set(result.results) == {"a"} and set(result.errors) == {"bad"}
     assert [r["NAME"] for r in fake.entities["contact"].values()] == ["a"]
 
@@ -252,8 +260,10 @@ async def test_batch_rejects_numeric_keys(client: Bitrix24Client) -> None:
 async def test_fake_batch_php_quirks(fake: FakeBitrix24) -> None:
     async with aiohttp.ClientSession() as session:
         # numeric keys: result_error comes back as a list with the keys lost; empty maps as []
-        async with session.post(fake.url + "batch", json={"halt": 0, "cmd": {
-            "0": "crm.contact.add?fields[NAME]=x", "1": "crm.lead.get?id=77"}}) as resp:
+        async with session.post(
+            fake.url + "batch",
+            json={"halt": 0, "cmd": {"0": "crm.contact.add?fields[NAME]=x", "1": "crm.lead.get?id=77"}},
+        ) as resp:
             body = await resp.json()
         assert body["result"]["result_error"] == [{"error": "", "error_description": "Not found"}]
         assert body["result"]["result_total"] == [] and "time" in body
@@ -265,10 +275,14 @@ async def test_fake_batch_php_quirks(fake: FakeBitrix24) -> None:
 
 async def test_fake_accepts_php_form_bodies(fake: FakeBitrix24) -> None:
     form = "fields[NAME]=A%26B&fields[PHONE][0][VALUE]=%2B7900&fields[PHONE][0][VALUE_TYPE]=MOBILE"
-    async with aiohttp.ClientSession() as session, session.post(
-        fake.url + "crm.contact.add.json", data=form,
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            fake.url + "crm.contact.add.json",
+            data=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ) as resp,
+    ):
         body = await resp.json()
     rec = fake.entities["contact"][body["result"]]
     assert rec["NAME"] == "A&B" and rec["PHONE"][0]["VALUE"] == "+7900"
@@ -291,9 +305,7 @@ async def test_list_all_pages_past_fifty(client: Bitrix24Client, fake: FakeBitri
 # -- limits and outages ------------------------------------------------------------------------
 
 
-async def test_throttled_adds_back_off_without_loss_or_duplicates(
-    fake: FakeBitrix24, clock: ManualClock
-) -> None:
+async def test_throttled_adds_back_off_without_loss_or_duplicates(fake: FakeBitrix24, clock: ManualClock) -> None:
     # A client bucket far looser than the portal's, as if other apps on this IP shared the limit.
     loose = LeakyBucket(rate=1000.0, burst=1000, clock=clock, sleep=clock.sleep)
     client = make_client(fake.url, clock, bucket=loose, max_retries=10)
@@ -433,8 +445,7 @@ _names = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ_", min_size=1, max_size=8)
 _values = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=12)
 _tree = st.recursive(
     _values,
-    lambda inner: st.dictionaries(_names, inner, min_size=1, max_size=3)
-    | st.lists(inner, min_size=1, max_size=3),
+    lambda inner: st.dictionaries(_names, inner, min_size=1, max_size=3) | st.lists(inner, min_size=1, max_size=3),
     max_leaves=8,
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,8 @@ from core.records import (
     LeadStatus,
     MergeKind,
     MergeRecord,
+    OutboxItem,
+    OutboxStatus,
     Person,
     Profile,
     RecentHit,
@@ -21,7 +24,7 @@ from core.records import (
     Suggestion,
     SuggestionStatus,
 )
-from core.values import Channel, Envelope, IdKind, Identifier, Provenance
+from core.values import Channel, Envelope, Identifier, IdKind, Provenance
 from store.base import BaseStore
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
@@ -194,3 +197,77 @@ async def test_messages_and_leads(store: BaseStore) -> None:
     )
     assert [x.lead_id for x in await store.leads_merged_by("m1")] == ["l0"]
     assert await store.lead_root("l0") == "l1"
+
+
+def outbox_item(item_id: str, person: str = "p1", *, at: datetime = T0) -> OutboxItem:
+    return OutboxItem(
+        id=item_id,
+        person_id=person,
+        profile_key="telegram:1",
+        channel=Channel.TELEGRAM,
+        text="Здравствуйте",
+        status=OutboxStatus.QUEUED,
+        created_at=at,
+        updated_at=at,
+        actor="manager",
+    )
+
+
+async def test_outbox_round_trip_and_queries(store: BaseStore) -> None:
+    await store.add_outbox(outbox_item("o1", at=T0))
+    await store.add_outbox(outbox_item("o2", at=T0 + timedelta(seconds=10)))
+    await store.add_outbox(outbox_item("o3", "p2", at=T0 + timedelta(seconds=20)))
+    assert await store.get_outbox("o1") == outbox_item("o1", at=T0)
+    assert await store.get_outbox("missing") is None
+    queued = await store.outbox_queued(T0 + timedelta(seconds=15), 10)
+    assert [i.id for i in queued] == ["o1", "o2"]
+
+    sent = replace(outbox_item("o1"), status=OutboxStatus.SENT, attempts=1, provider_message_id="SM1")
+    await store.put_outbox(sent)
+    assert await store.get_outbox("o1") == sent
+    assert [i.id for i in await store.outbox_queued(T0 + timedelta(hours=1), 10)] == ["o2", "o3"]
+    assert await store.outbox_by_provider_id("telegram", "SM1") == sent
+    assert await store.outbox_by_provider_id("whatsapp", "SM1") is None
+    assert await store.outbox_by_provider_id("telegram", "") is None
+    assert [i.id for i in await store.outbox_of(["p1"])] == ["o2", "o1"]
+    assert [i.id for i in await store.outbox_of(["p1", "p2"], limit=1)] == ["o3"]
+    assert await store.outbox_of([]) == []
+
+
+async def test_contact_asked_is_test_and_set(store: BaseStore) -> None:
+    assert await store.mark_contact_asked("telegram:1", T0)
+    assert not await store.mark_contact_asked("telegram:1", T0 + timedelta(days=1))
+    assert await store.mark_contact_asked("telegram:2", T0)
+
+
+async def test_ops_aggregates(store: BaseStore) -> None:
+    # p1 <- p2 <- p3 (a chain), p4 alone, p5 with no profiles at all.
+    for pid in ("p1", "p2", "p3", "p4", "p5"):
+        await store.add_person(Person(person_id=pid, created_at=T0, display_name=pid))
+    for key, pid in (("telegram:1", "p1"), ("telegram:2", "p2"), ("telegram:3", "p3"), ("telegram:4", "p3")):
+        await store.put_profile(profile(key, pid))
+    await store.put_profile(profile("telegram:5", "p4"))
+    await store.set_merged_into("p2", "p1")
+    await store.set_merged_into("p3", "p2")
+    assert await store.person_sizes() == {4: 1, 1: 1}
+    assert await store.largest_persons(10) == [("p1", 4), ("p4", 1)]
+    assert await store.largest_persons(1) == [("p1", 4)]
+    await store.set_merged_into("p3", None)
+    assert await store.person_sizes() == {2: 2, 1: 1}
+    assert await store.largest_persons(2) == [("p1", 2), ("p3", 2)]
+
+    for merge_id, kind in (("m1", MergeKind.AUTO), ("m2", MergeKind.AUTO), ("s1", MergeKind.SPLIT)):
+        await store.add_merge(
+            MergeRecord(merge_id=merge_id, at=T0, kind=kind, into="p1", from_="p2", evidence=(), actor="x")
+        )
+    assert await store.merge_counts() == {"auto": 2, "split": 1}
+
+    await store.add_outbox(outbox_item("o1", at=T0))
+    await store.add_outbox(outbox_item("o2", at=T0))
+    await store.add_outbox(outbox_item("o3", at=T0))
+    for item_id, minutes in (("o1", 1), ("o2", 2)):
+        failed = replace(outbox_item(item_id, at=T0), status=OutboxStatus.FAILED, error="blocked")
+        await store.put_outbox(replace(failed, updated_at=T0 + timedelta(minutes=minutes)))
+    assert await store.outbox_counts() == {"failed": 2, "queued": 1}
+    assert [i.id for i in await store.outbox_failed(10)] == ["o2", "o1"]
+    assert [i.id for i in await store.outbox_failed(1)] == ["o2"]

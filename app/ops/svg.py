@@ -1,0 +1,142 @@
+"""A person's identity graph as a server-side SVG picture (no script, prints and screenshots as is).
+
+Profiles are circles coloured by channel, identifiers are grey rounded boxes (shared ones red and
+dashed), evidence edges are thick and labelled with their score and rules, "has" edges are thin.
+The layout is networkx's spring layout with a fixed seed, so the same graph always looks the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from html import escape
+
+import networkx as nx
+
+WIDTH = 960
+HEIGHT = 640
+MARGIN = 90
+LAYOUT_SEED = 7
+# Beyond this many nodes a picture stops being readable; the page lists the rest as a table.
+MAX_DRAWN_NODES = 120
+LABEL_CHARS = 34
+
+CHANNEL_COLOURS = {
+    "telegram": "#2aabee",
+    "whatsapp": "#25a55f",
+    "avito": "#8e44ad",
+    "webform": "#e67e22",
+}
+
+
+def _short(text: str, limit: int = LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _layout(graph: nx.Graph[str]) -> dict[str, tuple[float, float]]:
+    if graph.number_of_nodes() == 0:
+        return {}
+    if graph.number_of_nodes() == 1:
+        return {next(iter(graph.nodes)): (WIDTH / 2, HEIGHT / 2)}
+    k = 1.6 / math.sqrt(graph.number_of_nodes())  # wider spacing than the default: labels need room
+    raw = nx.spring_layout(graph, seed=LAYOUT_SEED, k=k, iterations=200)
+    xs = [float(p[0]) for p in raw.values()]
+    ys = [float(p[1]) for p in raw.values()]
+    span_x = (max(xs) - min(xs)) or 1.0
+    span_y = (max(ys) - min(ys)) or 1.0
+    return {
+        node: (
+            MARGIN + (float(p[0]) - min(xs)) / span_x * (WIDTH - 2 * MARGIN),
+            MARGIN / 2 + (float(p[1]) - min(ys)) / span_y * (HEIGHT - 1.5 * MARGIN),
+        )
+        for node, p in raw.items()
+    }
+
+
+def _free_spot(placed: list[tuple[float, float, float]], x: float, y: float, w: float) -> tuple[float, float]:
+    """Move a label down (then up) until it overlaps no label placed before it; records it."""
+    for shift in (0, 18, -18, 36, -36, 54, -54, 72, -72):
+        cy = y + shift
+        if all(abs(cy - py) >= 18 or abs(x - px) >= (w + pw) / 2 for px, py, pw in placed):
+            placed.append((x, cy, w))
+            return x, cy
+    placed.append((x, y, w))
+    return x, y
+
+
+def render_graph(
+    graph: nx.Graph[str], *, highlight: Collection[tuple[str, str]] = (), merge_score: float = 12.0
+) -> str:
+    """The graph as an SVG document; `highlight` edges (a path of evidence) are drawn on top in blue."""
+    if graph.number_of_nodes() > MAX_DRAWN_NODES:
+        keep = [n for n, d in graph.nodes(data=True) if d.get("kind") == "profile"][:MAX_DRAWN_NODES]
+        keep_set = set(keep) | {n for p in keep for n in graph.neighbors(p)}
+        graph = graph.subgraph(list(keep_set)[:MAX_DRAWN_NODES]).copy()
+    pos = _layout(graph)
+    marked = {frozenset(e) for e in highlight}
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}"'
+        ' role="img" aria-label="identity graph" font-family="system-ui, sans-serif" font-size="12">',
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fbfbfd" stroke="#dde"/>',
+    ]
+    labels: list[str] = []
+    placed: list[tuple[float, float, float]] = []
+    # "Has" edges first, evidence edges over them.
+    pairs = sorted(graph.edges(), key=lambda e: graph.edges[e].get("kind") == "evidence")
+    for u, v in pairs:
+        data = graph.edges[u, v]
+        (x1, y1), (x2, y2) = pos[u], pos[v]
+        on_path = frozenset((u, v)) in marked
+        if data.get("kind") == "evidence":
+            score = float(data.get("score", 0.0))
+            colour = "#1f7a3a" if score >= merge_score else "#d68910"
+            width = 3.5
+            words = str(data.get("evidence", ""))
+            title = f"{score:.1f}: {words}"
+            shown = _short(title, LABEL_CHARS + 6)
+            w = 6.6 * len(shown) + 10
+            mx, my = _free_spot(placed, (x1 + x2) / 2, (y1 + y2) / 2, w)
+            labels.append(
+                f'<g class="edge-label"><title>{escape(title)}</title>'
+                f'<rect x="{mx - w / 2:.1f}" y="{my - 12:.1f}" width="{w:.0f}" height="17" rx="3" fill="#fff"'
+                f' fill-opacity="0.9" stroke="{colour}" stroke-width="0.6"/>'
+                f'<text x="{mx:.1f}" y="{my:.1f}" text-anchor="middle" fill="{colour}" font-weight="600">'
+                f"{escape(shown)}</text></g>"
+            )
+        else:
+            colour, width = "#b8bcc8", 1.2
+        if on_path:
+            colour, width = "#1b4fd8", width + 2.5
+        dash = ' stroke-dasharray="6 4"' if data.get("kind") == "evidence" and not on_path else ""
+        out.append(
+            f'<line class="edge {escape(str(data.get("kind", "")))}" x1="{x1:.1f}" y1="{y1:.1f}"'
+            f' x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" stroke-width="{width}"{dash}/>'
+        )
+    for node in sorted(graph.nodes):
+        attrs = graph.nodes[node]
+        x, y = pos[node]
+        if attrs.get("kind") == "profile":
+            colour = CHANNEL_COLOURS.get(str(attrs.get("channel", "")), "#555")
+            name = str(attrs.get("name") or attrs.get("handle") or "")
+            out.append(
+                f'<g class="node profile" data-key="{escape(node)}"><title>{escape(node)} {escape(name)}</title>'
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="16" fill="{colour}" stroke="#fff" stroke-width="2"/>'
+                f'<text x="{x:.1f}" y="{y + 30:.1f}" text-anchor="middle" font-weight="600">'
+                f"{escape(_short(name or '—', 24))}</text>"
+                f'<text x="{x:.1f}" y="{y + 44:.1f}" text-anchor="middle" fill="#667">{escape(_short(node))}</text></g>'
+            )
+        else:
+            shared = bool(attrs.get("shared"))
+            stroke = "#c0392b" if shared else "#8a8f9c"
+            dash = ' stroke-dasharray="4 3"' if shared else ""
+            text = _short(node) + (" (shared)" if shared else "")
+            w = 7 * len(text) + 14
+            out.append(
+                f'<g class="node identifier{" shared" if shared else ""}"><title>{escape(node)}</title>'
+                f'<rect x="{x - w / 2:.1f}" y="{y - 11:.1f}" width="{w}" height="22" rx="6" fill="#eef0f5"'
+                f' stroke="{stroke}" stroke-width="1.5"{dash}/>'
+                f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle" fill="{stroke}">{escape(text)}</text></g>'
+            )
+    out.extend(labels)  # last, so edge labels stay readable above nodes and lines
+    out.append("</svg>")
+    return "".join(out)
