@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import spawn_worker, worker_settings
+from scale_helpers import spawn_worker, worker_settings
 
 from app.ingest import Pipeline
 from app.streams import RedisStreamQueue, enqueue_files

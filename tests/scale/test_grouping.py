@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from conftest import REDIS_URL, unique_prefix
-from helpers import run_workers, worker_settings
+from scale_helpers import REDIS_URL, run_workers, unique_prefix, worker_settings
 
 from app.ingest import Pipeline
 from app.replay import replay

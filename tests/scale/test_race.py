@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from conftest import REDIS_URL
+from scale_helpers import REDIS_URL
 
 from app.ingest import Pipeline
 from app.streams import RedisStreamQueue, StreamWorker

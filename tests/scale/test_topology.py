@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-from helpers import ROOT, spawn_worker
+from scale_helpers import ROOT, spawn_worker
 
 from store.redis import RedisStore
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,12 @@ from core.config import Settings, WorkerSettings
 from store.redis import RedisStore
 
 ROOT = Path(__file__).resolve().parents[2]
+# Same defaults as tests/conftest.py (the shared Redis; tests use their own prefix or DB).
+REDIS_URL = os.environ.get("STITCH_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+def unique_prefix() -> str:
+    return f"test-{secrets.token_hex(4)}"
 
 
 def worker_settings(**overrides: float) -> WorkerSettings:
