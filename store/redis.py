@@ -58,6 +58,8 @@ Keys (all under the hash tag `{<prefix>}`, default `{stitch}`)
 | `rc:<block>` | zset | at -> [profile key, event id, text]: recent messages per blocking key, capped |
 | `rc:blocks` | set | every block name (pruning) |
 | `ld:<lead id>`, `ld:all`, `ld:of:<person>`, `ld:mb:<merge>` | hash, zset, zset, set | leads |
+| `ob:<id>`, `ob:of:<person>`, `ob:st:<status>`, `ob:failed`, `ob:pid` | hash, zset, zset, zset, hash | outbox |
+| `asked` | hash | profile key -> when it was asked for its phone |
 | `lock:<resolution key>` | string | lock token (PX lease) |
 
 Redis Cluster
@@ -100,6 +102,8 @@ from core.records import (
     LeadStatus,
     MergeKind,
     MergeRecord,
+    OutboxItem,
+    OutboxStatus,
     Person,
     Profile,
     RecentHit,
@@ -108,7 +112,7 @@ from core.records import (
     SuggestionStatus,
 )
 from core.values import Channel, Envelope, Identifier, IdKind, Provenance
-from store.base import BaseStore
+from store.base import MAX_ALIAS_DEPTH, BaseStore
 from store.codec import dt, envelope_dump, envelope_load, evidence_dump, evidence_load, ts
 
 log = logging.getLogger("stitch.store.redis")
@@ -987,6 +991,7 @@ class RedisStore(BaseStore):
                 },
             )
             self._zadd_seq(unit, self.key("mg", "all"), record.merge_id)
+            self._count(unit, f"mg:{record.kind.value}", 1)
             if record.kind is not MergeKind.SPLIT and record.undone_by is None:
                 self._count(unit, "merges", 1)
 
@@ -1262,6 +1267,172 @@ class RedisStore(BaseStore):
             for i, h in zip(ids, got, strict=True):
                 if h:
                     yield self._lead(i, h)
+
+    # -- outbox ----------------------------------------------------------------------------------
+    @staticmethod
+    def _outbox(item_id: str, h: dict[str, str]) -> OutboxItem:
+        return OutboxItem(
+            id=item_id,
+            person_id=h["person_id"],
+            profile_key=h["profile_key"],
+            channel=Channel(h["channel"]),
+            text=h["text"],
+            status=OutboxStatus(h["status"]),
+            created_at=dt(h["created_at"]),
+            updated_at=dt(h["updated_at"]),
+            actor=h.get("actor", ""),
+            attempts=int(h.get("attempts", "0")),
+            error=h.get("error", ""),
+            provider_message_id=h.get("pmid", ""),
+        )
+
+    async def add_outbox(self, item: OutboxItem) -> None:
+        async with self._work() as unit:
+            if await self._hash(unit, self.key("ob", item.id)):
+                raise StoreError(f"reply {item.id} already exists")
+            await self._put_outbox(unit, item)
+
+    async def put_outbox(self, item: OutboxItem) -> None:
+        async with self._work() as unit:
+            await self._put_outbox(unit, item)
+
+    async def _put_outbox(self, unit: _Unit, item: OutboxItem) -> None:
+        key = self.key("ob", item.id)
+        old = await self._hash(unit, key)
+        created = ts(item.created_at)
+        if old.get("status") != item.status.value:
+            if old:
+                self._count(unit, f"ob:{old['status']}", -1)
+                self._zrem(unit, self.key("ob", "st", old["status"]), item.id)
+            self._count(unit, f"ob:{item.status.value}", 1)
+            self._zadd(unit, self.key("ob", "st", item.status.value), item.id, created)
+        if old.get("person_id") and old["person_id"] != item.person_id:
+            self._zrem(unit, self.key("ob", "of", old["person_id"]), item.id)
+        self._zadd(unit, self.key("ob", "of", item.person_id), item.id, created)
+        if item.status is OutboxStatus.FAILED:
+            self._zadd(unit, self.key("ob", "failed"), item.id, ts(item.updated_at))
+        elif old.get("status") == OutboxStatus.FAILED.value:
+            self._zrem(unit, self.key("ob", "failed"), item.id)
+        if old.get("pmid") and old["pmid"] != item.provider_message_id:
+            self._hset(unit, self.key("ob", "pid"), {f"{old['channel']}|{old['pmid']}": None})
+        if item.provider_message_id:
+            self._hset(unit, self.key("ob", "pid"), {f"{item.channel.value}|{item.provider_message_id}": item.id})
+        self._hset(
+            unit,
+            key,
+            {
+                "person_id": item.person_id,
+                "profile_key": item.profile_key,
+                "channel": item.channel.value,
+                "text": item.text,
+                "status": item.status.value,
+                "created_at": _f(created),
+                "updated_at": _f(ts(item.updated_at)),
+                "actor": item.actor,
+                "attempts": str(item.attempts),
+                "error": item.error,
+                "pmid": item.provider_message_id,
+            },
+        )
+
+    async def get_outbox(self, item_id: str) -> OutboxItem | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("ob", item_id))
+            return self._outbox(item_id, h) if h else None
+
+    async def outbox_by_provider_id(self, channel: str, provider_message_id: str) -> OutboxItem | None:
+        if not provider_message_id:
+            return None
+        async with self._work() as unit:
+            (item_id,) = await self._fields(unit, self.key("ob", "pid"), [f"{channel}|{provider_message_id}"])
+            if item_id is None:
+                return None
+            h = await self._hash(unit, self.key("ob", item_id))
+            return self._outbox(item_id, h) if h else None
+
+    async def _outboxes(self, unit: _Unit, ids: Sequence[str]) -> list[OutboxItem]:
+        hashes = await self._hashes(unit, [self.key("ob", i) for i in ids])
+        return [self._outbox(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    async def outbox_queued(self, before: datetime, limit: int) -> list[OutboxItem]:
+        async with self._work() as unit:
+            key = self.key("ob", "st", OutboxStatus.QUEUED.value)
+            (got,) = await self._fetch([("zrangebyscore", (key, "-inf", "(" + _f(ts(before)), 0, limit, True))])
+            rows = [ms for ms in self._overlaid(unit, key, [(m, float(s)) for m, s in got]) if ms[1] < ts(before)]
+            return await self._outboxes(unit, [m for m, _ in rows[:limit]])
+
+    async def outbox_of(self, person_ids: Sequence[str], *, limit: int = 200) -> list[OutboxItem]:
+        if not person_ids:
+            return []
+        async with self._work() as unit:
+            keys = [self.key("ob", "of", p) for p in person_ids]
+            calls: list[tuple[str, tuple[Any, ...]]] = [("zrevrange", (k, 0, limit - 1, True)) for k in keys]
+            rows: list[tuple[str, float]] = []
+            for k, got in zip(keys, await self._fetch(calls), strict=True):
+                rows.extend(self._overlaid(unit, k, [(m, float(sc)) for m, sc in got]))
+            rows.sort(key=lambda ms: ms[1], reverse=True)
+            return await self._outboxes(unit, list(dict.fromkeys(m for m, _ in rows))[:limit])
+
+    async def mark_contact_asked(self, profile_key: str, at: datetime) -> bool:
+        async with self._work() as unit:
+            key = self.key("asked")
+            (known,) = await self._fields(unit, key, [profile_key])
+            if known is not None:
+                return False
+            # Test-and-set across workers: a second asker's unit fails its check and re-runs.
+            unit.check("HEXISTS", key, profile_key, "0")
+            self._hset(unit, key, {profile_key: _f(ts(at))})
+            return True
+
+    # -- ops aggregates (whole-store walks, off the hot path) -------------------------------------
+    async def _root_sizes(self) -> dict[str, int]:
+        parent = {p.person_id: p.merged_into async for p in self.iter_persons()}
+        roots: dict[str, str] = {}
+
+        def root(pid: str) -> str:
+            seen: list[str] = []
+            current = pid
+            while current not in roots and parent.get(current) and len(seen) < MAX_ALIAS_DEPTH:
+                seen.append(current)
+                current = parent[current] or current
+            found = roots.get(current, current)
+            for s in [*seen, current]:
+                roots[s] = found
+            return found
+
+        sizes: dict[str, int] = {}
+        async for profile in self.iter_profiles():
+            r = root(profile.person_id)
+            sizes[r] = sizes.get(r, 0) + 1
+        return sizes
+
+    async def person_sizes(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for size in (await self._root_sizes()).values():
+            out[size] = out.get(size, 0) + 1
+        return out
+
+    async def largest_persons(self, limit: int) -> list[tuple[str, int]]:
+        sizes = await self._root_sizes()
+        return sorted(sizes.items(), key=lambda rs: (-rs[1], rs[0]))[:limit]
+
+    async def merge_counts(self) -> dict[str, int]:
+        async with self._work() as unit:
+            counts = await self._counters(unit)
+            return {f[3:]: n for f, n in counts.items() if f.startswith("mg:") and n > 0}
+
+    async def outbox_counts(self) -> dict[str, int]:
+        async with self._work() as unit:
+            counts = await self._counters(unit)
+            return {f[3:]: n for f, n in counts.items() if f.startswith("ob:") and n > 0}
+
+    async def outbox_failed(self, limit: int) -> list[OutboxItem]:
+        async with self._work() as unit:
+            key = self.key("ob", "failed")
+            (got,) = await self._fetch([("zrevrange", (key, 0, limit - 1, True))])
+            rows = self._overlaid(unit, key, [(m, float(sc)) for m, sc in got])
+            rows.sort(key=lambda ms: ms[1], reverse=True)
+            return await self._outboxes(unit, [m for m, _ in rows[:limit]])
 
     # -- maintenance -----------------------------------------------------------------------------
     async def drop_everything(self) -> int:
