@@ -179,6 +179,7 @@ return n
 """
 
 _MISSING: Any = object()
+FINISHED = frozenset({EventStatus.DONE.value, EventStatus.IGNORED.value})
 
 
 class _Unit:
@@ -603,9 +604,13 @@ class RedisStore(BaseStore):
             (old,) = await self._fields(unit, key, ["status"])
             if old is None:
                 return
-            # Two workers finishing one event (a redelivery) must not both count it.
+            # Two workers finishing one event (a reclaimed entry) must not both count it, and the
+            # later one must not overwrite the first one's outcome: it re-runs and finds it done.
             if (key, "status") in unit.cache_f:
-                unit.check("HGET", key, "status", unit.cache_f[(key, "status")] or "")
+                seen = unit.cache_f[(key, "status")] or ""
+                unit.check("HGET", key, "status", seen)
+                if seen in FINISHED and status.value in FINISHED and key not in unit.hashes:
+                    raise WriteConflict(f"event {event_id} was already finished by another worker")
             self._hset(unit, key, {"status": status.value, "reason": reason})
             if old != status.value:
                 self._count(unit, f"ev:{old}", -1)
