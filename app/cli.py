@@ -63,6 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     subscribe = av_sub.add_parser("subscribe", help="register STITCH_PUBLIC_URL/webhooks/avito/<secret>")
     subscribe.add_argument("--url", help="webhook URL (default: built from the public URL and the secret)")
 
+    bx = sub.add_parser("bitrix24", help="the Bitrix24 CRM push (STITCH_BITRIX24_WEBHOOK_URL)")
+    bx_sub = bx.add_subparsers(dest="action", required=True)
+    bx_sub.add_parser("check", help="verify the webhook, its scopes and the CRM mode")
+    bx_sync = bx_sub.add_parser("sync", help="push every person and lead again (idempotent) and drain the queue")
+    _store_option(bx_sync)
+    bx_jobs = bx_sub.add_parser("jobs", help="queue counts, failed pushes and merges waiting for review")
+    _store_option(bx_jobs)
+    users = sub.add_parser("user", help="inbox users")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    add = users_sub.add_parser("add", help="add a user; the password comes from STITCH_PASSWORD or stdin")
+    _store_option(add)
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["manager", "supervisor", "ops", "admin"])
+
     from app.ops.commands import add_graph_parser
 
     add_graph_parser(sub, _store_option)
@@ -164,8 +178,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
         result: int = run_demo(settings)
         return result
-    # Fail fast on a bad store URL, before binding the port.
+    # Fail fast on a bad store URL or a refused Bitrix24 webhook, before binding the port.
     asyncio.run(_check_store(settings))
+    if settings.bitrix24_webhook_url:
+        from app.bitrix24 import preflight
+
+        asyncio.run(preflight(settings))
     # access_log=None: the app logs one JSON line per request itself, naming the route, not the path.
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
@@ -223,6 +241,24 @@ async def _avito(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _user(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from app.inbox.auth import add_user
+    from core.inbox import Role
+
+    password = settings.password
+    if not password:
+        password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    store = await _opened(settings)
+    try:
+        user = await add_user(store, args.name, Role(args.role), password)
+    finally:
+        await store.close()
+    print(f"user {user.name} added ({user.role})")
+    return 0
+
+
 async def _check_store(settings: Settings) -> None:
     store = await _opened(settings)
     await store.close()
@@ -245,6 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_telegram(args, settings))
         if args.command == "avito":
             return asyncio.run(_avito(args, settings))
+        if args.command == "bitrix24":
+            from app.bitrix24 import command
+
+            _require(settings.bitrix24_webhook_url, "STITCH_BITRIX24_WEBHOOK_URL")
+            return asyncio.run(command(args.action, settings))
+        if args.command == "user":
+            return asyncio.run(_user(args, settings))
         if args.command == "graph":
             return asyncio.run(_graph(args, settings))
     except (ConfigError, StoreUnavailable) as e:

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import aiohttp
 from aiohttp import web
 
+from app.bitrix24 import BITRIX24
 from app.keys import PROCESSOR, STORE
 from app.web import create_app
 from app.webhooks import CONTACT_ASKER, OUTBOX
@@ -27,6 +28,7 @@ from connectors.fakes.telegram import FakeTelegram
 from connectors.fakes.twilio import FakeTwilio
 from core.config import Settings
 from core.errors import ConnectorError
+from crm.bitrix24.fake import FakeBitrix24
 
 BUSINESS_NUMBER = "+14155238886"
 PAUSE_S = 0.4  # between story steps, so a watcher of the logs can follow along
@@ -50,14 +52,20 @@ class DemoRun:
     telegram: FakeTelegram
     twilio: FakeTwilio
     avito: FakeAvito
+    bitrix24: FakeBitrix24 | None = None
 
     async def settle(self) -> None:
         await self.app[PROCESSOR].idle()
         await self.app[CONTACT_ASKER].idle()
+        if BITRIX24 in self.app:
+            await self.app[BITRIX24].worker.drain()
 
     async def close(self) -> None:
         await self.runner.cleanup()
-        await asyncio.gather(self.telegram.close(), self.twilio.close(), self.avito.close())
+        fakes = [self.telegram.close(), self.twilio.close(), self.avito.close()]
+        if self.bitrix24 is not None:
+            fakes.append(self.bitrix24.close())
+        await asyncio.gather(*fakes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,16 +78,18 @@ class StoryResult:
 
 async def start_demo(settings: Settings, *, host: str | None = None, port: int | None = None) -> DemoRun:
     """Start the three fakes and Stitch (webhook mode, public URL = where it listens)."""
-    telegram, twilio, avito = FakeTelegram(), FakeTwilio(), FakeAvito()
+    telegram, twilio, avito, bitrix24 = FakeTelegram(), FakeTwilio(), FakeAvito(), FakeBitrix24()
     await telegram.start()
     await twilio.start()
     await avito.start()
+    # The CRM push goes to a local stand-in portal too, never to a real one from the demo.
+    settings = replace(settings, bitrix24_webhook_url=await bitrix24.start())
     host = host or settings.host
     port = settings.port if port is None else port
     try:
         runner, app, base, demo_settings = await _serve(settings, host, port, telegram, twilio, avito)
     except BaseException:
-        await asyncio.gather(telegram.close(), twilio.close(), avito.close())
+        await asyncio.gather(telegram.close(), twilio.close(), avito.close(), bitrix24.close())
         raise
     return DemoRun(
         settings=demo_settings,
@@ -89,6 +99,7 @@ async def start_demo(settings: Settings, *, host: str | None = None, port: int |
         telegram=telegram,
         twilio=twilio,
         avito=avito,
+        bitrix24=bitrix24,
     )
 
 
@@ -275,6 +286,10 @@ async def _main(settings: Settings) -> int:
             f"\nAnna's chats on {len(result.anna_profiles)} channels are one person: {', '.join(result.anna_profiles)}"
         )
         print(f"Store now: {counts}")
+        if run.bitrix24 is not None:
+            await run.settle()
+            crm = {kind: len(rows) for kind, rows in run.bitrix24.entities.items()}
+            print(f"Bitrix24 stand-in portal: {crm}, {len(run.bitrix24.comments)} timeline comments")
         print("\nWhere to look:")
         print(f"  {run.base_url}/healthz  {run.base_url}/readyz")
         print(f"  stitch export --what persons --store {settings.store_url}")

@@ -48,6 +48,9 @@ class IngestResult:
 
 
 Observer = Callable[[IngestResult], Awaitable[None]]
+# Runs inside the event's unit of work, after its effects: whatever it stores commits with them
+# (the CRM push queue). An effect that raises rolls the event back.
+Effect = Callable[[IngestResult], Awaitable[None]]
 
 
 class Pipeline:
@@ -56,10 +59,11 @@ class Pipeline:
     def __init__(self, store: BaseStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self.leads = LeadBook(store)
+        self.leads = LeadBook(store, legacy=settings.inbox.legacy_leads)
         self.merger = Merger(store, [self.leads])
         self.resolver = Resolver(store, self.merger, settings.resolver)
         self.observers: list[Observer] = []
+        self.effects: list[Effect] = []
 
     def parse(self, envelope: Envelope) -> Message | Ignored:
         """Raises ParseError for a payload the channel's parser cannot use."""
@@ -137,7 +141,7 @@ class Pipeline:
             )
         )
         await store.finish_event(envelope.id, EventStatus.DONE)
-        return IngestResult(
+        result = IngestResult(
             outcome=Outcome.INGESTED,
             event_id=envelope.id,
             person_id=resolution.person_id,
@@ -147,6 +151,9 @@ class Pipeline:
             suggestions=tuple(resolution.suggestions),
             message=message,
         )
+        for effect in self.effects:
+            await effect(result)
+        return result
 
     async def _notify(self, result: IngestResult) -> None:
         for observer in self.observers:

@@ -84,6 +84,10 @@ class Outbox:
         self.max_delay = max_delay
         self.sleep = sleep
         self.clock = clock
+        # Called inside the unit that records a sent reply (the CRM push queue commits with it).
+        self.sent_hooks: list[Callable[[OutboxItem, StoredMessage], Awaitable[None]]] = []
+        # Told about every state change of a reply, after it is committed (the inbox's live feed).
+        self.listeners: list[Callable[[OutboxItem], Awaitable[None]]] = []
 
     # -- choosing where to answer ----------------------------------------------------------------
     async def choose(self, person_id: str, channel: Channel | None = None) -> Profile:
@@ -108,6 +112,17 @@ class Outbox:
         if not reasons:
             reasons.append(f"the customer has not written on {channel}" if channel else "the person has no profiles")
         raise ChannelUnavailable(str(channel or "any channel"), "; ".join(reasons))
+
+    def why_not(self, profile: Profile) -> str | None:
+        """Why a reply cannot go to this profile now, or None when it can (the inbox's channel selector)."""
+        return self._why_not(profile, self.clock())
+
+    async def _tell(self, item: OutboxItem) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(item)
+            except Exception:  # a live page must never fail a reply
+                log.exception("outbox listener failed", extra={"outbox_id": item.id})
 
     def _why_not(self, profile: Profile, now: datetime) -> str | None:
         if profile.channel is Channel.WEBFORM:
@@ -203,20 +218,22 @@ class Outbox:
             await self.store.put_outbox(done)
             lead = await self.store.open_lead_of(item.person_id)
             # The timeline shows the reply next to the customer's messages.
-            await self.store.add_message(
-                StoredMessage(
-                    event_id=f"out:{item.id}",
-                    channel=item.channel,
-                    provider_message_id=provider_id,
-                    profile_key=profile.key,
-                    lead_id=lead.lead_id if lead else "",
-                    sent_at=result.sent_at,
-                    direction=Direction.OUT,
-                    text=item.text,
-                    meta={"outbox_id": item.id, "actor": item.actor},
-                )
+            message = StoredMessage(
+                event_id=f"out:{item.id}",
+                channel=item.channel,
+                provider_message_id=provider_id,
+                profile_key=profile.key,
+                lead_id=lead.lead_id if lead else "",
+                sent_at=result.sent_at,
+                direction=Direction.OUT,
+                text=item.text,
+                meta={"outbox_id": item.id, "actor": item.actor},
             )
+            await self.store.add_message(message)
+            for hook in self.sent_hooks:
+                await hook(done, message)
         log.info("reply sent", extra={"outbox_id": item.id, "channel": str(item.channel), "attempts": item.attempts})
+        await self._tell(done)
         return done
 
     async def _fail(self, item: OutboxItem, reason: str) -> OutboxItem:
@@ -227,6 +244,7 @@ class Outbox:
             "reply failed",
             extra={"outbox_id": item.id, "channel": str(item.channel), "attempts": item.attempts, "reason": reason},
         )
+        await self._tell(failed)
         return failed
 
     async def _mark_unreachable(self, profile: Profile) -> None:
@@ -257,6 +275,7 @@ class Outbox:
                 error = "not delivered"
             updated = replace(item, status=new, error=error, updated_at=self.clock())
             await self.store.put_outbox(updated)
+        await self._tell(updated)
         return updated
 
     # -- start-up recovery -----------------------------------------------------------------------

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from app.bitrix24 import setup_bitrix24
 from app.forms import LIMITER, RateLimiter, form_routes
+from app.inbox import setup_inbox
 from app.ingest import Pipeline
 from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
 from app.observability import readiness, setup_observability
-from app.ops import create_ops_app
+from app.ops.pages import create_ops_app
 from app.processor import Processor
 from app.queue import BaseQueue
 from app.webhooks import setup_live
@@ -86,6 +88,8 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
 
     app.cleanup_ctx.append(store_ctx)
     setup_live(app, settings)  # after store_ctx: the live context uses the store and the pipeline
+    setup_inbox(app, settings)  # after setup_live: the inbox answers customers through its outbox
+    setup_bitrix24(app, settings)  # after setup_live and setup_inbox: the push hooks into the outbox and conversion
     setup_observability(app, settings)  # after store_ctx: observes the pipeline
     app.add_subapp("/ops", create_ops_app(settings.ops_token))
     app.add_routes(routes)

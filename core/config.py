@@ -26,7 +26,24 @@ ASK_CONTACT = (
 )
 CONTACT_BUTTON = "Share my phone number"
 OUTBOX_ATTEMPTS = 5  # provider calls per reply before it is marked failed (429/5xx only are retried)
+BITRIX24_RATE = 2.0  # requests/s Bitrix24 drains (cloud plans; Enterprise: 5)
+BITRIX24_BURST = 50  # bucket size before 503 QUERY_LIMIT_EXCEEDED (cloud; Enterprise: 250)
+BITRIX24_FIRST_RESPONSE_MIN = 15  # a new lead's to-do deadline: answer within this many minutes
+BITRIX24_JOB_ATTEMPTS = 5  # a push the portal refuses (not an outage) is marked failed after this many
 READY_MAX_BACKLOG = 1000  # accepted events not yet resolved above which /readyz says "not keeping up"
+
+# The inbox.
+MERGE_ROLES = ("supervisor", "admin")  # CRMs require delete rights to merge: not every manager
+FIRST_RESPONSE_S = 15 * 60  # a new customer message should be answered within this
+SESSION_HOURS = 12  # a login lasts one working day
+JUNK_REASONS = (
+    "existing client — additional data",
+    "spam",
+    "wrong number or contact",
+    "duplicate",
+    "not our product",
+)
+ROLES = ("manager", "supervisor", "ops", "admin")
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
@@ -49,8 +66,46 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
         raise ConfigError(key, f"expected a number, got {raw!r}") from e
 
 
+def _positive(value: float, key: str) -> float:
+    if value <= 0:
+        raise ConfigError(key, f"expected a number above 0, got {value!r}")
+    return value
+
+
 def _list(env: Mapping[str, str], key: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in env.get(key, "").split(",") if p.strip())
+
+
+def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = (env.get(key) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(key, f"expected true or false, got {raw!r}")
+
+
+def _roles(env: Mapping[str, str], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    roles = _list(env, key) or default
+    for role in roles:
+        if role not in ROLES:
+            raise ConfigError(key, f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    return roles
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxSettings:
+    """What the managers' inbox reads: who may merge, deadlines, junk reasons, lead practice."""
+
+    merge_roles: tuple[str, ...] = MERGE_ROLES
+    first_response_s: int = FIRST_RESPONSE_S
+    session_hours: int = SESSION_HOURS
+    junk_reasons: tuple[str, ...] = JUNK_REASONS
+    # Legacy lead practice: a returning customer's inquiry joins the converted lead's contact, or the
+    # junk lead itself, instead of opening a repeat lead.
+    legacy_leads: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,11 +155,17 @@ class Settings:
     telegram_ask_contact: str = ASK_CONTACT  # empty: never ask Telegram customers for their phone
     telegram_contact_button: str = CONTACT_BUTTON
     outbox_attempts: int = OUTBOX_ATTEMPTS
+    bitrix24_rate: float = BITRIX24_RATE
+    bitrix24_burst: int = BITRIX24_BURST
+    bitrix24_first_response_min: int = BITRIX24_FIRST_RESPONSE_MIN
+    bitrix24_job_attempts: int = BITRIX24_JOB_ATTEMPTS
     ops_token: str = ""  # empty: the /ops pages answer loopback clients only
     ops_alarm_profiles: int = 0  # a person larger than this raises the ops alarm; 0: resolver.max_profiles
     ready_max_backlog: int = READY_MAX_BACKLOG
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    inbox: InboxSettings = field(default_factory=InboxSettings)
+    password: str = field(default="", repr=False)  # STITCH_PASSWORD: `stitch user add` without a prompt
 
     @property
     def alarm_profiles(self) -> int:
@@ -138,6 +199,10 @@ class Settings:
             telegram_ask_contact=e.get("STITCH_TELEGRAM_ASK_CONTACT", ASK_CONTACT).strip(),
             telegram_contact_button=e.get("STITCH_TELEGRAM_CONTACT_BUTTON") or CONTACT_BUTTON,
             outbox_attempts=max(1, _int(e, "STITCH_OUTBOX_ATTEMPTS", OUTBOX_ATTEMPTS)),
+            bitrix24_rate=_positive(_float(e, "STITCH_BITRIX24_RATE", BITRIX24_RATE), "STITCH_BITRIX24_RATE"),
+            bitrix24_burst=int(_positive(_int(e, "STITCH_BITRIX24_BURST", BITRIX24_BURST), "STITCH_BITRIX24_BURST")),
+            bitrix24_first_response_min=_int(e, "STITCH_BITRIX24_FIRST_RESPONSE_MIN", BITRIX24_FIRST_RESPONSE_MIN),
+            bitrix24_job_attempts=max(1, _int(e, "STITCH_BITRIX24_JOB_ATTEMPTS", BITRIX24_JOB_ATTEMPTS)),
             ops_token=e.get("STITCH_OPS_TOKEN", ""),
             ops_alarm_profiles=max(0, _int(e, "STITCH_OPS_ALARM_PROFILES", 0)),
             ready_max_backlog=max(1, _int(e, "STITCH_READY_MAX_BACKLOG", READY_MAX_BACKLOG)),
@@ -156,4 +221,14 @@ class Settings:
                 stream_maxlen=_int(e, "STITCH_STREAM_MAXLEN", 1_000_000),
                 feed_maxlen=_int(e, "STITCH_FEED_MAXLEN", 10_000),
             ),
+            inbox=InboxSettings(
+                merge_roles=_roles(e, "STITCH_MERGE_ROLES", MERGE_ROLES),
+                first_response_s=max(1, _int(e, "STITCH_FIRST_RESPONSE_S", FIRST_RESPONSE_S)),
+                session_hours=max(1, _int(e, "STITCH_SESSION_HOURS", SESSION_HOURS)),
+                # Reasons may contain commas: they are separated by semicolons.
+                junk_reasons=tuple(r.strip() for r in e.get("STITCH_JUNK_REASONS", "").split(";") if r.strip())
+                or JUNK_REASONS,
+                legacy_leads=_bool(e, "STITCH_LEGACY_LEADS", False),
+            ),
+            password=e.get("STITCH_PASSWORD", ""),
         )

@@ -7,6 +7,7 @@ StitchError
  │    ├── ReplayLineError   a replay line is not a usable envelope (names the line)
  │    └── FieldErrors       a form or API body failed validation (field -> reason)
  ├── AuthError              a webhook or API call failed authentication
+ ├── Forbidden              a logged-in user may not do this (names the action)
  ├── StoreError             the store failed
  │    ├── StoreUnavailable  the store URL is malformed or the store does not answer
  │    └── WriteConflict     an optimistic write lost a race; the caller retries
@@ -63,6 +64,15 @@ class AuthError(StitchError):
     def __init__(self, channel: str, reason: str) -> None:
         super().__init__(f"{channel}: {reason}")
         self.channel = channel
+        self.reason = reason
+
+
+class Forbidden(StitchError):
+    """A user is logged in but their role or assignment does not allow the action."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(f"{action}: {reason}")
+        self.action = action
         self.reason = reason
 
 

@@ -174,3 +174,32 @@ class OutboxItem:
     attempts: int = 0  # provider calls started; >0 without provider_message_id = outcome unknown
     error: str = ""
     provider_message_id: str = ""
+
+
+class CrmJobStatus(StrEnum):
+    """Where a CRM push job is: waiting (or backing off), pushed, given up, or waiting for a human."""
+
+    QUEUED = "queued"
+    DONE = "done"
+    FAILED = "failed"
+    REVIEW = "review"  # the CRM refused to do it alone (a merge CONFLICT): a person must look
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CrmJob:
+    """One durable push to the CRM, stored in the unit of work of the Stitch change that caused it.
+
+    `job_id` is derived from the cause (event, merge, lead), so enqueueing the same cause twice is a
+    no-op; `subject` is the Stitch id the job is about; `payload` carries what the store cannot
+    rebuild later (a message's text for a timeline comment).
+    """
+
+    job_id: str
+    kind: str
+    subject: str
+    created_at: datetime
+    due_at: datetime
+    payload: Mapping[str, str] = field(default_factory=dict)
+    status: CrmJobStatus = CrmJobStatus.QUEUED
+    attempts: int = 0
+    error: str = ""

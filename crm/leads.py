@@ -7,6 +7,9 @@
   inquiries: the next message opens a new, repeat, lead.
 - A merge folds the absorbed person's open lead into the survivor's; a split unfolds it and gives
   the absorbed side its messages back.
+- Legacy mode (STITCH_LEGACY_LEADS): instead of a repeat lead, a new inquiry joins the person's
+  latest lead when it was closed: a converted lead keeps it (the message lands with the contact),
+  a junk lead is reopened.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ LEAD_IDLE = timedelta(days=30)
 class LeadBook:
     """Opens, joins, folds and unfolds leads; a MergeListener of the resolver's merger."""
 
-    def __init__(self, store: BaseStore, *, idle: timedelta = LEAD_IDLE) -> None:
+    def __init__(self, store: BaseStore, *, idle: timedelta = LEAD_IDLE, legacy: bool = False) -> None:
         self.store = store
         self.idle = idle
+        self.legacy = legacy
 
     async def on_message(self, resolution: Resolution, message: Message) -> Lead:
         at = message.received_at
@@ -39,6 +43,8 @@ class LeadBook:
             return lead
         members = await self.store.members_of(resolution.person_id)
         earlier = await self.store.leads_of(members)
+        if self.legacy and (closed := self._latest_closed(earlier)) is not None:
+            return await self._append_legacy(closed, at)
         person = await self.store.get_person(resolution.person_id)
         lead = Lead(
             lead_id=new_id("l"),
@@ -51,6 +57,19 @@ class LeadBook:
             responsible=person.responsible if person else "",
         )
         await self.store.add_lead(lead)
+        return lead
+
+    @staticmethod
+    def _latest_closed(leads: list[Lead]) -> Lead | None:
+        own = [lead for lead in leads if lead.merged_into is None]
+        latest = max(own, key=lambda lead: lead.created_at) if own else None
+        return latest if latest is not None and not latest.status.is_open else None
+
+    async def _append_legacy(self, lead: Lead, at: datetime) -> Lead:
+        if lead.status is LeadStatus.JUNK:
+            lead = replace(lead, status=LeadStatus.NEW, junk_reason="")
+        lead = replace(lead, last_activity=max(lead.last_activity, at))
+        await self.store.put_lead(lead)
         return lead
 
     async def _open_lead(self, person_id: str, at: datetime) -> Lead | None:

@@ -12,9 +12,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from core.inbox import AuditEntry, Deal, InboxRow, Session, User
 from core.records import (
+    CrmJob,
+    CrmJobStatus,
     EventStatus,
     Evidence,
     Lead,
@@ -264,6 +267,128 @@ class BaseStore(ABC):
     @abstractmethod
     async def mark_contact_asked(self, profile_key: str, at: datetime) -> bool:
         """Remember that this profile was asked for its phone; False if it already was (test-and-set)."""
+
+    # -- CRM push queue and mapping (crm/bitrix24/sync.py) ---------------------------------------
+    @abstractmethod
+    async def add_crm_job(self, job: CrmJob) -> bool:
+        """Enqueue a push job; False (and nothing changes) if a job with this id was ever stored."""
+
+    @abstractmethod
+    async def claim_crm_jobs(self, now: datetime, lease: timedelta, limit: int) -> list[CrmJob]:
+        """Queued jobs due at `now`, in enqueue order; their `due_at` moves to `now + lease` so other
+        workers skip them until the lease runs out (a crashed worker's jobs come back by themselves).
+        Call inside `atomic()`."""
+
+    @abstractmethod
+    async def put_crm_job(self, job: CrmJob) -> None:
+        """Replace a stored job's status, attempts, due time and error (its place in the queue stays)."""
+
+    @abstractmethod
+    async def get_crm_job(self, job_id: str) -> CrmJob | None: ...
+
+    @abstractmethod
+    async def crm_jobs(self, status: CrmJobStatus, *, limit: int = 200) -> list[CrmJob]:
+        """Jobs in one status, in enqueue order (ops: failed jobs and merges awaiting review)."""
+
+    @abstractmethod
+    async def crm_job_counts(self) -> dict[str, int]:
+        """Jobs by status."""
+
+    @abstractmethod
+    async def set_crm_link(self, entity: str, stitch_id: str, remote_id: int) -> None:
+        """Map a Stitch id to a CRM entity ("contact", "company", "lead", "deal"); replaces an old mapping."""
+
+    @abstractmethod
+    async def crm_link(self, entity: str, stitch_id: str) -> int | None: ...
+
+    @abstractmethod
+    async def crm_link_owner(self, entity: str, remote_id: int) -> str | None:
+        """The Stitch id mapped to this CRM entity, if any."""
+
+    @abstractmethod
+    async def drop_crm_link(self, entity: str, stitch_id: str) -> None: ...
+    # -- the managers' inbox: users, sessions, deals, audit, list rows, search ---------------------
+    @abstractmethod
+    async def add_user(self, user: User) -> bool:
+        """Store a new user; False if the name is taken."""
+
+    @abstractmethod
+    async def put_user(self, user: User) -> None:
+        """Replace a stored user (new password, role, disabled)."""
+
+    @abstractmethod
+    async def get_user(self, name: str) -> User | None: ...
+
+    @abstractmethod
+    async def users(self) -> list[User]:
+        """Every user, by name."""
+
+    @abstractmethod
+    async def add_session(self, session: Session) -> None: ...
+
+    @abstractmethod
+    async def get_session(self, token_hash: str) -> Session | None:
+        """The session with this token hash (expired ones too: the caller checks `expires_at`)."""
+
+    @abstractmethod
+    async def delete_session(self, token_hash: str) -> None: ...
+
+    @abstractmethod
+    async def next_counter(self, name: str) -> int:
+        """Increment a named counter shared by every worker and return the new value (first call: 1)."""
+
+    @abstractmethod
+    async def add_deal(self, deal: Deal) -> None: ...
+
+    @abstractmethod
+    async def put_deal(self, deal: Deal) -> None: ...
+
+    @abstractmethod
+    async def get_deal(self, deal_id: str) -> Deal | None: ...
+
+    @abstractmethod
+    async def deals_of(self, person_ids: Sequence[str]) -> list[Deal]:
+        """Deals of these persons, oldest first."""
+
+    @abstractmethod
+    async def add_audit(self, entry: AuditEntry) -> None: ...
+
+    @abstractmethod
+    async def audit_log(self, *, person_ids: Sequence[str] | None = None, limit: int = 100) -> list[AuditEntry]:
+        """Audit entries, newest first; only those about these persons when given."""
+
+    @abstractmethod
+    async def put_inbox_row(self, row: InboxRow) -> None:
+        """Insert or replace the inbox list row of a person."""
+
+    @abstractmethod
+    async def inbox_rows(self, person_ids: Sequence[str]) -> dict[str, InboxRow]: ...
+
+    @abstractmethod
+    async def delete_inbox_rows(self, person_ids: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    async def inbox_page(
+        self,
+        *,
+        responsible: Sequence[str] | None = None,
+        flag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[InboxRow]:
+        """A page of the inbox list: persons with unread messages first, then the latest activity first.
+
+        `responsible`: only rows assigned to one of these names ("" is the unassigned queue).
+        `flag`: only rows with this flag set ("repeat_lead", "repeat_inquiry", "repeat_deal").
+        Served from an index: a page costs the same at 100,000 persons as at 100.
+        """
+
+    @abstractmethod
+    async def inbox_row_count(self) -> int: ...
+
+    @abstractmethod
+    async def find_profiles(self, word: str, *, limit: int = 50) -> list[str]:
+        """Profile keys whose name or handle has a word starting with `word` (case-folded), via an index."""
 
     # -- ops views: bounded whole-store aggregates (one GROUP BY each), never on the hot path ---------
     @abstractmethod

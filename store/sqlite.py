@@ -14,12 +14,15 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from core.errors import StoreUnavailable
+from core.inbox import AuditEntry, Deal, DealKind, DealStatus, InboxRow, Role, Session, User, search_words
 from core.records import (
+    CrmJob,
+    CrmJobStatus,
     Direction,
     EventStatus,
     Evidence,
@@ -165,7 +168,69 @@ CREATE INDEX IF NOT EXISTS outbox_person ON outbox(person_id, created_at);
 CREATE INDEX IF NOT EXISTS outbox_queued ON outbox(created_at) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS outbox_provider ON outbox(channel, provider_message_id) WHERE provider_message_id != '';
 CREATE TABLE IF NOT EXISTS contact_asked (profile_key TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS crm_jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at REAL NOT NULL,
+  due_at REAL NOT NULL,
+  error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS crm_jobs_due ON crm_jobs(due_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS crm_jobs_status ON crm_jobs(status, seq);
+CREATE TABLE IF NOT EXISTS crm_links (
+  entity TEXT NOT NULL, stitch_id TEXT NOT NULL, remote_id INTEGER NOT NULL, PRIMARY KEY (entity, stitch_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS crm_links_remote ON crm_links(entity, remote_id);
+CREATE TABLE IF NOT EXISTS users (
+  name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at REAL NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessions (
+  token_hash TEXT PRIMARY KEY, user TEXT NOT NULL, csrf TEXT NOT NULL, created_at REAL NOT NULL,
+  expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deals (
+  deal_id TEXT PRIMARY KEY, person_id TEXT NOT NULL, created_at REAL NOT NULL, body TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deals_person ON deals(person_id, created_at);
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, entry_id TEXT NOT NULL UNIQUE, at REAL NOT NULL, actor TEXT NOT NULL,
+  action TEXT NOT NULL, person_id TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_person ON audit(person_id, seq);
+CREATE TABLE IF NOT EXISTS inbox (
+  person_id TEXT PRIMARY KEY,
+  display_name TEXT NOT NULL,
+  responsible TEXT NOT NULL,
+  last_at REAL NOT NULL,
+  last_channel TEXT NOT NULL,
+  channels TEXT NOT NULL,
+  unread INTEGER NOT NULL,
+  unread_rank INTEGER NOT NULL,
+  awaiting_since REAL,
+  lead_id TEXT NOT NULL,
+  lead_status TEXT NOT NULL,
+  repeat_lead INTEGER NOT NULL,
+  repeat_inquiry INTEGER NOT NULL,
+  repeat_deal INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inbox_order ON inbox(unread_rank, last_at, person_id);
+CREATE INDEX IF NOT EXISTS inbox_responsible ON inbox(responsible, unread_rank, last_at, person_id);
+CREATE TABLE IF NOT EXISTS profile_words (
+  word TEXT NOT NULL, profile_key TEXT NOT NULL, PRIMARY KEY (word, profile_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS profile_words_key ON profile_words(profile_key);
 """
+
+# The inbox list order: unread first, newest activity first (see `inbox_page`).
+_INBOX_ORDER = "ORDER BY unread_rank DESC, last_at DESC, person_id DESC"
+_INBOX_FLAGS = ("repeat_lead", "repeat_inquiry", "repeat_deal")
 
 
 def _qs(n: int) -> str:
@@ -208,6 +273,20 @@ class SqliteStore(BaseStore):
         except sqlite3.Error as e:
             raise StoreUnavailable(self.url, str(e)) from e
         self._db = db
+        self._index_words_once()
+
+    def _index_words_once(self) -> None:
+        """Fill the name index for profiles stored before it existed (one pass, at the first open)."""
+        db = self.db
+        if db.execute("SELECT 1 FROM meta WHERE key='profile_words'").fetchone():
+            return
+        db.execute("BEGIN IMMEDIATE")
+        for key, name, handle in db.execute("SELECT key, name, handle FROM profiles").fetchall():
+            db.executemany(
+                "INSERT OR IGNORE INTO profile_words VALUES (?,?)", [(w, key) for w in search_words(name, handle)]
+            )
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('profile_words', '1')")
+        db.execute("COMMIT")
 
     async def close(self) -> None:
         if self._db is not None:
@@ -405,6 +484,14 @@ class SqliteStore(BaseStore):
         )
 
     async def put_profile(self, profile: Profile) -> None:
+        before = self.db.execute("SELECT name, handle FROM profiles WHERE key=?", (profile.key,)).fetchone()
+        if before is None or tuple(before) != (profile.name, profile.handle):
+            # Only a new or renamed profile touches the name index: most writes just move last_seen.
+            self.db.execute("DELETE FROM profile_words WHERE profile_key=?", (profile.key,))
+            self.db.executemany(
+                "INSERT OR IGNORE INTO profile_words VALUES (?,?)",
+                [(w, profile.key) for w in search_words(profile.name, profile.handle)],
+            )
         self.db.execute(
             f"INSERT OR REPLACE INTO profiles({self._PROFILE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -839,6 +926,346 @@ class SqliteStore(BaseStore):
     async def mark_contact_asked(self, profile_key: str, at: datetime) -> bool:
         cur = self.db.execute("INSERT OR IGNORE INTO contact_asked VALUES (?,?)", (profile_key, ts(at)))
         return cur.rowcount == 1
+
+    # -- CRM push queue and mapping --------------------------------------------------------------
+    _CRM_JOB_COLUMNS = "job_id, kind, subject, payload, status, attempts, created_at, due_at, error"
+
+    @staticmethod
+    def _crm_job(r: Sequence[Any]) -> CrmJob:
+        return CrmJob(
+            job_id=r[0],
+            kind=r[1],
+            subject=r[2],
+            payload=json.loads(r[3]),
+            status=CrmJobStatus(r[4]),
+            attempts=r[5],
+            created_at=dt(r[6]),
+            due_at=dt(r[7]),
+            error=r[8],
+        )
+
+    async def add_crm_job(self, job: CrmJob) -> bool:
+        cur = self.db.execute(
+            f"INSERT OR IGNORE INTO crm_jobs({self._CRM_JOB_COLUMNS}) VALUES ({_qs(9)})",
+            (
+                job.job_id,
+                job.kind,
+                job.subject,
+                json.dumps(dict(job.payload), ensure_ascii=False),
+                job.status.value,
+                job.attempts,
+                ts(job.created_at),
+                ts(job.due_at),
+                job.error,
+            ),
+        )
+        return cur.rowcount == 1
+
+    async def claim_crm_jobs(self, now: datetime, lease: timedelta, limit: int) -> list[CrmJob]:
+        rows = self.db.execute(
+            f"SELECT {self._CRM_JOB_COLUMNS} FROM crm_jobs WHERE status='queued' AND due_at <= ? ORDER BY seq LIMIT ?",
+            (ts(now), limit),
+        ).fetchall()
+        jobs = [self._crm_job(r) for r in rows]
+        if jobs:
+            until = ts(now + lease)
+            self.db.execute(
+                f"UPDATE crm_jobs SET due_at=? WHERE job_id IN ({_qs(len(jobs))})", (until, *(j.job_id for j in jobs))
+            )
+        return jobs
+
+    async def put_crm_job(self, job: CrmJob) -> None:
+        self.db.execute(
+            "UPDATE crm_jobs SET status=?, attempts=?, due_at=?, error=?, payload=? WHERE job_id=?",
+            (
+                job.status.value,
+                job.attempts,
+                ts(job.due_at),
+                job.error,
+                json.dumps(dict(job.payload), ensure_ascii=False),
+                job.job_id,
+            ),
+        )
+
+    async def get_crm_job(self, job_id: str) -> CrmJob | None:
+        row = self.db.execute(f"SELECT {self._CRM_JOB_COLUMNS} FROM crm_jobs WHERE job_id=?", (job_id,)).fetchone()
+        return None if row is None else self._crm_job(row)
+
+    async def crm_jobs(self, status: CrmJobStatus, *, limit: int = 200) -> list[CrmJob]:
+        rows = self.db.execute(
+            f"SELECT {self._CRM_JOB_COLUMNS} FROM crm_jobs WHERE status=? ORDER BY seq LIMIT ?", (status.value, limit)
+        ).fetchall()
+        return [self._crm_job(r) for r in rows]
+
+    async def crm_job_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, count(*) FROM crm_jobs GROUP BY status").fetchall())
+
+    async def set_crm_link(self, entity: str, stitch_id: str, remote_id: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO crm_links VALUES (?,?,?)", (entity, stitch_id, remote_id))
+
+    async def crm_link(self, entity: str, stitch_id: str) -> int | None:
+        row = self.db.execute(
+            "SELECT remote_id FROM crm_links WHERE entity=? AND stitch_id=?", (entity, stitch_id)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    async def crm_link_owner(self, entity: str, remote_id: int) -> str | None:
+        row = self.db.execute(
+            "SELECT stitch_id FROM crm_links WHERE entity=? AND remote_id=? ORDER BY stitch_id LIMIT 1",
+            (entity, remote_id),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    async def drop_crm_link(self, entity: str, stitch_id: str) -> None:
+        self.db.execute("DELETE FROM crm_links WHERE entity=? AND stitch_id=?", (entity, stitch_id))
+
+    # -- the managers' inbox ---------------------------------------------------------------------
+    @staticmethod
+    def _user(r: Sequence[Any]) -> User:
+        return User(name=r[0], role=Role(r[1]), password_hash=r[2], created_at=dt(r[3]), disabled=bool(r[4]))
+
+    async def add_user(self, user: User) -> bool:
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO users VALUES (?,?,?,?,?)",
+            (user.name, user.role.value, user.password_hash, ts(user.created_at), int(user.disabled)),
+        )
+        return cur.rowcount == 1
+
+    async def put_user(self, user: User) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO users VALUES (?,?,?,?,?)",
+            (user.name, user.role.value, user.password_hash, ts(user.created_at), int(user.disabled)),
+        )
+
+    async def get_user(self, name: str) -> User | None:
+        row = self.db.execute("SELECT * FROM users WHERE name=?", (name,)).fetchone()
+        return None if row is None else self._user(row)
+
+    async def users(self) -> list[User]:
+        return [self._user(r) for r in self.db.execute("SELECT * FROM users ORDER BY name").fetchall()]
+
+    async def add_session(self, session: Session) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?)",
+            (session.token_hash, session.user, session.csrf, ts(session.created_at), ts(session.expires_at)),
+        )
+
+    async def get_session(self, token_hash: str) -> Session | None:
+        row = self.db.execute("SELECT * FROM sessions WHERE token_hash=?", (token_hash,)).fetchone()
+        if row is None:
+            return None
+        return Session(token_hash=row[0], user=row[1], csrf=row[2], created_at=dt(row[3]), expires_at=dt(row[4]))
+
+    async def delete_session(self, token_hash: str) -> None:
+        self.db.execute("DELETE FROM sessions WHERE token_hash=?", (token_hash,))
+
+    async def next_counter(self, name: str) -> int:
+        row = self.db.execute(
+            "INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value=value+1 RETURNING value",
+            (name,),
+        ).fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def _deal_body(deal: Deal) -> str:
+        body = {
+            "lead_id": deal.lead_id,
+            "kind": deal.kind.value,
+            "title": deal.title,
+            "actor": deal.actor,
+            "status": deal.status.value,
+            "amount": deal.amount,
+            "contact_name": deal.contact_name,
+            "contact_phone": deal.contact_phone,
+            "contact_email": deal.contact_email,
+            "company_name": deal.company_name,
+            "company_tax_id": deal.company_tax_id,
+            "closed_at": ts(deal.closed_at) if deal.closed_at else None,
+        }
+        return json.dumps(body, ensure_ascii=False)
+
+    @staticmethod
+    def _deal(r: Sequence[Any]) -> Deal:
+        b = json.loads(r[3])
+        return Deal(
+            deal_id=r[0],
+            person_id=r[1],
+            created_at=dt(r[2]),
+            lead_id=b["lead_id"],
+            kind=DealKind(b["kind"]),
+            title=b["title"],
+            actor=b["actor"],
+            status=DealStatus(b["status"]),
+            amount=b["amount"],
+            contact_name=b["contact_name"],
+            contact_phone=b["contact_phone"],
+            contact_email=b["contact_email"],
+            company_name=b["company_name"],
+            company_tax_id=b["company_tax_id"],
+            closed_at=dt(b["closed_at"]) if b["closed_at"] is not None else None,
+        )
+
+    async def add_deal(self, deal: Deal) -> None:
+        self.db.execute(
+            "INSERT INTO deals VALUES (?,?,?,?)",
+            (deal.deal_id, deal.person_id, ts(deal.created_at), self._deal_body(deal)),
+        )
+
+    async def put_deal(self, deal: Deal) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO deals VALUES (?,?,?,?)",
+            (deal.deal_id, deal.person_id, ts(deal.created_at), self._deal_body(deal)),
+        )
+
+    async def get_deal(self, deal_id: str) -> Deal | None:
+        row = self.db.execute("SELECT * FROM deals WHERE deal_id=?", (deal_id,)).fetchone()
+        return None if row is None else self._deal(row)
+
+    async def deals_of(self, person_ids: Sequence[str]) -> list[Deal]:
+        if not person_ids:
+            return []
+        rows = self.db.execute(
+            f"SELECT * FROM deals WHERE person_id IN ({_qs(len(person_ids))}) ORDER BY created_at, deal_id",
+            tuple(person_ids),
+        ).fetchall()
+        return [self._deal(r) for r in rows]
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO audit(entry_id, at, actor, action, person_id, target, detail)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (entry.entry_id, ts(entry.at), entry.actor, entry.action, entry.person_id, entry.target, entry.detail),
+        )
+
+    async def audit_log(self, *, person_ids: Sequence[str] | None = None, limit: int = 100) -> list[AuditEntry]:
+        columns = "entry_id, at, actor, action, person_id, target, detail"
+        if person_ids is None:
+            rows = self.db.execute(f"SELECT {columns} FROM audit ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        elif not person_ids:
+            rows = []
+        else:
+            rows = self.db.execute(
+                f"SELECT {columns} FROM audit WHERE person_id IN ({_qs(len(person_ids))}) ORDER BY seq DESC LIMIT ?",
+                (*person_ids, limit),
+            ).fetchall()
+        return [
+            AuditEntry(entry_id=r[0], at=dt(r[1]), actor=r[2], action=r[3], person_id=r[4], target=r[5], detail=r[6])
+            for r in rows
+        ]
+
+    _INBOX_COLUMNS = (
+        "person_id, display_name, responsible, last_at, last_channel, channels, unread, unread_rank,"
+        " awaiting_since, lead_id, lead_status, repeat_lead, repeat_inquiry, repeat_deal"
+    )
+
+    @staticmethod
+    def _inbox_row(r: Sequence[Any]) -> InboxRow:
+        return InboxRow(
+            person_id=r[0],
+            display_name=r[1],
+            responsible=r[2],
+            last_at=dt(r[3]),
+            last_channel=r[4],
+            channels=tuple(c for c in r[5].split(",") if c),
+            unread=r[6],
+            awaiting_since=dt(r[8]) if r[8] is not None else None,
+            lead_id=r[9],
+            lead_status=r[10],
+            repeat_lead=bool(r[11]),
+            repeat_inquiry=bool(r[12]),
+            repeat_deal=bool(r[13]),
+        )
+
+    async def put_inbox_row(self, row: InboxRow) -> None:
+        self.db.execute(
+            f"INSERT OR REPLACE INTO inbox({self._INBOX_COLUMNS}) VALUES ({_qs(14)})",
+            (
+                row.person_id,
+                row.display_name,
+                row.responsible,
+                ts(row.last_at),
+                row.last_channel,
+                ",".join(row.channels),
+                row.unread,
+                1 if row.unread > 0 else 0,
+                ts(row.awaiting_since) if row.awaiting_since else None,
+                row.lead_id,
+                row.lead_status,
+                int(row.repeat_lead),
+                int(row.repeat_inquiry),
+                int(row.repeat_deal),
+            ),
+        )
+
+    async def inbox_rows(self, person_ids: Sequence[str]) -> dict[str, InboxRow]:
+        if not person_ids:
+            return {}
+        rows = self.db.execute(
+            f"SELECT {self._INBOX_COLUMNS} FROM inbox WHERE person_id IN ({_qs(len(person_ids))})",
+            tuple(person_ids),
+        ).fetchall()
+        return {r[0]: self._inbox_row(r) for r in rows}
+
+    async def delete_inbox_rows(self, person_ids: Sequence[str]) -> None:
+        if person_ids:
+            self.db.execute(f"DELETE FROM inbox WHERE person_id IN ({_qs(len(person_ids))})", tuple(person_ids))
+
+    async def inbox_page(
+        self,
+        *,
+        responsible: Sequence[str] | None = None,
+        flag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[InboxRow]:
+        where: list[str] = []
+        args: list[Any] = []
+        if flag is not None:
+            if flag not in _INBOX_FLAGS:
+                raise ValueError(f"unknown flag {flag!r}")
+            where.append(f"{flag}=1")
+        if responsible is not None:
+            if not responsible:
+                return []
+            if len(responsible) == 1:
+                where.append("responsible=?")
+                args.append(responsible[0])
+            else:
+                # One index range per name, merged: SQLite walks each in order instead of sorting the table.
+                parts = " UNION ALL ".join(
+                    f"SELECT * FROM (SELECT {self._INBOX_COLUMNS} FROM inbox WHERE responsible=?"
+                    f"{' AND ' + ' AND '.join(where) if where else ''} {_INBOX_ORDER} LIMIT ?)"
+                    for _ in responsible
+                )
+                sub_args: list[Any] = []
+                for name in responsible:
+                    sub_args.extend([name, limit + offset])
+                rows = self.db.execute(
+                    f"SELECT * FROM ({parts}) {_INBOX_ORDER} LIMIT ? OFFSET ?", (*sub_args, limit, offset)
+                ).fetchall()
+                return [self._inbox_row(r) for r in rows]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self.db.execute(
+            f"SELECT {self._INBOX_COLUMNS} FROM inbox {clause} {_INBOX_ORDER} LIMIT ? OFFSET ?", (*args, limit, offset)
+        ).fetchall()
+        return [self._inbox_row(r) for r in rows]
+
+    async def inbox_row_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM inbox").fetchone()[0])
+
+    async def find_profiles(self, word: str, *, limit: int = 50) -> list[str]:
+        words = sorted(search_words(word))
+        if not words:
+            return []
+        found: list[str] = []
+        for w in words:
+            # A prefix range on the primary key: "петр" finds "петров" without scanning.
+            rows = self.db.execute(
+                "SELECT profile_key FROM profile_words WHERE word >= ? AND word < ? LIMIT ?",
+                (w, w + "\U0010ffff", limit),
+            ).fetchall()
+            found.extend(r[0] for r in rows if r[0] not in found)
+        return found[:limit]
 
     # -- ops aggregates --------------------------------------------------------------------------
     # Every profile counts for the root of the person it joined first; the alias forest is walked

@@ -17,6 +17,8 @@ Switches (plain attributes and methods, set between calls):
     scopes                                     what the `scope` method reports
     merge_conflict_fields                      scalar fields whose differing values make a CONFLICT
     calls                                      every request, recorded (RecordedCall)
+
+Also `crm.lead.contact.add` (link a contact to a lead without touching IS_RETURN_CUSTOMER).
 """
 
 from __future__ import annotations
@@ -290,6 +292,7 @@ class FakeBitrix24:
             "crm.settings.mode.get": lambda p: {"result": MODE_NUMBERS[self.mode]},
             "crm.status.list": self._status_list,
             "crm.status.add": self._status_add,
+            "crm.lead.contact.add": self._lead_contact_add,
             "scope": lambda p: {"result": list(self.scopes)},
         }
         if name == "batch":
@@ -424,6 +427,19 @@ class FakeBitrix24:
         if start + PAGE_SIZE < len(rows):
             body["next"] = start + PAGE_SIZE
         return body
+
+    def _lead_contact_add(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        # Links a contact to a lead without saving the lead: IS_RETURN_CUSTOMER stays as it was.
+        rec = self._record("lead", self._id(params))
+        contact = int(str(self._fields(params).get("CONTACT_ID", 0) or 0))
+        if contact not in self.entities["contact"]:
+            raise _not_found()
+        ids = [str(x) for x in rec.get("CONTACT_IDS") or []]
+        if str(contact) not in ids:
+            ids.append(str(contact))
+        rec["CONTACT_IDS"] = ids
+        rec["CONTACT_ID"] = rec.get("CONTACT_ID") or str(contact)
+        return {"result": True}
 
     # -- duplicates and merge -----------------------------------------------------------------
 

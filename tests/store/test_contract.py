@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.records import (
+    CrmJob,
+    CrmJobStatus,
     Direction,
     EventStatus,
     Evidence,
@@ -238,6 +240,137 @@ async def test_contact_asked_is_test_and_set(store: BaseStore) -> None:
     assert await store.mark_contact_asked("telegram:1", T0)
     assert not await store.mark_contact_asked("telegram:1", T0 + timedelta(days=1))
     assert await store.mark_contact_asked("telegram:2", T0)
+
+
+def crm_job(job_id: str, *, due: datetime = T0, kind: str = "person") -> CrmJob:
+    return CrmJob(job_id=job_id, kind=kind, subject="p1", created_at=T0, due_at=due, payload={"text": "Привет"})
+
+
+async def test_crm_jobs_are_enqueued_once_and_claimed_in_order(store: BaseStore) -> None:
+    assert await store.add_crm_job(crm_job("j2"))
+    assert await store.add_crm_job(crm_job("j1"))
+    assert await store.add_crm_job(crm_job("later", due=T0 + timedelta(minutes=5)))
+    assert not await store.add_crm_job(crm_job("j1", kind="lead"))  # the same cause twice
+    lease = timedelta(seconds=30)
+    claimed = await store.claim_crm_jobs(T0, lease, 10)
+    assert [j.job_id for j in claimed] == ["j2", "j1"]  # enqueue order, not id order
+    assert claimed[1].payload == {"text": "Привет"} and claimed[1].kind == "person"
+    # Leased: another worker does not get them until the lease runs out.
+    assert await store.claim_crm_jobs(T0 + timedelta(seconds=1), lease, 10) == []
+    again = await store.claim_crm_jobs(T0 + lease, lease, 1)
+    assert [j.job_id for j in again] == ["j2"]
+
+
+async def test_crm_job_outcomes_are_kept_and_counted(store: BaseStore) -> None:
+    await store.add_crm_job(crm_job("j1"))
+    await store.add_crm_job(crm_job("j2"))
+    await store.add_crm_job(crm_job("j3"))
+    j1, j2, _ = await store.claim_crm_jobs(T0, timedelta(seconds=30), 10)
+    await store.put_crm_job(replace(j1, status=CrmJobStatus.DONE, attempts=1))
+    await store.put_crm_job(replace(j2, status=CrmJobStatus.FAILED, attempts=5, error="400 bad field"))
+    got = await store.get_crm_job("j2")
+    assert got is not None and got.status is CrmJobStatus.FAILED and got.attempts == 5 and got.error == "400 bad field"
+    assert [j.job_id for j in await store.crm_jobs(CrmJobStatus.FAILED)] == ["j2"]
+    assert await store.crm_job_counts() == {"done": 1, "failed": 1, "queued": 1}
+    # A retried job keeps its place in the queue.
+    await store.put_crm_job(replace(j2, status=CrmJobStatus.QUEUED, due_at=T0))
+    await store.put_crm_job(replace(j1, status=CrmJobStatus.QUEUED, due_at=T0))
+    claimed = await store.claim_crm_jobs(T0 + timedelta(minutes=1), timedelta(seconds=30), 10)
+    assert [j.job_id for j in claimed] == ["j1", "j2", "j3"]
+    assert await store.get_crm_job("nope") is None
+
+
+async def test_crm_links_map_both_ways(store: BaseStore) -> None:
+    assert await store.crm_link("contact", "p1") is None
+    await store.set_crm_link("contact", "p1", 17)
+    await store.set_crm_link("lead", "p1", 17)
+    assert await store.crm_link("contact", "p1") == 17
+    assert await store.crm_link_owner("contact", 17) == "p1"
+    await store.set_crm_link("contact", "p1", 18)  # replaced, not added
+    assert await store.crm_link("contact", "p1") == 18
+    assert await store.crm_link_owner("contact", 17) is None
+    await store.drop_crm_link("contact", "p1")
+    assert await store.crm_link("contact", "p1") is None
+    assert await store.crm_link("lead", "p1") == 17
+
+
+# -- the managers' inbox -------------------------------------------------------------------------
+
+
+async def test_users_sessions_and_counters(store: BaseStore) -> None:
+    from core.inbox import Role, Session, User
+
+    user = User(name="mia", role=Role.MANAGER, password_hash="h", created_at=T0)
+    assert await store.add_user(user)
+    assert not await store.add_user(replace(user, role=Role.ADMIN))
+    await store.put_user(replace(user, disabled=True))
+    got = await store.get_user("mia")
+    assert got is not None and got.disabled and got.role is Role.MANAGER
+    assert [u.name for u in await store.users()] == ["mia"]
+    session = Session(token_hash="t", user="mia", csrf="c", created_at=T0, expires_at=T0 + timedelta(hours=1))
+    await store.add_session(session)
+    assert await store.get_session("t") == session
+    await store.delete_session("t")
+    assert await store.get_session("t") is None
+    assert [await store.next_counter("rr") for _ in range(3)] == [1, 2, 3]
+    assert await store.next_counter("other") == 1
+
+
+async def test_deals_and_audit(store: BaseStore) -> None:
+    from core.inbox import AuditEntry, Deal, DealKind, DealStatus
+
+    deal = Deal(deal_id="d1", lead_id="l1", person_id="p1", kind=DealKind.CONTACT, title="x", created_at=T0, actor="a")
+    await store.add_deal(deal)
+    await store.add_deal(replace(deal, deal_id="d2", person_id="p2", created_at=T0 + timedelta(1)))
+    await store.put_deal(replace(deal, status=DealStatus.WON, closed_at=T0))
+    assert await store.get_deal("d1") == replace(deal, status=DealStatus.WON, closed_at=T0)
+    assert [d.deal_id for d in await store.deals_of(["p1", "p2"])] == ["d1", "d2"]
+    for i, pid in enumerate(["p1", "p2", "p1"]):
+        await store.add_audit(AuditEntry(entry_id=f"a{i}", at=T0, actor="sue", action="reply", person_id=pid))
+    assert [e.entry_id for e in await store.audit_log()] == ["a2", "a1", "a0"]
+    assert [e.entry_id for e in await store.audit_log(person_ids=["p1"], limit=1)] == ["a2"]
+
+
+async def test_inbox_rows_page_unread_first_and_filter(store: BaseStore) -> None:
+    from core.inbox import InboxRow
+
+    def row(pid: str, minutes: int, unread: int, who: str = "", **flags: bool) -> InboxRow:
+        return InboxRow(
+            person_id=pid,
+            display_name=pid,
+            responsible=who,
+            last_at=T0 + timedelta(minutes=minutes),
+            last_channel="telegram",
+            channels=("telegram", "whatsapp"),
+            unread=unread,
+            awaiting_since=T0 if unread else None,
+            **flags,
+        )
+
+    await store.put_inbox_row(row("p1", 1, 0, "mia"))
+    await store.put_inbox_row(row("p2", 2, 3, "leo", repeat_lead=True))
+    await store.put_inbox_row(row("p3", 3, 0, "", repeat_deal=True))
+    await store.put_inbox_row(row("p4", 0, 1, "mia"))
+    assert [r.person_id for r in await store.inbox_page()] == ["p2", "p4", "p3", "p1"]
+    assert [r.person_id for r in await store.inbox_page(limit=2, offset=1)] == ["p4", "p3"]
+    assert [r.person_id for r in await store.inbox_page(responsible=["mia", ""])] == ["p4", "p3", "p1"]
+    assert [r.person_id for r in await store.inbox_page(responsible=["leo"])] == ["p2"]
+    assert [r.person_id for r in await store.inbox_page(flag="repeat_deal")] == ["p3"]
+    got = (await store.inbox_rows(["p2"]))["p2"]
+    assert got == row("p2", 2, 3, "leo", repeat_lead=True)
+    await store.delete_inbox_rows(["p2"])
+    assert await store.inbox_row_count() == 3
+
+
+async def test_find_profiles_by_name_prefix_in_either_script(store: BaseStore) -> None:
+    await store.put_profile(replace(profile("telegram:1", "p1"), name="Саша Петров", handle="sasha_p"))
+    await store.put_profile(replace(profile("whatsapp:+7", "p2"), name="Alexander"))
+    assert await store.find_profiles("петр") == ["telegram:1"]
+    assert await store.find_profiles("Petrov") == ["telegram:1"]
+    assert await store.find_profiles("sasha") == ["telegram:1"]
+    assert await store.find_profiles("alex") == ["whatsapp:+7"]
+    await store.put_profile(replace(profile("telegram:1", "p1"), name="Иван"))
+    assert await store.find_profiles("петр") == []
 
 
 async def test_ops_aggregates(store: BaseStore) -> None:

@@ -1,0 +1,53 @@
+"""Live updates for open inbox pages: an in-process publish/subscribe feeding Server-Sent Events.
+
+Fed by the ingest pipeline's observers and by outbox status changes in this process. With several
+web workers each one feeds its own browsers from what it processes itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+QUEUE_SIZE = 100  # a browser this far behind reloads rather than replays
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveEvent:
+    """Something changed for a person: a message, a reply's delivery state, a merge or split."""
+
+    kind: str  # "message", "outbox", "identity", "lead"
+    person_id: str  # the person's current root
+    detail: str = ""  # ids only, never message text
+
+
+class Broker:
+    """Fan-out of LiveEvents to every subscribed page."""
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[LiveEvent]] = set()
+        self.closed = asyncio.Event()  # set at shutdown: open streams end instead of holding the server
+
+    def close(self) -> None:
+        self.closed.set()
+
+    def publish(self, event: LiveEvent) -> None:
+        for queue in list(self._queues):
+            if queue.full():
+                continue  # a stalled browser must not hold the others back
+            queue.put_nowait(event)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[LiveEvent]]:
+        queue: asyncio.Queue[LiveEvent] = asyncio.Queue(QUEUE_SIZE)
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._queues)

@@ -1,0 +1,146 @@
+"""The benchmark suite's pieces on tiny data: no timing is asserted, only that figures come out right."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bench import growth, historical, linkage, suite
+from bench.report import write
+
+TINY_ROWS = [
+    # unique_id, cluster, first_name, surname, dob, birth_place
+    ("a-1", "A", "thomas", "chudleigh", "1630-08-01", "devon"),
+    ("a-2", "A", "tom", "chudleigh", "1630-08-01", "devon"),
+    ("a-3", "A", "thomas", "chudleigh", None, "devon"),
+    ("b-1", "B", "mary", "shelley", "1797-08-30", "london"),
+    ("b-2", "B", "mary", "shelley", "1797-08-30", None),
+    ("c-1", "C", "john", "smith", "1800-01-01", "york"),
+    ("d-1", "D", "john", "smith", "1900-05-05", "leeds"),
+]
+
+
+def _tiny_parquet(path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = ("unique_id", "cluster", "first_name", "surname", "dob", "birth_place")
+    table = pa.table({name: [row[i] for row in TINY_ROWS] for i, name in enumerate(columns)})
+    table = table.append_column("postcode_fake", pa.array(["x"] * len(TINY_ROWS)))
+    table = table.append_column("occupation", pa.array(["writer"] * len(TINY_ROWS)))
+    pq.write_table(table, path)
+    return path
+
+
+def test_historical_loader_reads_and_limits(tmp_path: Path) -> None:
+    path = _tiny_parquet(tmp_path / "tiny.parquet")
+    records = historical.load_historical(path)
+    assert [r.unique_id for r in records] == [row[0] for row in TINY_ROWS]
+    assert records[2].dob == ""  # missing stays empty, never "None"
+    assert records[1].name == "tom chudleigh"
+    assert {r.cluster for r in historical.load_historical(path, clusters=2)} == {"A", "B"}
+
+
+def test_historical_matcher_finds_the_people_and_keeps_namesakes_apart(tmp_path: Path) -> None:
+    records = historical.load_historical(_tiny_parquet(tmp_path / "tiny.parquet"))
+    result = historical.run_stitch(records)
+    # Namesakes born a century apart in different places are not linked.
+    assert result.clustered.precision == 1.0
+    assert result.pairwise.true_positive >= 3
+    assert result.clustered.truth_pairs == 3 + 1
+
+
+def test_levels() -> None:
+    assert historical.compare_dob("1630-08-01", "1630-08-01") is historical.DobLevel.EXACT
+    assert historical.compare_dob("1630-08-01", "1630-08-11") is historical.DobLevel.TYPO
+    assert historical.compare_dob("1630-08-01", "1630-12-25") is historical.DobLevel.SAME_YEAR
+    assert historical.compare_dob("", "1630-08-01") is historical.DobLevel.MISSING
+    assert historical.compare_place("devon", "devonn") is historical.PlaceLevel.FUZZY
+    assert historical.compare_place("devon", "york") is historical.PlaceLevel.DIFFERENT
+
+
+def test_edge_and_cluster_scores() -> None:
+    truth = {"a": "X", "b": "X", "c": "X", "d": "Y"}
+    edges = [("a", "b"), ("b", "a"), ("c", "d")]
+    scores = historical.edge_scores(truth, edges)
+    assert (scores.true_positive, scores.predicted_pairs, scores.truth_pairs) == (1, 2, 3)
+    clusters = historical.connected_components(truth, edges)
+    assert clusters["a"] == clusters["b"] != clusters["c"]
+    assert historical.cluster_scores(truth, clusters).true_positive == 1
+
+
+def test_accuracy_section_on_tiny_traffic(tmp_path: Path) -> None:
+    rows = suite.accuracy(tmp_path, 40, splink=False)
+    assert [r.matcher for r in rows][:3] == [
+        "Stitch, automatic merges",
+        "Stitch, merges + suggestions",
+        "exact identifiers (CRM duplicate control)",
+    ]
+    assert all(0.0 <= r.f1 <= 1.0 and r.events > 0 for r in rows)
+
+
+def test_growth_copies_the_template_with_new_ids(tmp_path: Path) -> None:
+    template = growth.build_template(tmp_path, 30, cwd=suite.REPO)
+    points = growth.measure(tmp_path, template, [1, 3], 30, cwd=suite.REPO)
+    assert [p.persons for p in points] == [template.persons, 3 * template.persons]
+    assert all(p.batch_events > 0 and p.bytes_per_person > 0 for p in points)
+    # A copy is new rows, not the same ones: three times the template's events (plus the batch).
+    copied = tmp_path / "copied.db"
+    copied.write_bytes(template.path.read_bytes())
+    growth.add_copies(copied, template, 1, 2)
+    with sqlite3.connect(copied) as db:
+        events = db.execute("SELECT count(*) FROM events").fetchone()[0]
+        suffixed = db.execute("SELECT count(*) FROM profiles WHERE key LIKE '%~2'").fetchone()[0]
+    db.close()
+    assert events == 3 * template.events
+    assert suffixed > 0
+
+
+def test_a_quick_run_writes_its_results(tmp_path: Path) -> None:
+    plan = suite.Plan(
+        accuracy_sizes=(30,),
+        template_persons=30,
+        growth_copies=(1, 2),
+        batch_events=30,
+        webhook_rates=(10,),
+        webhook_seconds=1.0,
+        historical_clusters=2,
+        is_quick=True,
+        splink=False,
+        sections=frozenset({"accuracy", "growth", "scale", "historical"}),
+    )
+    data = _tiny_parquet(tmp_path / "tiny.parquet")
+    out = tmp_path / "results"
+    results = suite.run(plan, out, command="python -m bench --quick", data=data, workdir=tmp_path)
+    text = (out / "RESULTS.md").read_text(encoding="utf-8")
+    assert "python -m bench --quick" in text
+    assert "Stitch, automatic merges" in text and "Redis, 1/2/4 workers" in text
+    assert {"accuracy.png", "growth.png", "historical.png", "results.json"} <= {p.name for p in out.iterdir()}
+    assert results.historical and results.growth
+
+
+def test_missing_data_is_reported_not_fatal(tmp_path: Path) -> None:
+    plan = suite.Plan(
+        accuracy_sizes=(),
+        template_persons=0,
+        growth_copies=(),
+        batch_events=0,
+        webhook_rates=(),
+        webhook_seconds=0.0,
+        historical_clusters=None,
+        splink=False,
+        sections=frozenset({"historical"}),
+    )
+    results = suite.run(plan, tmp_path / "r", command="x", data=tmp_path / "absent.parquet", workdir=tmp_path)
+    assert "not found" in results.historical_note
+    assert write(results, tmp_path / "again")
+
+
+@pytest.mark.skipif(not linkage.available(), reason="Splink is an optional extra ('.[compare]')")
+def test_splink_event_records_carry_identifiers() -> None:
+    line = (Path(suite.REPO) / "samples" / "impatient-customer.jsonl").read_text(encoding="utf-8").splitlines()
+    records = linkage.event_records(line)
+    assert records and all(r["unique_id"] and r["profile"] for r in records)
+    assert any(r["phone"] for r in records)

@@ -1,0 +1,180 @@
+"""The inbox in real headless Chromium (Debian's `chromium`, driven by Playwright) against the running demo."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from app.demo import ANNA_PHONE, BUSINESS_NUMBER
+from inbox.conftest import PASSWORD, Demo
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def login(page: Page, demo: Demo, name: str) -> None:
+    await page.goto(demo.base + "/inbox/")
+    await expect(page).to_have_url(re.compile(r"/inbox/login"))
+    await page.fill('input[name="name"]', name)
+    await page.fill('input[name="password"]', PASSWORD)
+    await page.click('button[type="submit"]')
+    await expect(page.locator("h1")).to_have_text("Inbox")
+
+
+async def whatsapp_from_anna(demo: Demo, text: str) -> None:
+    twilio = demo.run.twilio
+    path = "/webhooks/whatsapp"
+    fields = twilio.inbound_fields(wa_id=ANNA_PHONE, body=text, profile_name="Anna", to=BUSINESS_NUMBER)
+    delivery = await twilio.post_inbound(demo.base + path, demo.run.settings.public_url + path, fields)
+    assert delivery.status == 200
+    await demo.run.settle()
+
+
+async def test_a_supervisor_works_the_four_channel_customer(demo: Demo, browser: Browser) -> None:
+    context = await browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-GB")
+    page = await context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        await login(page, demo, "sue")
+        row = page.locator(f'tr[data-person="{demo.anna}"]')
+        await expect(row.locator(".badge")).to_have_count(4)
+        await expect(page.locator("tr[data-person] .timer").first).to_be_visible()
+        await shot(page, "01-inbox-list")
+
+        # Search by phone finds her.
+        await page.fill('input[name="q"]', "+7 912 345-67-89")
+        await page.click("form.search button")
+        await expect(page.locator("tr[data-person]")).to_have_count(1)
+
+        # The person created from four channels, and why she is one person.
+        await page.click(f'a[href="/inbox/persons/{demo.anna}"]')
+        await expect(page.locator(".why .evidence")).to_contain_text("same phone +7 912 ***-**-89")
+        timeline = page.locator("#timeline")
+        for badge in ("TG", "WA", "AV", "WEB"):
+            await expect(timeline.locator(".badge", has_text=badge).first).to_be_visible()
+        await expect(page.locator(".window.open")).to_contain_text("WhatsApp 24-hour window open")
+        await expect(page.locator('select[name="channel"] option[value="webform"]')).to_be_disabled()
+        await shot(page, "02-person")
+
+        # Reply on WhatsApp: it reaches the Twilio fake and shows its delivery state.
+        await page.select_option('select[name="channel"]', "whatsapp")
+        await page.fill('textarea[name="text"]', "Анна, iPhone 13 ждёт вас в магазине")
+        await page.click("form.reply button[type=submit]")
+        reply = timeline.locator(".msg.out", has_text="ждёт вас в магазине")
+        await expect(reply.locator(".status")).to_have_text("sent")
+        assert demo.run.twilio.messages[-1].body == "Анна, iPhone 13 ждёт вас в магазине"
+
+        # A new message appears live, without reloading.
+        await whatsapp_from_anna(demo, "Спасибо, приеду завтра")
+        await expect(timeline.locator(".msg.in", has_text="приеду завтра")).to_be_visible()
+
+        # Convert her lead: Deal + Contact, required fields first.
+        await page.click("details.convert summary")
+        convert = page.locator("details.convert form")
+        await convert.locator('input[name="title"]').fill("")
+        await convert.locator("button[type=submit]").click()
+        await expect(convert.locator(".error")).to_contain_text("give the deal a title")
+        await convert.locator('input[name="title"]').fill("iPhone 13 128 GB")
+        await convert.locator('input[name="contact_phone"]').fill("+7 912 345-67-89")
+        await convert.locator("button[type=submit]").click()
+        deal = page.locator(".deal")
+        await expect(deal).to_contain_text("iPhone 13 128 GB")
+        await deal.locator("button", has_text="Won").click()
+        await expect(deal.locator(".stage")).to_have_text("won")
+
+        # She comes back: a repeat lead, and its deal is a repeat deal.
+        await whatsapp_from_anna(demo, "А чехол к нему есть?")
+        await page.reload()
+        await expect(page.locator(".lead .flag.repeat_lead").first).to_be_visible()
+        await page.click("details.convert summary")
+        await page.locator('details.convert input[value="deal_only"]').check()
+        await page.locator('details.convert input[name="title"]').fill("Case")
+        await page.locator("details.convert button[type=submit]").click()
+        await expect(page.locator(".deal", has_text="Case").locator(".flag.repeat_deal")).to_be_visible()
+        await shot(page, "03-person-lead-deals")
+
+        await page.goto(demo.base + "/inbox/?flag=repeat_deal")
+        await expect(page.locator(f'tr[data-person="{demo.anna}"] .flag.repeat_deal')).to_be_visible()
+        await expect(page.locator("tr[data-person]")).to_have_count(1)
+        await shot(page, "04-inbox-repeat-deals")
+    finally:
+        await context.close()
+
+
+async def test_a_reviewer_merges_a_suggestion_and_splits_it_again(demo: Demo, browser: Browser) -> None:
+    context = await browser.new_context(viewport={"width": 1360, "height": 900})
+    page = await context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        await login(page, demo, "sue")
+        await page.goto(demo.base + "/inbox/review")
+        card = page.locator("form.suggestion").first
+        await expect(card.locator(".why")).to_contain_text("same phone +7 495 ***-**-67")
+        await expect(card.locator(".side")).to_have_count(2)
+        await shot(page, "05-review-queue")
+        primary = await card.locator('input[name="primary"]').nth(1).get_attribute("value")
+        await card.locator('input[name="primary"]').nth(1).check()
+        await card.locator("button[type=submit]").click()
+        await expect(page.locator("text=Nothing to review.")).to_be_visible()
+
+        await page.goto(f"{demo.base}/inbox/persons/{primary}")
+        merge = page.locator(".merges li", has_text="manual by sue")
+        await expect(merge).to_be_visible()
+        await expect(page.locator(".profiles li")).to_have_count(2)
+        await merge.locator("button", has_text="Split").click()
+        await expect(page.locator(".merges li", has_text="manual by sue")).to_contain_text("split")
+        await expect(page.locator(".profiles li")).to_have_count(1)
+
+        await page.goto(demo.base + "/inbox/audit")
+        await expect(page.locator("tbody tr").first).to_contain_text("split")
+        await shot(page, "06-audit-log")
+    finally:
+        await context.close()
+
+
+async def test_a_manager_cannot_merge_and_login_failures_are_shown(demo: Demo, browser: Browser) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    try:
+        await page.goto(demo.base + "/inbox/login")
+        await page.fill('input[name="name"]', "mia")
+        await page.fill('input[name="password"]', "not-the-password")
+        await page.click('button[type="submit"]')
+        await expect(page.locator(".error")).to_have_text("Wrong name or password.")
+        await shot(page, "00-login")
+        await login(page, demo, "mia")
+        await page.goto(demo.base + "/inbox/review")
+        await expect(page.locator("form.suggestion").first).to_contain_text("Only reviewers may merge.")
+    finally:
+        await context.close()
