@@ -37,7 +37,7 @@ Keys (all under the hash tag `{<prefix>}`, default `{stitch}`)
 | `ev:<event id>` | hash | envelope (JSON), status, reason |
 | `ev:pending` | zset | seq -> event id, events not yet resolved |
 | `seq` | string | arrival counter (events, messages, merges), taken by the commit script |
-| `counts` | hash | ev:<status>, persons (roots), profiles, merges, suggestions, leads, messages |
+| `counts` | hash | ev:<status>, persons (roots), profiles, merges, suggestions, leads, messages, mg:<kind>, ob:<status>, cj:<status>, inbox |
 | `msg:<event id>` | hash | a stored message (+ seq) |
 | `msg:ids` | hash | `<channel>|<provider id>|<direction>` -> event id (repeated deliveries) |
 | `msg:in`, `msg:out` | zset | seq -> event id (export in arrival order) |
@@ -60,6 +60,17 @@ Keys (all under the hash tag `{<prefix>}`, default `{stitch}`)
 | `ld:<lead id>`, `ld:all`, `ld:of:<person>`, `ld:mb:<merge>` | hash, zset, zset, set | leads |
 | `ob:<id>`, `ob:of:<person>`, `ob:st:<status>`, `ob:failed`, `ob:pid` | hash, zset, zset, zset, hash | outbox |
 | `asked` | hash | profile key -> when it was asked for its phone |
+| `pw` | zset | `<word> <profile key>` at score 0: the name index, read by prefix with ZRANGEBYLEX |
+| `cj:<job id>`, `cj:st:<status>`, `cj:due` | hash, zset, zset | CRM push jobs; seq -> job id per status; due_at -> job id (queued only) |
+| `lk:<entity>`, `lk:of:<entity>:<remote id>` | hash, set | Stitch id -> CRM id; the Stitch ids mapped to one CRM id |
+| `us:<name>`, `us:all` | hash, zset | inbox users; every name at score 0 (by name) |
+| `ss:<token hash>` | hash | a login session |
+| `ctr` | hash | named counters shared by every worker (round robin) |
+| `dl:<deal id>`, `dl:of:<person>` | hash, zset | deals; created_at -> deal id |
+| `au:<entry id>`, `au:all`, `au:of:<person>` | hash, zset, zset | audit entries; seq -> entry id |
+| `ib:<person id>` | hash | a person's inbox list row |
+| `ib:ix:<u, r>:<flag, ->:<all, to:<name>>` | zset | last_at -> person id: the inbox list order, unread (`u`) and read (`r`) apart |
+| `meta` | hash | one-time migrations done (`profile_words`) |
 | `lock:<resolution key>` | string | lock token (PX lease) |
 
 Redis Cluster
@@ -73,7 +84,8 @@ slot is not the bottleneck: a worker spends most of an event in Python, and one 
 far more commands per second than a handful of workers send.
 
 Hot paths never scan: recent messages are read per block with ZREVRANGEBYSCORE ... LIMIT and each
-block is trimmed to RECENT_CAP; `iter_*` walk sorted sets in chunks. The client must decode responses
+block is trimmed to RECENT_CAP; `iter_*` walk sorted sets in chunks; an inbox page reads the top of
+one index per responsible name; a name search is a ZRANGEBYLEX prefix range. The client must decode responses
 (`from_url` sets it).
 """
 
@@ -87,14 +99,17 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from core.errors import StoreError, StoreUnavailable, WriteConflict
+from core.inbox import AuditEntry, Deal, DealKind, DealStatus, InboxRow, Role, Session, User, search_words
 from core.records import (
+    CrmJob,
+    CrmJobStatus,
     Direction,
     EventStatus,
     Evidence,
@@ -128,6 +143,10 @@ LOCK_WAIT_S = 60.0
 LOCK_POLL_MAX_S = 0.008
 # Overlay members not yet numbered by the commit script sort after every committed one.
 _LOCAL_SEQ = 1e15
+# The inbox list's filters (InboxRow fields); each has its own index.
+INBOX_FLAGS = ("repeat_lead", "repeat_inquiry", "repeat_deal")
+# Above every code point: `word < prefix + _LEX_TOP` bounds a prefix range (as SqliteStore does).
+_LEX_TOP = "\U0010ffff"
 
 _COMMIT = """
 local checks = cjson.decode(ARGV[1])
@@ -294,6 +313,24 @@ class RedisStore(BaseStore):
             await self.client.ping()
         except (RedisError, OSError) as e:
             raise StoreUnavailable(self.url, f"Redis does not answer: {e}") from e
+        await self._index_words_once()
+
+    async def _index_words_once(self) -> None:
+        """Fill the name index for profiles stored before it existed (one pass, at the first open)."""
+        meta = self.key("meta")
+        (done,) = await self._fetch([("hget", (meta, "profile_words"))])
+        if done:
+            return
+        # Straight on committed state, like prune_recent: ZADD is idempotent, so two processes opening
+        # at once only do the same work twice.
+        async for keys in self._walk(self.key("pr", "all")):
+            got = await self._fetch([("hmget", (self.key("pr", k), ["name", "handle"])) for k in keys])
+            members: dict[str, float] = {}
+            for k, (name, handle) in zip(keys, got, strict=True):
+                members.update(dict.fromkeys((f"{w} {k}" for w in search_words(name or "", handle or "")), 0.0))
+            if members:
+                await self._fetch([("zadd", (self.key("pw"), members))])
+        await self._fetch([("hset", (meta, "profile_words", "1"))])
 
     async def close(self) -> None:
         if self._owns_client:
@@ -755,6 +792,14 @@ class RedisStore(BaseStore):
                 self._count(unit, "profiles", 1)
             elif old["person_id"] != profile.person_id:
                 self._zrem(unit, self.key("pp", old["person_id"]), profile.key)
+            if not old or (old["name"], old["handle"]) != (profile.name, profile.handle):
+                # Only a new or renamed profile touches the name index: most writes just move last_seen.
+                before = search_words(old["name"], old["handle"]) if old else set()
+                after = search_words(profile.name, profile.handle)
+                for word in sorted(before - after):
+                    self._zrem(unit, self.key("pw"), f"{word} {profile.key}")
+                for word in sorted(after - before):
+                    self._zadd(unit, self.key("pw"), f"{word} {profile.key}", 0.0)
             first = ts(profile.first_seen)
             self._hset(
                 unit,
@@ -1388,6 +1433,529 @@ class RedisStore(BaseStore):
             unit.check("HEXISTS", key, profile_key, "0")
             self._hset(unit, key, {profile_key: _f(ts(at))})
             return True
+
+    # -- sorted-set tops and hash deletes ----------------------------------------------------------
+    async def _tops(self, unit: _Unit, keys: Sequence[str], n: int, *, desc: bool) -> list[list[tuple[str, float]]]:
+        """The first `n` members of each sorted set (by score, then member), as this unit sees them.
+
+        Members this unit touched may have moved or left, so as many more are read as it touched.
+        """
+        if n <= 0:
+            return [[] for _ in keys]
+        calls: list[tuple[str, tuple[Any, ...]]] = [
+            ("zrange", (k, 0, n + len(unit.zsets.get(k, {})) - 1, desc, True)) for k in keys
+        ]
+        out = []
+        for k, got in zip(keys, await self._fetch(calls), strict=True):
+            rows = self._overlaid(unit, k, [(m, float(s)) for m, s in got])
+            out.append(sorted(rows, key=lambda ms: (ms[1], ms[0]), reverse=desc)[:n])
+        return out
+
+    def _hdel_all(self, unit: _Unit, key: str, h: dict[str, str]) -> None:
+        """Delete a whole hash read in this unit (field by field, so the overlay sees it gone)."""
+        if h:
+            self._hset(unit, key, {f: None for f in h})
+
+    async def _absent(self, unit: _Unit, key: str) -> bool:
+        """True if the hash does not exist; the commit re-checks that no other worker created it."""
+        if await self._hash(unit, key):
+            return False
+        if not unit.cache_h[key]:
+            unit.check("EXISTS", key, "0")
+        return True
+
+    # -- CRM push queue and mapping --------------------------------------------------------------
+    @staticmethod
+    def _crm_job(job_id: str, h: dict[str, str]) -> CrmJob:
+        return CrmJob(
+            job_id=job_id,
+            kind=h["kind"],
+            subject=h["subject"],
+            payload=json.loads(h["payload"]),
+            status=CrmJobStatus(h["status"]),
+            attempts=int(h["attempts"]),
+            created_at=dt(h["created_at"]),
+            due_at=dt(h["due_at"]),
+            error=h["error"],
+        )
+
+    async def _crm_jobs(self, unit: _Unit, ids: Sequence[str]) -> list[CrmJob]:
+        hashes = await self._hashes(unit, [self.key("cj", i) for i in ids])
+        return [self._crm_job(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    async def add_crm_job(self, job: CrmJob) -> bool:
+        async with self._work() as unit:
+            key = self.key("cj", job.job_id)
+            if not await self._absent(unit, key):
+                return False
+            self._hset(
+                unit,
+                key,
+                {
+                    "kind": job.kind,
+                    "subject": job.subject,
+                    "payload": json.dumps(dict(job.payload), ensure_ascii=False),
+                    "status": job.status.value,
+                    "attempts": str(job.attempts),
+                    "created_at": _f(ts(job.created_at)),
+                    "due_at": _f(ts(job.due_at)),
+                    "error": job.error,
+                    "seq": _f(unit.next_local()),
+                },
+            )
+            # The job's place in the queue: numbered at commit, kept in the hash for later moves.
+            self._zadd_seq(unit, self.key("cj", "st", job.status.value), job.job_id, key)
+            if job.status is CrmJobStatus.QUEUED:
+                self._zadd(unit, self.key("cj", "due"), job.job_id, ts(job.due_at))
+            self._count(unit, f"cj:{job.status.value}", 1)
+            return True
+
+    async def claim_crm_jobs(self, now: datetime, lease: timedelta, limit: int) -> list[CrmJob]:
+        if limit <= 0:
+            return []
+        async with self._work() as unit:
+            due_key, queued_key = self.key("cj", "due"), self.key("cj", "st", CrmJobStatus.QUEUED.value)
+            at = ts(now)
+            # The due set holds queued jobs only and a running worker keeps its due part short; after
+            # an outage the backlog is read as ids and scores, and only `limit` hashes are fetched.
+            (got,) = await self._fetch([("zrangebyscore", (due_key, "-inf", _f(at), None, None, True))])
+            due = [m for m, s in self._overlaid(unit, due_key, [(m, float(s)) for m, s in got]) if s <= at]
+            if not due:
+                return []
+            (seqs,) = await self._fetch([("zmscore", (queued_key, due))])
+            over = unit.zsets.get(queued_key, {})
+            order: list[tuple[float, str]] = []
+            for job_id, seq in zip(due, seqs, strict=True):
+                mine = over.get(job_id, _MISSING)
+                seq = seq if mine is _MISSING else mine
+                if seq is not None:
+                    order.append((float(seq), job_id))
+            jobs = await self._crm_jobs(unit, [i for _, i in sorted(order)[:limit]])
+            until = _f(ts(now + lease))
+            for job in jobs:
+                key = self.key("cj", job.job_id)
+                # Two workers claiming the same job: the second commit finds the lease moved and re-runs.
+                unit.check("HGET", key, "due_at", unit.cache_h[key].get("due_at", ""))
+                self._hset(unit, key, {"due_at": until})
+                self._zadd(unit, due_key, job.job_id, float(until))
+            return jobs
+
+    async def put_crm_job(self, job: CrmJob) -> None:
+        async with self._work() as unit:
+            key = self.key("cj", job.job_id)
+            h = await self._hash(unit, key)
+            if not h:
+                return
+            old = h["status"]
+            if old != job.status.value:
+                self._count(unit, f"cj:{old}", -1)
+                self._count(unit, f"cj:{job.status.value}", 1)
+                self._zrem(unit, self.key("cj", "st", old), job.job_id)
+                seq = float(h["seq"])
+                if seq >= _LOCAL_SEQ:  # enqueued in this very unit: not numbered yet
+                    self._zadd_seq(unit, self.key("cj", "st", job.status.value), job.job_id, key)
+                else:
+                    self._zadd(unit, self.key("cj", "st", job.status.value), job.job_id, seq)
+            if job.status is CrmJobStatus.QUEUED:
+                self._zadd(unit, self.key("cj", "due"), job.job_id, ts(job.due_at))
+            elif old == CrmJobStatus.QUEUED.value:
+                self._zrem(unit, self.key("cj", "due"), job.job_id)
+            self._hset(
+                unit,
+                key,
+                {
+                    "status": job.status.value,
+                    "attempts": str(job.attempts),
+                    "due_at": _f(ts(job.due_at)),
+                    "error": job.error,
+                    "payload": json.dumps(dict(job.payload), ensure_ascii=False),
+                },
+            )
+
+    async def get_crm_job(self, job_id: str) -> CrmJob | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("cj", job_id))
+            return self._crm_job(job_id, h) if h else None
+
+    async def crm_jobs(self, status: CrmJobStatus, *, limit: int = 200) -> list[CrmJob]:
+        async with self._work() as unit:
+            (rows,) = await self._tops(unit, [self.key("cj", "st", status.value)], limit, desc=False)
+            return await self._crm_jobs(unit, [m for m, _ in rows])
+
+    async def crm_job_counts(self) -> dict[str, int]:
+        async with self._work() as unit:
+            counts = await self._counters(unit)
+            return {f[3:]: n for f, n in counts.items() if f.startswith("cj:") and n > 0}
+
+    async def set_crm_link(self, entity: str, stitch_id: str, remote_id: int) -> None:
+        async with self._work() as unit:
+            key = self.key("lk", entity)
+            (old,) = await self._fields(unit, key, [stitch_id])
+            if old == str(remote_id):
+                return
+            if old is not None:
+                self._srem(unit, self.key("lk", "of", entity, old), stitch_id)
+            self._hset(unit, key, {stitch_id: str(remote_id)})
+            self._sadd(unit, self.key("lk", "of", entity, str(remote_id)), stitch_id)
+
+    async def crm_link(self, entity: str, stitch_id: str) -> int | None:
+        async with self._work() as unit:
+            (remote,) = await self._fields(unit, self.key("lk", entity), [stitch_id])
+            return None if remote is None else int(remote)
+
+    async def crm_link_owner(self, entity: str, remote_id: int) -> str | None:
+        async with self._work() as unit:
+            (owners,) = await self._members(unit, [self.key("lk", "of", entity, str(remote_id))])
+            return min(owners) if owners else None
+
+    async def drop_crm_link(self, entity: str, stitch_id: str) -> None:
+        async with self._work() as unit:
+            key = self.key("lk", entity)
+            (old,) = await self._fields(unit, key, [stitch_id])
+            if old is None:
+                return
+            self._hset(unit, key, {stitch_id: None})
+            self._srem(unit, self.key("lk", "of", entity, old), stitch_id)
+
+    # -- the managers' inbox: users, sessions, counters ------------------------------------------
+    @staticmethod
+    def _user(name: str, h: dict[str, str]) -> User:
+        return User(
+            name=name,
+            role=Role(h["role"]),
+            password_hash=h["password_hash"],
+            created_at=dt(h["created_at"]),
+            disabled=h["disabled"] == "1",
+        )
+
+    def _put_user(self, unit: _Unit, user: User) -> None:
+        self._hset(
+            unit,
+            self.key("us", user.name),
+            {
+                "role": user.role.value,
+                "password_hash": user.password_hash,
+                "created_at": _f(ts(user.created_at)),
+                "disabled": "1" if user.disabled else "0",
+            },
+        )
+        self._zadd(unit, self.key("us", "all"), user.name, 0.0)
+
+    async def add_user(self, user: User) -> bool:
+        async with self._work() as unit:
+            if not await self._absent(unit, self.key("us", user.name)):
+                return False
+            self._put_user(unit, user)
+            return True
+
+    async def put_user(self, user: User) -> None:
+        async with self._work() as unit:
+            self._put_user(unit, user)
+
+    async def get_user(self, name: str) -> User | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("us", name))
+            return self._user(name, h) if h else None
+
+    async def users(self) -> list[User]:
+        async with self._work() as unit:
+            (rows,) = await self._zsets(unit, [self.key("us", "all")])
+            names = [m for m, _ in rows]
+            hashes = await self._hashes(unit, [self.key("us", n) for n in names])
+            return [self._user(n, h) for n, h in zip(names, hashes, strict=True) if h]
+
+    async def add_session(self, session: Session) -> None:
+        async with self._work() as unit:
+            self._hset(
+                unit,
+                self.key("ss", session.token_hash),
+                {
+                    "user": session.user,
+                    "csrf": session.csrf,
+                    "created_at": _f(ts(session.created_at)),
+                    "expires_at": _f(ts(session.expires_at)),
+                },
+            )
+
+    async def get_session(self, token_hash: str) -> Session | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("ss", token_hash))
+            if not h:
+                return None
+            return Session(
+                token_hash=token_hash,
+                user=h["user"],
+                csrf=h["csrf"],
+                created_at=dt(h["created_at"]),
+                expires_at=dt(h["expires_at"]),
+            )
+
+    async def delete_session(self, token_hash: str) -> None:
+        async with self._work() as unit:
+            key = self.key("ss", token_hash)
+            self._hdel_all(unit, key, await self._hash(unit, key))
+
+    async def next_counter(self, name: str) -> int:
+        # HINCRBY at once, outside the unit: the value is needed now, and an optimistic check would
+        # make every pair of concurrent callers conflict. A number taken by a unit that then rolls
+        # back is skipped, which only moves the round robin on by one.
+        (value,) = await self._fetch([("hincrby", (self.key("ctr"), name, 1))])
+        return int(value)
+
+    # -- deals and audit -------------------------------------------------------------------------
+    @staticmethod
+    def _deal(deal_id: str, h: dict[str, str]) -> Deal:
+        return Deal(
+            deal_id=deal_id,
+            lead_id=h["lead_id"],
+            person_id=h["person_id"],
+            kind=DealKind(h["kind"]),
+            title=h["title"],
+            created_at=dt(h["created_at"]),
+            actor=h["actor"],
+            status=DealStatus(h["status"]),
+            amount=float(h["amount"]),
+            contact_name=h["contact_name"],
+            contact_phone=h["contact_phone"],
+            contact_email=h["contact_email"],
+            company_name=h["company_name"],
+            company_tax_id=h["company_tax_id"],
+            closed_at=dt(h["closed_at"]) if "closed_at" in h else None,
+        )
+
+    async def _put_deal(self, unit: _Unit, deal: Deal, old: dict[str, str]) -> None:
+        key = self.key("dl", deal.deal_id)
+        created = ts(deal.created_at)
+        if old and old["person_id"] != deal.person_id:
+            self._zrem(unit, self.key("dl", "of", old["person_id"]), deal.deal_id)
+        if old.get("person_id") != deal.person_id or old.get("created_at") != _f(created):
+            self._zadd(unit, self.key("dl", "of", deal.person_id), deal.deal_id, created)
+        self._hset(
+            unit,
+            key,
+            {
+                "lead_id": deal.lead_id,
+                "person_id": deal.person_id,
+                "kind": deal.kind.value,
+                "title": deal.title,
+                "created_at": _f(created),
+                "actor": deal.actor,
+                "status": deal.status.value,
+                "amount": _f(deal.amount),
+                "contact_name": deal.contact_name,
+                "contact_phone": deal.contact_phone,
+                "contact_email": deal.contact_email,
+                "company_name": deal.company_name,
+                "company_tax_id": deal.company_tax_id,
+                "closed_at": _f(ts(deal.closed_at)) if deal.closed_at else None,
+            },
+        )
+
+    async def add_deal(self, deal: Deal) -> None:
+        async with self._work() as unit:
+            if not await self._absent(unit, self.key("dl", deal.deal_id)):
+                raise StoreError(f"deal {deal.deal_id} already exists")
+            await self._put_deal(unit, deal, {})
+
+    async def put_deal(self, deal: Deal) -> None:
+        async with self._work() as unit:
+            await self._put_deal(unit, deal, await self._hash(unit, self.key("dl", deal.deal_id)))
+
+    async def get_deal(self, deal_id: str) -> Deal | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("dl", deal_id))
+            return self._deal(deal_id, h) if h else None
+
+    async def deals_of(self, person_ids: Sequence[str]) -> list[Deal]:
+        if not person_ids:
+            return []
+        async with self._work() as unit:
+            zsets = await self._zsets(unit, [self.key("dl", "of", p) for p in dict.fromkeys(person_ids)])
+            rows = sorted((ms for z in zsets for ms in z), key=lambda ms: (ms[1], ms[0]))
+            ids = list(dict.fromkeys(m for m, _ in rows))
+            hashes = await self._hashes(unit, [self.key("dl", i) for i in ids])
+            return [self._deal(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        async with self._work() as unit:
+            key = self.key("au", entry.entry_id)
+            if not await self._absent(unit, key):
+                return
+            self._hset(
+                unit,
+                key,
+                {
+                    "at": _f(ts(entry.at)),
+                    "actor": entry.actor,
+                    "action": entry.action,
+                    "person_id": entry.person_id,
+                    "target": entry.target,
+                    "detail": entry.detail,
+                },
+            )
+            # Numbered at commit from the shared counter, so both indexes keep one order.
+            self._zadd_seq(unit, self.key("au", "all"), entry.entry_id)
+            self._zadd_seq(unit, self.key("au", "of", entry.person_id), entry.entry_id)
+
+    async def audit_log(self, *, person_ids: Sequence[str] | None = None, limit: int = 100) -> list[AuditEntry]:
+        if person_ids is not None and not person_ids:
+            return []
+        async with self._work() as unit:
+            if person_ids is None:
+                keys = [self.key("au", "all")]
+            else:
+                keys = [self.key("au", "of", p) for p in dict.fromkeys(person_ids)]
+            rows = [ms for top in await self._tops(unit, keys, limit, desc=True) for ms in top]
+            rows.sort(key=lambda ms: (ms[1], ms[0]), reverse=True)
+            ids = list(dict.fromkeys(m for m, _ in rows))[:limit]
+            hashes = await self._hashes(unit, [self.key("au", i) for i in ids])
+            return [
+                AuditEntry(
+                    entry_id=i,
+                    at=dt(h["at"]),
+                    actor=h["actor"],
+                    action=h["action"],
+                    person_id=h["person_id"],
+                    target=h["target"],
+                    detail=h["detail"],
+                )
+                for i, h in zip(ids, hashes, strict=True)
+                if h
+            ]
+
+    # -- the inbox list --------------------------------------------------------------------------
+    def _inbox_index(self, unread: bool, flag: str | None, responsible: str | None) -> str:
+        # Unread and read rows live in separate indexes scored by last_at, so "unread first, then the
+        # latest activity first" is the top of the unread index followed by the top of the read one;
+        # equal times fall back to the member, descending, as SqliteStore orders by person_id DESC.
+        who = "all" if responsible is None else f"to:{responsible}"
+        return self.key("ib", "ix", "u" if unread else "r", flag or "-", who)
+
+    def _inbox_indexes(self, h: dict[str, str]) -> list[str]:
+        """Every index a stored row belongs to: all rows, its responsible, each flag set, and both."""
+        unread = int(h["unread"]) > 0
+        flags = [None, *(f for f in INBOX_FLAGS if h[f] == "1")]
+        return [self._inbox_index(unread, f, w) for f in flags for w in (None, h["responsible"])]
+
+    @staticmethod
+    def _inbox_row(person_id: str, h: dict[str, str]) -> InboxRow:
+        return InboxRow(
+            person_id=person_id,
+            display_name=h["display_name"],
+            responsible=h["responsible"],
+            last_at=dt(h["last_at"]),
+            last_channel=h["last_channel"],
+            channels=tuple(c for c in h["channels"].split(",") if c),
+            unread=int(h["unread"]),
+            awaiting_since=dt(h["awaiting_since"]) if "awaiting_since" in h else None,
+            lead_id=h["lead_id"],
+            lead_status=h["lead_status"],
+            repeat_lead=h["repeat_lead"] == "1",
+            repeat_inquiry=h["repeat_inquiry"] == "1",
+            repeat_deal=h["repeat_deal"] == "1",
+        )
+
+    async def put_inbox_row(self, row: InboxRow) -> None:
+        async with self._work() as unit:
+            key = self.key("ib", row.person_id)
+            old = await self._hash(unit, key)
+            new: dict[str, str | None] = {
+                "display_name": row.display_name,
+                "responsible": row.responsible,
+                "last_at": _f(ts(row.last_at)),
+                "last_channel": row.last_channel,
+                "channels": ",".join(row.channels),
+                "unread": str(row.unread),
+                "awaiting_since": _f(ts(row.awaiting_since)) if row.awaiting_since else None,
+                "lead_id": row.lead_id,
+                "lead_status": row.lead_status,
+                "repeat_lead": "1" if row.repeat_lead else "0",
+                "repeat_inquiry": "1" if row.repeat_inquiry else "0",
+                "repeat_deal": "1" if row.repeat_deal else "0",
+            }
+            indexes = self._inbox_indexes({f: v for f, v in new.items() if v is not None})
+            if not old:
+                self._count(unit, "inbox", 1)
+            else:
+                for index in sorted(set(self._inbox_indexes(old)) - set(indexes)):
+                    self._zrem(unit, index, row.person_id)
+            for index in indexes:
+                self._zadd(unit, index, row.person_id, ts(row.last_at))
+            self._hset(unit, key, new)
+
+    async def inbox_rows(self, person_ids: Sequence[str]) -> dict[str, InboxRow]:
+        if not person_ids:
+            return {}
+        async with self._work() as unit:
+            hashes = await self._hashes(unit, [self.key("ib", p) for p in person_ids])
+            return {p: self._inbox_row(p, h) for p, h in zip(person_ids, hashes, strict=True) if h}
+
+    async def delete_inbox_rows(self, person_ids: Sequence[str]) -> None:
+        if not person_ids:
+            return
+        async with self._work() as unit:
+            ids = list(dict.fromkeys(person_ids))
+            keys = [self.key("ib", p) for p in ids]
+            for person_id, key, h in zip(ids, keys, await self._hashes(unit, keys), strict=True):
+                if not h:
+                    continue
+                for index in self._inbox_indexes(h):
+                    self._zrem(unit, index, person_id)
+                self._hdel_all(unit, key, h)
+                self._count(unit, "inbox", -1)
+
+    async def inbox_page(
+        self,
+        *,
+        responsible: Sequence[str] | None = None,
+        flag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[InboxRow]:
+        if flag is not None and flag not in INBOX_FLAGS:
+            raise ValueError(f"unknown flag {flag!r}")
+        if responsible is not None and not responsible:
+            return []
+        names: list[str | None] = [None] if responsible is None else list(dict.fromkeys(responsible))
+        end = offset + limit
+        async with self._work() as unit:
+            # The top `offset + limit` of each index read (one per name, unread and read), in one round
+            # trip, then merged: the cost follows the page, not the number of rows.
+            keys = [self._inbox_index(unread, flag, w) for unread in (True, False) for w in names]
+            tops = await self._tops(unit, keys, end, desc=True)
+            ids: list[str] = []
+            for part in (tops[: len(names)], tops[len(names) :]):
+                rows = sorted((ms for top in part for ms in top), key=lambda ms: (ms[1], ms[0]), reverse=True)
+                ids.extend(m for m, _ in rows)
+            page = ids[offset:end]
+            hashes = await self._hashes(unit, [self.key("ib", p) for p in page])
+            return [self._inbox_row(p, h) for p, h in zip(page, hashes, strict=True) if h]
+
+    async def inbox_row_count(self) -> int:
+        async with self._work() as unit:
+            return (await self._counters(unit)).get("inbox", 0)
+
+    async def find_profiles(self, word: str, *, limit: int = 50) -> list[str]:
+        words = sorted(search_words(word))
+        if not words or limit <= 0:
+            return []
+        async with self._work() as unit:
+            key = self.key("pw")
+            over = unit.zsets.get(key, {})
+            # A prefix range per word: "петр" finds "петров" without scanning (members sort by word,
+            # then profile key, byte-wise like SQLite's primary key).
+            calls: list[tuple[str, tuple[Any, ...]]] = [
+                ("zrangebylex", (key, "[" + w, "(" + w + _LEX_TOP, 0, limit + len(over))) for w in words
+            ]
+            found: list[str] = []
+            for w, got in zip(words, await self._fetch(calls), strict=True):
+                members = {m for m in got if over.get(m, 0.0) is not None}
+                members.update(m for m, s in over.items() if s is not None and m.startswith(w))
+                for member in sorted(members)[:limit]:
+                    profile_key = member.partition(" ")[2]
+                    if profile_key not in found:
+                        found.append(profile_key)
+            return found[:limit]
 
     # -- ops aggregates (whole-store walks, off the hot path) -------------------------------------
     async def _root_sizes(self) -> dict[str, int]:
