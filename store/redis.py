@@ -1874,13 +1874,16 @@ class RedisStore(BaseStore):
                 "repeat_deal": "1" if row.repeat_deal else "0",
             }
             indexes = self._inbox_indexes({f: v for f, v in new.items() if v is not None})
+            before = set(self._inbox_indexes(old)) if old else set()
             if not old:
                 self._count(unit, "inbox", 1)
-            else:
-                for index in sorted(set(self._inbox_indexes(old)) - set(indexes)):
-                    self._zrem(unit, index, row.person_id)
+            for index in sorted(before - set(indexes)):
+                self._zrem(unit, index, row.person_id)
+            # A row rewritten with the same time and filters (a read, a rename) leaves its indexes alone.
+            moved = old.get("last_at") != new["last_at"]
             for index in indexes:
-                self._zadd(unit, index, row.person_id, ts(row.last_at))
+                if moved or index not in before:
+                    self._zadd(unit, index, row.person_id, ts(row.last_at))
             self._hset(unit, key, new)
 
     async def inbox_rows(self, person_ids: Sequence[str]) -> dict[str, InboxRow]:
