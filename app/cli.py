@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("files", nargs="+", metavar="FILE")
     rep.add_argument("--json", action="store_true", help="print the summary as JSON")
     rep.add_argument("--no-progress", action="store_true")
+    rep.add_argument(
+        "--enqueue", action="store_true", help="Redis store: store events and leave resolving to `stitch worker`s"
+    )
+
+    work = sub.add_parser("worker", help="resolve events from the Redis ingest stream (any number, any machine)")
+    _store_option(work)
+    work.add_argument("--name", help="consumer name; reuse it after a restart to resume own entries first")
+    work.add_argument("--concurrency", type=int, help="events resolved at a time (STITCH_WORKER_CONCURRENCY)")
+    work.add_argument("--exit-when-idle", action="store_true", help="stop once the stream has nothing left")
 
     exp = sub.add_parser("export", help="write what the resolver decided")
     _store_option(exp)
@@ -85,20 +95,29 @@ def settings_for(args: argparse.Namespace) -> Settings:
 
 
 async def _opened(settings: Settings) -> BaseStore:
-    store = open_store(settings.store_url)
+    store = open_store(
+        settings.store_url, lock_lease_s=settings.worker.lock_lease_s, lock_wait_s=settings.worker.lock_wait_s
+    )
     await store.open()
     return store
 
 
 async def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    import json
-
     from app.ingest import Pipeline
     from app.replay import replay
 
     store = await _opened(settings)
     try:
-        summary = await replay(Pipeline(store, settings), args.files, progress=False if args.no_progress else None)
+        if args.enqueue:
+            from app.streams import RedisStreamQueue, enqueue_files
+            from store.redis import RedisStore
+
+            if not isinstance(store, RedisStore):
+                raise StoreUnavailable(settings.store_url, "--enqueue needs a redis:// store")
+            queue = RedisStreamQueue(store, settings.worker)
+            summary = await enqueue_files(Pipeline(store, settings), queue, args.files)
+        else:
+            summary = await replay(Pipeline(store, settings), args.files, progress=False if args.no_progress else None)
     finally:
         await store.close()
     print(json.dumps(summary.as_dict()) if args.json else summary.render())
@@ -115,6 +134,34 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
                 await export(store, What(args.what), out, fmt=args.format)
         else:
             await export(store, What(args.what), sys.stdout, fmt=args.format)
+    finally:
+        await store.close()
+    return 0
+
+
+async def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    from app.ingest import Pipeline
+    from app.streams import RedisStreamQueue, StreamWorker
+    from store.redis import RedisStore
+
+    if args.concurrency:
+        settings = replace(settings, worker=replace(settings.worker, concurrency=args.concurrency))
+    store = await _opened(settings)
+    try:
+        if not isinstance(store, RedisStore):
+            raise StoreUnavailable(settings.store_url, "stitch worker needs a redis:// store")
+        queue = RedisStreamQueue(store, settings.worker)
+        pipeline = Pipeline(store, settings)
+        pipeline.observers.append(queue.feed_writer())
+        worker = StreamWorker(pipeline, queue, name=args.name)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        processed = await worker.run(stop=stop, exit_when_idle=args.exit_when_idle)
+        print(json.dumps({"worker": worker.name, "processed": processed, "round_trips": store.round_trips}))
     finally:
         await store.close()
     return 0
@@ -225,6 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, settings)
         if args.command == "replay":
             return asyncio.run(_replay(args, settings))
+        if args.command == "worker":
+            setup_logging()
+            return asyncio.run(_worker(args, settings))
         if args.command == "export":
             return asyncio.run(_export(args, settings))
         if args.command == "telegram":

@@ -120,7 +120,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
         id=f"web_{secrets.token_hex(8)}", channel=Channel.WEBFORM, received_at=datetime.now(UTC), payload=fields
     )
     await request.app[PIPELINE].accept(envelope)
-    request.app[PROCESSOR].submit(envelope.id)
+    await request.app[PROCESSOR].enqueue(envelope.id)
     return _cors(request, web.json_response({"ok": True, "id": envelope.id}, status=201))
 
 

@@ -66,11 +66,7 @@ async def correlation(request: web.Request, handler: Handler) -> web.StreamRespo
 
 async def processor_backlog(app: web.Application) -> int:
     """Accepted events not resolved yet, from whichever queue this app runs."""
-    processor = app[PROCESSOR]
-    backlog = getattr(processor, "backlog", None)  # the queue seam's method, where the queue has one
-    if backlog is not None:
-        return int(await backlog())
-    return processor.queue.qsize()
+    return await app[PROCESSOR].backlog()
 
 
 async def metrics_view(request: web.Request) -> web.Response:

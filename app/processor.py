@@ -11,11 +11,14 @@ import contextlib
 import logging
 
 from app.ingest import Pipeline
+from app.queue import BaseQueue
 
 log = logging.getLogger("stitch.processor")
 
 
-class Processor:
+class Processor(BaseQueue):
+    """The in-process queue: resolves accepted events in a tracked background task (SQLite)."""
+
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
         self.queue: asyncio.Queue[str] = asyncio.Queue()
@@ -23,6 +26,12 @@ class Processor:
 
     def submit(self, event_id: str) -> None:
         self.queue.put_nowait(event_id)
+
+    async def enqueue(self, event_id: str) -> None:
+        self.submit(event_id)
+
+    async def backlog(self) -> int:
+        return self.queue.qsize()
 
     async def start(self) -> None:
         drained = await self.pipeline.drain_pending()

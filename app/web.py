@@ -15,6 +15,7 @@ from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
 from app.observability import readiness, setup_observability
 from app.ops.pages import create_ops_app
 from app.processor import Processor
+from app.queue import BaseQueue
 from app.webhooks import setup_live
 from core.config import Settings
 from store import open_store
@@ -37,6 +38,29 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ready else 503)
 
 
+def queue_for(store: BaseStore, pipeline: Pipeline, settings: Settings) -> BaseQueue:
+    """Resolve in this process (SQLite), or enqueue for `stitch worker`s (Redis: several processes)."""
+    from store.redis import RedisStore
+
+    if isinstance(store, RedisStore):
+        from app.streams import RedisStreamQueue
+
+        queue = RedisStreamQueue(store, settings.worker)
+        pipeline.observers.append(queue.feed_writer())
+        return queue
+    return Processor(pipeline)
+
+
+def _plug_probes(app: web.Application, queue: BaseQueue) -> None:
+    """The Redis queue answers the ops pages' stream lag and dead letters (app/probes.py)."""
+    from app.probes import PROBES
+    from app.streams import RedisStreamQueue
+
+    if isinstance(queue, RedisStreamQueue) and PROBES in app:
+        app[PROBES].queue_lag = queue.queue_lag
+        app[PROBES].dead_letters = queue.dead_letters
+
+
 def create_app(settings: Settings, store: BaseStore | None = None) -> web.Application:
     """Build the app; pass a store to share one (tests), else it is opened from settings."""
     app = web.Application(client_max_size=1024 * 1024)
@@ -45,10 +69,17 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         own = store is None
-        app[STORE] = store if store is not None else open_store(settings.store_url)
+        app[STORE] = (
+            store
+            if store is not None
+            else open_store(
+                settings.store_url, lock_lease_s=settings.worker.lock_lease_s, lock_wait_s=settings.worker.lock_wait_s
+            )
+        )
         await app[STORE].open()
         app[PIPELINE] = Pipeline(app[STORE], settings)
-        app[PROCESSOR] = Processor(app[PIPELINE])
+        app[PROCESSOR] = queue_for(app[STORE], app[PIPELINE], settings)
+        _plug_probes(app, app[PROCESSOR])
         await app[PROCESSOR].start()
         yield
         await app[PROCESSOR].stop()

@@ -133,7 +133,7 @@ async def _accept(app: web.Application, channel: Channel, envelope: Envelope) ->
     envelope = dataclasses.replace(envelope, id=derive_event_id(channel, envelope.payload, envelope.received_at))
     fresh = await app[PIPELINE].accept(envelope)
     if fresh:
-        app[PROCESSOR].submit(envelope.id)
+        await app[PROCESSOR].enqueue(envelope.id)
     return fresh
 
 

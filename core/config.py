@@ -119,6 +119,19 @@ class ResolverSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerSettings:
+    """Scale-out with the Redis store: resolution locks and the ingest stream's workers."""
+
+    concurrency: int = 4  # events one worker process resolves at a time (overlaps Redis round trips)
+    claim_idle_s: float = 60.0  # an entry unacknowledged this long belongs to a dead worker: reclaim it
+    max_deliveries: int = 5  # deliveries before an entry goes to the dead-letter stream
+    lock_lease_s: float = 30.0  # far above one event's time; a dead worker's locks expire after it
+    lock_wait_s: float = 60.0  # longer than a lease, so a dead holder never fails a live waiter
+    stream_maxlen: int = 1_000_000  # approximate cap of the ingest stream (acknowledged entries go first)
+    feed_maxlen: int = 10_000  # approximate cap of the live-update feed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     store_url: str = DEFAULT_STORE
     host: str = "127.0.0.1"
@@ -150,6 +163,7 @@ class Settings:
     ops_alarm_profiles: int = 0  # a person larger than this raises the ops alarm; 0: resolver.max_profiles
     ready_max_backlog: int = READY_MAX_BACKLOG
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
     inbox: InboxSettings = field(default_factory=InboxSettings)
     password: str = field(default="", repr=False)  # STITCH_PASSWORD: `stitch user add` without a prompt
 
@@ -197,6 +211,15 @@ class Settings:
                 review_score=_float(e, "STITCH_REVIEW_SCORE", REVIEW_SCORE),
                 time_window_s=_int(e, "STITCH_TIME_WINDOW_S", TIME_WINDOW_S),
                 max_profiles=_int(e, "STITCH_MAX_PROFILES", MAX_PROFILES),
+            ),
+            worker=WorkerSettings(
+                concurrency=_int(e, "STITCH_WORKER_CONCURRENCY", 4),
+                claim_idle_s=_float(e, "STITCH_CLAIM_IDLE_S", 60.0),
+                max_deliveries=_int(e, "STITCH_MAX_DELIVERIES", 5),
+                lock_lease_s=_float(e, "STITCH_LOCK_LEASE_S", 30.0),
+                lock_wait_s=_float(e, "STITCH_LOCK_WAIT_S", 60.0),
+                stream_maxlen=_int(e, "STITCH_STREAM_MAXLEN", 1_000_000),
+                feed_maxlen=_int(e, "STITCH_FEED_MAXLEN", 10_000),
             ),
             inbox=InboxSettings(
                 merge_roles=_roles(e, "STITCH_MERGE_ROLES", MERGE_ROLES),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from store.base import BaseStore
 
 
-def open_store(url: str) -> BaseStore:
+def open_store(url: str, *, lock_lease_s: float | None = None, lock_wait_s: float | None = None) -> BaseStore:
     """Build the store a URL names: `sqlite:///PATH` or `redis://HOST:PORT/DB`.
 
     Raises StoreUnavailable with a one-line reason for a malformed URL.
@@ -21,5 +21,10 @@ def open_store(url: str) -> BaseStore:
             from store.redis import RedisStore
         except ImportError as e:  # the Redis backend ships separately in some builds
             raise StoreUnavailable(url, "the Redis backend is not available") from e
-        return RedisStore.from_url(url)
+        store = RedisStore.from_url(url)
+        if lock_lease_s is not None:
+            store.lock_lease_s = lock_lease_s
+        if lock_wait_s is not None:
+            store.lock_wait_s = lock_wait_s
+        return store
     raise StoreUnavailable(url, "expected sqlite:///PATH or redis://HOST:PORT/DB")

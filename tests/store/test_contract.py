@@ -373,6 +373,38 @@ async def test_find_profiles_by_name_prefix_in_either_script(store: BaseStore) -
     assert await store.find_profiles("петр") == []
 
 
+async def test_new_indexes_read_the_units_own_writes(store: BaseStore) -> None:
+    from core.inbox import AuditEntry, InboxRow
+
+    def row(pid: str, minutes: int, unread: int) -> InboxRow:
+        return InboxRow(
+            person_id=pid,
+            display_name=pid,
+            responsible="mia",
+            last_at=T0 + timedelta(minutes=minutes),
+            last_channel="telegram",
+            channels=("telegram",),
+            unread=unread,
+        )
+
+    await store.put_inbox_row(row("p1", 1, 0))
+    await store.put_inbox_row(row("p2", 2, 0))
+    async with store.atomic():
+        assert await store.add_crm_job(crm_job("j1"))
+        await store.put_inbox_row(row("p1", 3, 1))  # moves to the top, unread
+        await store.put_profile(replace(profile("telegram:1", "p1"), name="Anna Berg"))
+        await store.add_audit(AuditEntry(entry_id="a1", at=T0, actor="sue", action="reply", person_id="p1"))
+        assert [j.job_id for j in await store.claim_crm_jobs(T0, timedelta(seconds=30), 10)] == ["j1"]
+        assert [r.person_id for r in await store.inbox_page(responsible=["mia"])] == ["p1", "p2"]
+        assert await store.find_profiles("berg") == ["telegram:1"]
+        assert [e.entry_id for e in await store.audit_log(person_ids=["p1"])] == ["a1"]
+        await store.delete_inbox_rows(["p2"])
+        assert [r.person_id for r in await store.inbox_page()] == ["p1"]
+    assert [r.person_id for r in await store.inbox_page()] == ["p1"]
+    assert await store.inbox_row_count() == 1
+    assert await store.claim_crm_jobs(T0, timedelta(seconds=30), 10) == []  # leased by the unit's claim
+
+
 async def test_ops_aggregates(store: BaseStore) -> None:
     # p1 <- p2 <- p3 (a chain), p4 alone, p5 with no profiles at all.
     for pid in ("p1", "p2", "p3", "p4", "p5"):

@@ -1,0 +1,342 @@
+"""Ingest through a Redis Stream with a consumer group: web processes enqueue, `stitch worker`s resolve.
+
+Keys (beside the store's, under the same `{prefix}` hash tag):
+- `q:ingest` stream, group `resolvers`: one entry per accepted event (`event` = event id);
+- `q:dead` stream: entries that kept failing, with the reason (`dead_letters()` for ops);
+- `q:errors` hash: entry id -> last failure reason (kept until the entry is acknowledged or dead);
+- `feed` capped stream: (person_id, event_id, kind) per resolved event, for live inbox updates.
+
+Delivery is at least once; processing is idempotent (`Pipeline.process` reports an event that is no
+longer pending as a duplicate, and a unit's commit re-checks the event's status), so every event is
+resolved exactly once in effect. A worker first re-reads its own pending entries (id "0": a restart
+with the same `--name`), then new ones (">"); entries idle longer than `claim_idle_s` (a dead
+consumer's) are taken over with XAUTOCLAIM; an entry delivered more than `max_deliveries` times, or
+one that can never parse, goes to `q:dead` and is acknowledged — never silently dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError, ResponseError
+
+from app.ingest import IngestResult, Outcome, Pipeline
+from app.queue import BaseQueue
+from app.replay import ReplaySummary, open_input, read_lines
+from core.config import WorkerSettings
+from core.errors import InputError, ReplayLineError, StoreError, WriteConflict
+from store.redis import RedisStore
+
+log = logging.getLogger("stitch.worker")
+
+GROUP = "resolvers"
+# A unit that lost an optimistic race is re-run at once this many times before the entry waits for
+# redelivery; conflicts need two workers on one person at the same moment, so a few tries suffice.
+CONFLICT_RETRIES = 8
+BLOCK_MS = 500  # how long one read waits for new entries (also bounds shutdown latency)
+DEAD_MAXLEN = 100_000
+OUTAGE_PAUSE_S = 0.5  # between attempts while Redis does not answer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    entry_id: str
+    event_id: str
+    reason: str
+    deliveries: int
+    at: float
+
+
+class RedisStreamQueue(BaseQueue):
+    """The producer side: XADD accepted event ids; shared by web processes and `replay --enqueue`."""
+
+    def __init__(self, store: RedisStore, settings: WorkerSettings) -> None:
+        self.store = store
+        self.client = store.client
+        self.settings = settings
+        self.stream = store.key("q", "ingest")
+        self.dead = store.key("q", "dead")
+        self.errors = store.key("q", "errors")
+        self.feed = store.key("feed")
+
+    async def start(self) -> None:
+        await self.ensure_group()
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.client.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    async def enqueue(self, event_id: str) -> None:
+        await self.enqueue_many([event_id])
+
+    async def enqueue_many(self, event_ids: Iterable[str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for event_id in event_ids:
+            pipe.xadd(self.stream, {"event": event_id}, maxlen=self.settings.stream_maxlen, approximate=True)
+        self.store.round_trips += 1
+        await pipe.execute()
+
+    async def backlog(self) -> int:
+        """Entries not yet delivered plus entries delivered and not acknowledged."""
+        try:
+            groups: Any = await self.client.xinfo_groups(self.stream)
+        except ResponseError:
+            return 0
+        for g in groups:
+            if g["name"] == GROUP:
+                return int(g.get("lag") or 0) + int(g.get("pending") or 0)
+        return 0
+
+    async def queue_lag(self) -> float:
+        """Age in seconds of the oldest entry not yet acknowledged (0 when the workers keep up)."""
+        try:
+            summary: Any = await self.client.xpending(self.stream, GROUP)
+            oldest = summary.get("min") if summary and summary.get("pending") else None
+            if oldest is None:
+                groups: Any = await self.client.xinfo_groups(self.stream)
+                last = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP), "0-0")
+                after: Any = await self.client.xrange(self.stream, min="(" + last, count=1)
+                oldest = after[0][0] if after else None
+        except ResponseError:
+            return 0.0
+        if oldest is None:
+            return 0.0
+        return max(0.0, time.time() - int(str(oldest).split("-")[0]) / 1000)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The newest dead-lettered entries, for ops."""
+        rows: Any = await self.client.xrevrange(self.dead, count=limit)
+        return [
+            DeadLetter(
+                entry_id=f.get("entry", ""),
+                event_id=f.get("event", ""),
+                reason=f.get("reason", ""),
+                deliveries=int(f.get("deliveries", 0)),
+                at=float(f.get("at", 0)),
+            )
+            for _, f in rows
+        ]
+
+    async def to_dead(self, entry_id: str, event_id: str, reason: str, deliveries: int) -> None:
+        # Dead-letter and acknowledge together: a crash between them must not lose or double the entry.
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xadd(
+            self.dead,
+            {"entry": entry_id, "event": event_id, "reason": reason, "deliveries": deliveries, "at": time.time()},
+            maxlen=DEAD_MAXLEN,
+            approximate=True,
+        )
+        pipe.xack(self.stream, GROUP, entry_id)
+        pipe.hdel(self.errors, entry_id)
+        await pipe.execute()
+        log.warning("event dead-lettered", extra={"event_id": event_id, "deliveries": deliveries})
+
+    def feed_writer(self) -> FeedWriter:
+        return FeedWriter(self)
+
+
+class FeedWriter:
+    """A pipeline observer appending (person_id, event_id, kind) to the capped live-update stream."""
+
+    def __init__(self, queue: RedisStreamQueue) -> None:
+        self.queue = queue
+
+    async def __call__(self, result: IngestResult) -> None:
+        if result.outcome is not Outcome.INGESTED:
+            return
+        kind = "merge" if result.merges else "new_person" if result.new_person else "message"
+        await self.queue.client.xadd(
+            self.queue.feed,
+            {"person_id": result.person_id, "event_id": result.event_id, "kind": kind},
+            maxlen=self.queue.settings.feed_maxlen,
+            approximate=True,
+        )
+
+
+def default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class StreamWorker:
+    """One `stitch worker` process: reads the ingest stream and resolves events with the pipeline."""
+
+    def __init__(self, pipeline: Pipeline, queue: RedisStreamQueue, *, name: str | None = None) -> None:
+        self.pipeline = pipeline
+        self.queue = queue
+        self.settings = queue.settings
+        self.name = name or default_consumer_name()
+        self.client = queue.client
+        self.processed = 0
+        self._own_first = True
+        self._last_claim = 0.0
+        self._slots = asyncio.Semaphore(max(1, self.settings.concurrency))
+
+    async def run(self, *, stop: asyncio.Event | None = None, exit_when_idle: bool = False) -> int:
+        """Work until `stop` is set (or, with exit_when_idle, until the group has nothing left)."""
+        stop = stop or asyncio.Event()
+        await self._retrying(self.queue.ensure_group)
+        while not stop.is_set():
+            try:
+                worked = await self._round()
+                if not worked and exit_when_idle and await self.queue.backlog() == 0:
+                    break
+            except (RedisError, OSError, StoreError) as e:
+                # Redis restarting or unreachable: entries in flight stay pending and come back.
+                log.warning("worker paused", extra={"reason": type(e).__name__})
+                self._own_first = True
+                await asyncio.sleep(OUTAGE_PAUSE_S)
+        return self.processed
+
+    async def _retrying(self, fn: Any) -> None:
+        while True:
+            try:
+                await fn()
+                return
+            except (RedisError, OSError):
+                await asyncio.sleep(OUTAGE_PAUSE_S)
+
+    async def _round(self) -> bool:
+        if self._own_first:
+            # Our own unacknowledged entries first (after a restart or an outage), until none are left.
+            entries = await self._read("0")
+            if not entries:
+                self._own_first = False
+            return await self._handle_all(entries) if entries else True
+        if time.monotonic() - self._last_claim >= self.settings.claim_idle_s / 2:
+            self._last_claim = time.monotonic()
+            if await self._claim():
+                return True
+        return await self._handle_all(await self._read(">", block=BLOCK_MS))
+
+    async def _read(self, start: str, *, block: int | None = None) -> list[tuple[str, dict[str, str]]]:
+        count = max(1, self.settings.concurrency) * 4
+        got: Any = await self.client.xreadgroup(GROUP, self.name, {self.queue.stream: start}, count=count, block=block)
+        self.queue.store.round_trips += 1
+        if not got:
+            return []
+        return [(entry_id, fields or {}) for entry_id, fields in got[0][1]]
+
+    async def _claim(self) -> bool:
+        """Take over entries a dead (or stuck) consumer left unacknowledged; dead-letter repeat offenders."""
+        idle_ms = int(self.settings.claim_idle_s * 1000)
+        reply: Any = await self.client.xautoclaim(
+            self.queue.stream, GROUP, self.name, min_idle_time=idle_ms, start_id="0-0", count=100
+        )
+        claimed = [(entry_id, fields or {}) for entry_id, fields in reply[1]]
+        deleted = reply[2] if len(reply) > 2 else []
+        for entry_id in deleted:
+            # Trimmed away before anyone acknowledged it: the event is still pending in the store.
+            await self.queue.to_dead(entry_id, "", "entry trimmed from the stream before it was resolved", 0)
+        if not claimed:
+            return bool(deleted)
+        ids = [e for e, _ in claimed]
+        details: Any = await self.client.xpending_range(
+            self.queue.stream, GROUP, min=min(ids), max=max(ids), count=len(ids) * 2 + 10, consumername=self.name
+        )
+        deliveries = {d["message_id"]: int(d["times_delivered"]) for d in details}
+        fresh = []
+        for entry_id, fields in claimed:
+            times = deliveries.get(entry_id, 1)
+            if times > self.settings.max_deliveries:
+                reason = str(await self.client.hget(self.queue.errors, entry_id) or "kept failing")
+                await self.queue.to_dead(entry_id, fields.get("event", ""), reason, times)
+            else:
+                fresh.append((entry_id, fields))
+        await self._handle_all(fresh)
+        return True
+
+    async def _handle_all(self, entries: list[tuple[str, dict[str, str]]]) -> bool:
+        if not entries:
+            return False
+        # Several events in flight overlap their Redis round trips; locks keep them apart.
+        results = await asyncio.gather(
+            *(self._handle(entry_id, fields) for entry_id, fields in entries), return_exceptions=True
+        )
+        # Let every event in flight settle before reporting an outage: none is left half-handled.
+        for outcome in results:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return True
+
+    async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
+        event_id = fields.get("event", "")
+        async with self._slots:
+            if not event_id:
+                await self.queue.to_dead(entry_id, "", "entry without an event id", 1)
+                return
+            try:
+                await self._process(event_id)
+            except InputError as e:
+                await self.queue.to_dead(entry_id, event_id, f"cannot parse: {e}", 1)
+                return
+            except (RedisError, OSError):
+                raise  # an outage: the round stops, the entry stays pending and is read again
+            except Exception as e:
+                # Left unacknowledged: XAUTOCLAIM hands it out again after claim_idle_s.
+                await self.client.hset(self.queue.errors, entry_id, f"{type(e).__name__}: {e}"[:500])
+                log.exception("resolution failed", extra={"event_id": event_id})
+                return
+            await self.client.xack(self.queue.stream, GROUP, entry_id)
+            self.queue.store.round_trips += 1
+            self.processed += 1
+
+    async def _process(self, event_id: str) -> None:
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                await self.pipeline.process(event_id)
+                return
+            except WriteConflict:
+                if attempt == CONFLICT_RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.001 * (attempt + 1))
+
+
+async def enqueue_files(
+    pipeline: Pipeline, queue: RedisStreamQueue, names: list[str], *, batch: int = 200
+) -> ReplaySummary:
+    """`stitch replay --enqueue`: store each event as pending and hand it to the workers."""
+    import json
+
+    from connectors.envelope import envelope_from_json
+
+    summary = ReplaySummary()
+    started = time.perf_counter()
+    await queue.ensure_group()
+    ids: list[str] = []
+    for name in names:
+        with open_input(name) as stream:
+            for number, line in read_lines(stream):
+                summary.lines += 1
+                try:
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise ReplayLineError(number, f"not JSON: {e.msg}") from e
+                    envelope = envelope_from_json(obj, line=number)
+                    fresh = await pipeline.accept(envelope)
+                except InputError as e:
+                    summary.skipped += 1
+                    summary.errors.append(f"{name}:{number}: {e}")
+                    continue
+                if not fresh:
+                    summary.duplicates += 1
+                    continue
+                summary.ingested += 1
+                ids.append(envelope.id)
+                if len(ids) >= batch:
+                    await queue.enqueue_many(ids)
+                    ids = []
+    if ids:
+        await queue.enqueue_many(ids)
+    summary.elapsed_s = time.perf_counter() - started
+    return summary

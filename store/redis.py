@@ -1,0 +1,2030 @@
+"""RedisStore: the scale-out store shared by any number of web processes and resolver workers.
+
+Units of work (`atomic`)
+------------------------
+A unit is a per-task write overlay with optimistic validation:
+
+* every write inside a unit is applied to an in-memory overlay (per key, per field/member) and
+  appended to an operation list; nothing reaches Redis until the outermost unit exits;
+* every read consults Redis (one pipelined round trip per call, cached for the rest of the unit) and
+  then the overlay, so a unit reads its own writes (the resolver creates a person, merges, and the
+  lead book then reads the members);
+* a nested unit is a savepoint: the overlay keeps an undo journal, and a nested failure pops the
+  journal and truncates the operation list back to where the nested unit began;
+* at the outermost exit one Lua script (EVALSHA, one round trip) first re-reads the few values the
+  unit's decisions rest on — each person's `merged_into`, the size of each children set, cannot-link
+  hash and lead index read, a suggestion pair's existence, an event's status, and the tokens of the
+  resolution locks the unit holds — and applies every operation only if all are unchanged. Otherwise
+  nothing is written and WriteConflict is raised; the caller runs the event again (the stream worker
+  does). A crash anywhere before the script leaves nothing behind; Redis runs the script atomically,
+  and with AOF `appendfsync always` it is durable once answered.
+
+Locks (`lock`)
+--------------
+One Redis string per resolution key (`{stitch}:lock:<key>`), taken all-or-nothing by one Lua script
+(SET NX PX per key in sorted order, undone if any key is busy: a waiter never holds a part, so there
+is no deadlock), retried with capped backoff up to `lock_wait_s`, then StoreError. The lease
+(`lock_lease_s`) is far above one event's time; a dead worker's locks expire with it. Released by a
+compare-and-delete script. Locks taken inside a unit are held until the unit has committed (strict
+two-phase locking): the pipeline takes them inside `process()`'s unit, and releasing them before the
+commit would let another worker decide on state that is not yet written. The commit also checks that
+the tokens are still ours, so a unit that outlived its lease cannot write.
+
+Keys (all under the hash tag `{<prefix>}`, default `{stitch}`)
+-------------------------------------------------------------
+| key | type | content |
+|---|---|---|
+| `ev:<event id>` | hash | envelope (JSON), status, reason |
+| `ev:pending` | zset | seq -> event id, events not yet resolved |
+| `seq` | string | arrival counter (events, messages, merges), taken by the commit script |
+| `counts` | hash | ev:<status>, persons (roots), profiles, merges, suggestions, leads, messages, mg:<kind>, ob:<status>, cj:<status>, inbox |
+| `msg:<event id>` | hash | a stored message (+ seq) |
+| `msg:ids` | hash | `<channel>|<provider id>|<direction>` -> event id (repeated deliveries) |
+| `msg:in`, `msg:out` | zset | seq -> event id (export in arrival order) |
+| `msg:by:<profile key>` | zset | sent_at -> event id |
+| `pr:<profile key>` | hash | a profile |
+| `pr:all` | zset | first_seen -> profile key |
+| `pp:<person id>` | zset | first_seen -> profile keys that joined this person first |
+| `id:<kind:value>` | hash | profile key -> provenance |
+| `pid:<profile key>` | hash | identifier key -> provenance |
+| `shared` | hash | identifier key -> [reason, since] |
+| `edge:<profile key>` | hash | other profile key -> {score, evidence, at} (both directions) |
+| `pe:<person id>` | hash | a person; `merged_into` absent for a root |
+| `pe:all` | zset | created_at -> person id |
+| `ch:<person id>` | set | persons merged into this one (the alias forest, reversed) |
+| `mg:<merge id>`, `mg:all` | hash, zset | merge and split audit records; seq -> merge id |
+| `sg:<id>`, `sg:st:<status>`, `sg:of:<person>`, `sg:pair:<a>|<b>` | hash, zset, set, string | suggestions |
+| `cl:<person id>` | hash | other person -> [actor, at] ("not the same person", both directions) |
+| `rc:<block>` | zset | at -> [profile key, event id, text]: recent messages per blocking key, capped |
+| `rc:blocks` | set | every block name (pruning) |
+| `ld:<lead id>`, `ld:all`, `ld:of:<person>`, `ld:mb:<merge>` | hash, zset, zset, set | leads |
+| `ob:<id>`, `ob:of:<person>`, `ob:st:<status>`, `ob:failed`, `ob:pid` | hash, zset, zset, zset, hash | outbox |
+| `asked` | hash | profile key -> when it was asked for its phone |
+| `pw` | zset | `<word> <profile key>` at score 0: the name index, read by prefix with ZRANGEBYLEX |
+| `cj:<job id>`, `cj:st:<status>`, `cj:due` | hash, zset, zset | CRM push jobs; seq -> job id per status; due_at -> job id (queued only) |
+| `lk:<entity>`, `lk:of:<entity>:<remote id>` | hash, set | Stitch id -> CRM id; the Stitch ids mapped to one CRM id |
+| `us:<name>`, `us:all` | hash, zset | inbox users; every name at score 0 (by name) |
+| `ss:<token hash>` | hash | a login session |
+| `ctr` | hash | named counters shared by every worker (round robin) |
+| `dl:<deal id>`, `dl:of:<person>` | hash, zset | deals; created_at -> deal id |
+| `au:<entry id>`, `au:all`, `au:of:<person>` | hash, zset, zset | audit entries; seq -> entry id |
+| `ib:<person id>` | hash | a person's inbox list row |
+| `ib:ix:<u, r>:<flag, ->:<all, to:<name>>` | zset | last_at -> person id: the inbox list order, unread (`u`) and read (`r`) apart |
+| `meta` | hash | one-time migrations done (`profile_words`) |
+| `lock:<resolution key>` | string | lock token (PX lease) |
+
+Redis Cluster
+-------------
+Every key of one store carries the same hash tag, so the whole store lives in one hash slot: the
+commit script and the lock script touch many keys and Cluster only runs a script whose keys share a
+slot. The identity graph cannot be split across slots without giving up atomic merges (persons in
+different slots cannot be merged atomically). What Cluster buys here is failover and room for
+several stores (one prefix per tenant: each prefix is its own slot, spread over the nodes). One
+slot is not the bottleneck: a worker spends most of an event in Python, and one Redis core serves
+far more commands per second than a handful of workers send.
+
+Hot paths never scan: recent messages are read per block with ZREVRANGEBYSCORE ... LIMIT and each
+block is trimmed to RECENT_CAP; `iter_*` walk sorted sets in chunks; an inbox page reads the top of
+one index per responsible name; a name search is a ZRANGEBYLEX prefix range. The client must decode responses
+(`from_url` sets it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from core.errors import StoreError, StoreUnavailable, WriteConflict
+from core.inbox import AuditEntry, Deal, DealKind, DealStatus, InboxRow, Role, Session, User, search_words
+from core.records import (
+    CrmJob,
+    CrmJobStatus,
+    Direction,
+    EventStatus,
+    Evidence,
+    Lead,
+    LeadStatus,
+    MergeKind,
+    MergeRecord,
+    OutboxItem,
+    OutboxStatus,
+    Person,
+    Profile,
+    RecentHit,
+    StoredMessage,
+    Suggestion,
+    SuggestionStatus,
+)
+from core.values import Channel, Envelope, Identifier, IdKind, Provenance
+from store.base import MAX_ALIAS_DEPTH, BaseStore
+from store.codec import dt, envelope_dump, envelope_load, evidence_dump, evidence_load, ts
+
+log = logging.getLogger("stitch.store.redis")
+
+# Newest hits kept per recent-message block; far above what one event reads (RECENT_LIMIT).
+RECENT_CAP = 1000
+# Rows fetched per round trip when walking a whole index (export).
+CHUNK = 1000
+# Defaults for the resolution locks; Settings overrides them.
+LOCK_LEASE_S = 30.0
+LOCK_WAIT_S = 60.0
+# Longest pause between two tries of a busy lock: an event holds its locks for a few milliseconds.
+LOCK_POLL_MAX_S = 0.008
+# Overlay members not yet numbered by the commit script sort after every committed one.
+_LOCAL_SEQ = 1e15
+# The inbox list's filters (InboxRow fields); each has its own index.
+INBOX_FLAGS = ("repeat_lead", "repeat_inquiry", "repeat_deal")
+# Above every code point: `word < prefix + _LEX_TOP` bounds a prefix range (as SqliteStore does).
+_LEX_TOP = "\U0010ffff"
+
+_COMMIT = """
+local checks = cjson.decode(ARGV[1])
+for i, c in ipairs(checks) do
+  local n = #c
+  local args = {}
+  for j = 3, n - 1 do args[#args + 1] = c[j] end
+  local got = redis.call(c[1], c[2], unpack(args))
+  if got == false or got == nil then got = '' end
+  if tostring(got) ~= c[n] then return i end
+end
+local ops = cjson.decode(ARGV[2])
+for _, op in ipairs(ops) do
+  if op[1] == 'SEQ' then
+    local n = redis.call('INCR', KEYS[1])
+    redis.call('ZADD', op[2], n, op[3])
+    if op[4] ~= '' then redis.call('HSET', op[4], 'seq', n) end
+  else
+    redis.call(unpack(op))
+  end
+end
+return 0
+"""
+
+_ACQUIRE = """
+for i, k in ipairs(KEYS) do
+  if not redis.call('SET', k, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    for j = 1, i - 1 do redis.call('DEL', KEYS[j]) end
+    return i
+  end
+end
+return 0
+"""
+
+_RELEASE = """
+local n = 0
+for _, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k); n = n + 1 end
+end
+return n
+"""
+
+_RENEW = """
+local n = 0
+for _, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[1] then redis.call('PEXPIRE', k, ARGV[2]); n = n + 1 end
+end
+return n
+"""
+
+_MISSING: Any = object()
+FINISHED = frozenset({EventStatus.DONE.value, EventStatus.IGNORED.value})
+
+
+class _Unit:
+    """One task's unit of work: the overlay, its undo journal, operations, checks and held locks."""
+
+    def __init__(self) -> None:
+        self.hashes: dict[str, dict[str, str | None]] = {}
+        self.sets: dict[str, dict[str, bool]] = {}
+        self.zsets: dict[str, dict[str, float | None]] = {}
+        self.strings: dict[str, str | None] = {}
+        self.counters: dict[str, dict[str, int]] = {}
+        self.ops: list[list[str]] = []
+        self.checks: list[list[str]] = []
+        self.checked: set[tuple[str, ...]] = set()
+        self.journal: list[tuple[dict[str, Any], str, Any]] = []
+        # What Redis held when first read in this unit (repeatable reads, fewer round trips).
+        self.cache_h: dict[str, dict[str, str]] = {}
+        self.cache_f: dict[tuple[str, str], str | None] = {}
+        self.cache_s: dict[str, set[str]] = {}
+        self.cache_z: dict[str, list[tuple[str, float]]] = {}
+        self.cache_str: dict[str, str | None] = {}
+        self.locks: dict[str, str] = {}  # lock key -> token
+        self.renewed_at = 0.0  # monotonic time the held locks' leases were last renewed
+        self.local_seq = 0
+
+    def forget_reads(self) -> None:
+        self.cache_h.clear()
+        self.cache_f.clear()
+        self.cache_s.clear()
+        self.cache_z.clear()
+        self.cache_str.clear()
+
+    def put(self, container: dict[str, Any], key: str, value: Any) -> None:
+        self.journal.append((container, key, container.get(key, _MISSING)))
+        container[key] = value
+
+    def savepoint(self) -> tuple[int, int]:
+        return len(self.journal), len(self.ops)
+
+    def rollback_to(self, point: tuple[int, int]) -> None:
+        journal_len, ops_len = point
+        while len(self.journal) > journal_len:
+            container, key, previous = self.journal.pop()
+            if previous is _MISSING:
+                container.pop(key, None)
+            else:
+                container[key] = previous
+        del self.ops[ops_len:]
+
+    def check(self, *parts: str) -> None:
+        # Checks survive a nested rollback on purpose: the values were read, and stay read.
+        if parts[:-1] not in self.checked:
+            self.checked.add(parts[:-1])
+            self.checks.append(list(parts))
+
+    def next_local(self) -> float:
+        self.local_seq += 1
+        return _LOCAL_SEQ + self.local_seq
+
+
+def _f(value: float) -> str:
+    return repr(float(value))
+
+
+class RedisStore(BaseStore):
+    """Stitch's state in Redis; see the module docstring for units, locks and keys."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "stitch",
+        url: str = "",
+        lock_lease_s: float = LOCK_LEASE_S,
+        lock_wait_s: float = LOCK_WAIT_S,
+        owns_client: bool = False,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.url = url or f"redis://(client)/{prefix}"
+        self.lock_lease_s = lock_lease_s
+        self.lock_wait_s = lock_wait_s
+        self.round_trips = 0  # counted client-side (bench/scale.py)
+        self._tag = "{" + prefix + "}"
+        self._owns_client = owns_client
+        self._units: dict[asyncio.Task[Any], _Unit] = {}
+        self._commit = client.register_script(_COMMIT)
+        self._acquire = client.register_script(_ACQUIRE)
+        self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, prefix: str = "stitch", lock_lease_s: float = LOCK_LEASE_S, lock_wait_s: float = LOCK_WAIT_S
+    ) -> RedisStore:
+        try:
+            client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        except (ValueError, RedisError) as e:
+            raise StoreUnavailable(url, f"malformed Redis URL: {e}") from e
+        return cls(client, prefix=prefix, url=url, lock_lease_s=lock_lease_s, lock_wait_s=lock_wait_s, owns_client=True)
+
+    def key(self, *parts: str) -> str:
+        """A key of this store (public: the stream queue and tests name keys the same way)."""
+        return ":".join((self._tag, *parts))
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def open(self) -> None:
+        kwargs = self.client.get_connection_kwargs()  # type: ignore[no-untyped-call]
+        if not kwargs.get("decode_responses"):
+            raise StoreUnavailable(self.url, "the Redis client must be built with decode_responses=True")
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as e:
+            raise StoreUnavailable(self.url, f"Redis does not answer: {e}") from e
+        await self._index_words_once()
+
+    async def _index_words_once(self) -> None:
+        """Fill the name index for profiles stored before it existed (one pass, at the first open)."""
+        meta = self.key("meta")
+        (done,) = await self._fetch([("hget", (meta, "profile_words"))])
+        if done:
+            return
+        # Straight on committed state, like prune_recent: ZADD is idempotent, so two processes opening
+        # at once only do the same work twice.
+        async for keys in self._walk(self.key("pr", "all")):
+            got = await self._fetch([("hmget", (self.key("pr", k), ["name", "handle"])) for k in keys])
+            members: dict[str, float] = {}
+            for k, (name, handle) in zip(keys, got, strict=True):
+                members.update(dict.fromkeys((f"{w} {k}" for w in search_words(name or "", handle or "")), 0.0))
+            if members:
+                await self._fetch([("zadd", (self.key("pw"), members))])
+        await self._fetch([("hset", (meta, "profile_words", "1"))])
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except (RedisError, OSError):
+            return False
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        assert task is not None
+        unit = self._units.get(task)
+        if unit is not None:
+            point = unit.savepoint()
+            try:
+                yield
+            except BaseException:
+                unit.rollback_to(point)
+                raise
+            return
+        unit = _Unit()
+        self._units[task] = unit
+        try:
+            try:
+                yield
+            except BaseException:
+                raise
+            else:
+                await self._apply(unit)
+        finally:
+            del self._units[task]
+            if unit.locks:
+                await self._unlock(unit.locks)
+
+    async def _apply(self, unit: _Unit) -> None:
+        if not unit.ops:
+            return
+        await self._keep_leases(unit)
+        checks = unit.checks + [["GET", k, token] for k, token in unit.locks.items()]
+        payload = [json.dumps(checks, ensure_ascii=False), json.dumps(unit.ops, ensure_ascii=False)]
+        self.round_trips += 1
+        try:
+            failed = await self._commit(keys=[self.key("seq")], args=payload)
+        except RedisError as e:
+            raise StoreError(f"commit failed: {e}") from e
+        if failed:
+            what = checks[int(failed) - 1][0]
+            raise WriteConflict(f"another worker changed what this unit read ({what})")
+
+    @asynccontextmanager
+    async def _work(self) -> AsyncIterator[_Unit]:
+        """The current unit, or a one-call unit committed at once (a method called outside `atomic`)."""
+        task = asyncio.current_task()
+        assert task is not None
+        unit = self._units.get(task)
+        if unit is not None:
+            yield unit
+            return
+        async with self.atomic():
+            yield self._units[task]
+
+    # -- locks -----------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def lock(self, keys: Iterable[str]) -> AsyncIterator[None]:
+        names = sorted({self.key("lock", k) for k in keys})
+        task = asyncio.current_task()
+        assert task is not None
+        unit = self._units.get(task)
+        if unit is not None:
+            # Held until the unit commits (see the module docstring); re-entrant within the unit.
+            need = [n for n in names if n not in unit.locks]
+            await self._keep_leases(unit)
+            if need:
+                token = await self._lock(need)
+                unit.locks.update(dict.fromkeys(need, token))
+                unit.renewed_at = unit.renewed_at or time.monotonic()
+                # What was read before waiting may have changed meanwhile: read it again.
+                unit.forget_reads()
+            yield
+            return
+        token = await self._lock(names)
+        try:
+            yield
+        finally:
+            await self._unlock(dict.fromkeys(names, token))
+
+    async def _lock(self, names: list[str]) -> str:
+        token = secrets.token_hex(12)
+        lease_ms = str(int(self.lock_lease_s * 1000))
+        deadline = time.monotonic() + self.lock_wait_s
+        delay = 0.001
+        while True:
+            self.round_trips += 1
+            busy = await self._acquire(keys=names, args=[token, lease_ms])
+            if not busy:
+                return token
+            if time.monotonic() >= deadline:
+                raise StoreError(f"resolution keys stayed locked for {self.lock_wait_s:.0f}s")
+            # Jitter keeps two waiters on the same keys from retrying in lockstep.
+            await asyncio.sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
+            delay = min(delay * 2, LOCK_POLL_MAX_S)
+
+    async def _keep_leases(self, unit: _Unit) -> None:
+        """Renew the leases of a long unit (a replay batch holds its locks until it commits)."""
+        if not unit.locks or time.monotonic() - unit.renewed_at < self.lock_lease_s / 3:
+            return
+        by_token: dict[str, list[str]] = {}
+        for name, token in unit.locks.items():
+            by_token.setdefault(token, []).append(name)
+        lease_ms = str(int(self.lock_lease_s * 1000))
+        for token, names in by_token.items():
+            self.round_trips += 1
+            await self._renew(keys=names, args=[token, lease_ms])
+        unit.renewed_at = time.monotonic()
+
+    async def _unlock(self, held: dict[str, str]) -> None:
+        by_token: dict[str, list[str]] = {}
+        for name, token in held.items():
+            by_token.setdefault(token, []).append(name)
+        try:
+            for token, names in by_token.items():
+                self.round_trips += 1
+                await self._release(keys=names, args=[token])
+        except (RedisError, OSError):
+            # The lease frees them; a failed release only delays the next worker.
+            log.warning("lock release failed; leases will expire", extra={"keys": len(held)})
+
+    # -- overlay primitives ----------------------------------------------------------------------
+    async def _fetch(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        if not calls:
+            return []
+        self.round_trips += 1
+        try:
+            if len(calls) == 1:
+                name, args = calls[0]
+                return [await getattr(self.client, name)(*args)]
+            pipe = self.client.pipeline(transaction=False)
+            for name, args in calls:
+                getattr(pipe, name)(*args)
+            return list(await pipe.execute())
+        except RedisError as e:
+            raise StoreError(f"read failed: {e}") from e
+
+    async def _hashes(self, unit: _Unit, keys: Sequence[str]) -> list[dict[str, str]]:
+        """Whole hashes as this unit sees them (Redis, cached, then the unit's own writes)."""
+        missing = [k for k in dict.fromkeys(keys) if k not in unit.cache_h]
+        for k, got in zip(missing, await self._fetch([("hgetall", (k,)) for k in missing]), strict=True):
+            unit.cache_h[k] = got
+        out = []
+        for k in keys:
+            merged = dict(unit.cache_h[k])
+            for f, v in unit.hashes.get(k, {}).items():
+                if v is None:
+                    merged.pop(f, None)
+                else:
+                    merged[f] = v
+            out.append(merged)
+        return out
+
+    async def _hash(self, unit: _Unit, key: str) -> dict[str, str]:
+        return (await self._hashes(unit, [key]))[0]
+
+    async def _fields(self, unit: _Unit, key: str, fields: Sequence[str]) -> list[str | None]:
+        """Some fields of a large hash, without reading all of it."""
+        over = unit.hashes.get(key, {})
+        whole = unit.cache_h.get(key)
+        missing = [f for f in dict.fromkeys(fields) if f not in over and whole is None and (key, f) not in unit.cache_f]
+        if missing:
+            (got,) = await self._fetch([("hmget", (key, missing))])
+            for f, v in zip(missing, got, strict=True):
+                unit.cache_f[(key, f)] = v
+        out: list[str | None] = []
+        for f in fields:
+            if f in over:
+                out.append(over[f])
+            elif whole is not None:
+                out.append(whole.get(f))
+            else:
+                out.append(unit.cache_f[(key, f)])
+        return out
+
+    def _hset(self, unit: _Unit, key: str, mapping: dict[str, str | None]) -> None:
+        over = unit.hashes.setdefault(key, {})
+        sets: list[str] = []
+        dels: list[str] = []
+        for f, v in mapping.items():
+            unit.put(over, f, v)
+            if v is None:
+                dels.append(f)
+            else:
+                sets.extend((f, v))
+        if sets:
+            unit.ops.append(["HSET", key, *sets])
+        if dels:
+            unit.ops.append(["HDEL", key, *dels])
+
+    def _hsetnx(self, unit: _Unit, key: str, field: str, value: str) -> None:
+        # The caller saw the field absent; HSETNX keeps the first writer's value if a race added it.
+        unit.put(unit.hashes.setdefault(key, {}), field, value)
+        unit.ops.append(["HSETNX", key, field, value])
+
+    async def _members(self, unit: _Unit, keys: Sequence[str]) -> list[set[str]]:
+        missing = [k for k in dict.fromkeys(keys) if k not in unit.cache_s]
+        for k, got in zip(missing, await self._fetch([("smembers", (k,)) for k in missing]), strict=True):
+            unit.cache_s[k] = set(got)
+        out = []
+        for k in keys:
+            merged = set(unit.cache_s[k])
+            for m, present in unit.sets.get(k, {}).items():
+                if present:
+                    merged.add(m)
+                else:
+                    merged.discard(m)
+            out.append(merged)
+        return out
+
+    def _sadd(self, unit: _Unit, key: str, member: str) -> None:
+        unit.put(unit.sets.setdefault(key, {}), member, True)
+        unit.ops.append(["SADD", key, member])
+
+    def _srem(self, unit: _Unit, key: str, member: str) -> None:
+        unit.put(unit.sets.setdefault(key, {}), member, False)
+        unit.ops.append(["SREM", key, member])
+
+    async def _zsets(self, unit: _Unit, keys: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Whole small sorted sets (per-person indexes), ascending by score then member."""
+        missing = [k for k in dict.fromkeys(keys) if k not in unit.cache_z]
+        calls: list[tuple[str, tuple[Any, ...]]] = [("zrange", (k, 0, -1, False, True)) for k in missing]
+        for k, got in zip(missing, await self._fetch(calls), strict=True):
+            unit.cache_z[k] = [(m, float(s)) for m, s in got]
+        return [self._overlaid(unit, k, unit.cache_z[k]) for k in keys]
+
+    @staticmethod
+    def _overlaid(unit: _Unit, key: str, base: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
+        over = unit.zsets.get(key)
+        if not over:
+            return list(base)
+        merged = {m: s for m, s in base if m not in over}
+        merged.update({m: s for m, s in over.items() if s is not None})
+        return sorted(merged.items(), key=lambda ms: (ms[1], ms[0]))
+
+    def _zadd(self, unit: _Unit, key: str, member: str, score: float) -> None:
+        unit.put(unit.zsets.setdefault(key, {}), member, score)
+        unit.ops.append(["ZADD", key, _f(score), member])
+
+    def _zadd_seq(self, unit: _Unit, key: str, member: str, hash_key: str = "") -> None:
+        """Add in arrival order: the commit script numbers the member from the shared counter."""
+        unit.put(unit.zsets.setdefault(key, {}), member, unit.next_local())
+        unit.ops.append(["SEQ", key, member, hash_key])
+
+    def _zrem(self, unit: _Unit, key: str, member: str) -> None:
+        unit.put(unit.zsets.setdefault(key, {}), member, None)
+        unit.ops.append(["ZREM", key, member])
+
+    async def _counters(self, unit: _Unit) -> dict[str, int]:
+        key = self.key("counts")
+        (got,) = await self._fetch([("hgetall", (key,))])
+        out = {f: int(v) for f, v in got.items()}
+        for f, delta in unit.counters.get(key, {}).items():
+            out[f] = out.get(f, 0) + delta
+        return out
+
+    def _count(self, unit: _Unit, field: str, delta: int) -> None:
+        key = self.key("counts")
+        over = unit.counters.setdefault(key, {})
+        unit.put(over, field, over.get(field, 0) + delta)
+        unit.ops.append(["HINCRBY", key, field, str(delta)])
+
+    async def _walk(self, key: str) -> AsyncIterator[list[str]]:
+        """A whole index in chunks, committed state (export; not part of any unit)."""
+        start = 0
+        while True:
+            (chunk,) = await self._fetch([("zrange", (key, start, start + CHUNK - 1))])
+            if not chunk:
+                return
+            yield chunk
+            start += len(chunk)
+
+    # -- events ----------------------------------------------------------------------------------
+    async def add_event(self, envelope: Envelope) -> bool:
+        async with self._work() as unit:
+            key = self.key("ev", envelope.id)
+            (status,) = await self._fields(unit, key, ["status"])
+            if status is not None:
+                return False
+            self._hset(unit, key, {"envelope": envelope_dump(envelope), "status": "pending", "reason": ""})
+            self._zadd_seq(unit, self.key("ev", "pending"), envelope.id)
+            self._count(unit, "ev:pending", 1)
+            return True
+
+    async def get_event(self, event_id: str) -> Envelope | None:
+        async with self._work() as unit:
+            (raw,) = await self._fields(unit, self.key("ev", event_id), ["envelope"])
+            return None if raw is None else envelope_load(raw)
+
+    async def event_status(self, event_id: str) -> EventStatus | None:
+        async with self._work() as unit:
+            (raw,) = await self._fields(unit, self.key("ev", event_id), ["status"])
+            return None if raw is None else EventStatus(raw)
+
+    async def finish_event(self, event_id: str, status: EventStatus, reason: str = "") -> None:
+        async with self._work() as unit:
+            key = self.key("ev", event_id)
+            (old,) = await self._fields(unit, key, ["status"])
+            if old is None:
+                return
+            # Two workers finishing one event (a reclaimed entry) must not both count it, and the
+            # later one must not overwrite the first one's outcome: it re-runs and finds it done.
+            if (key, "status") in unit.cache_f:
+                seen = unit.cache_f[(key, "status")] or ""
+                unit.check("HGET", key, "status", seen)
+                if seen in FINISHED and status.value in FINISHED and key not in unit.hashes:
+                    raise WriteConflict(f"event {event_id} was already finished by another worker")
+            self._hset(unit, key, {"status": status.value, "reason": reason})
+            if old != status.value:
+                self._count(unit, f"ev:{old}", -1)
+                self._count(unit, f"ev:{status.value}", 1)
+            if status is not EventStatus.PENDING:
+                self._zrem(unit, self.key("ev", "pending"), event_id)
+
+    async def pending_events(self, limit: int) -> list[Envelope]:
+        async with self._work() as unit:
+            key = self.key("ev", "pending")
+            over = unit.zsets.get(key, {})
+            removed = sum(1 for s in over.values() if s is None)
+            (got,) = await self._fetch([("zrange", (key, 0, limit + removed - 1, False, True))])
+            ids = [m for m, _ in self._overlaid(unit, key, [(m, float(s)) for m, s in got])][:limit]
+            raws = [(await self._fields(unit, self.key("ev", i), ["envelope"]))[0] for i in ids]
+            return [envelope_load(r) for r in raws if r is not None]
+
+    async def event_counts(self) -> dict[str, int]:
+        async with self._work() as unit:
+            counts = await self._counters(unit)
+            return {f[3:]: n for f, n in counts.items() if f.startswith("ev:") and n > 0}
+
+    # -- messages --------------------------------------------------------------------------------
+    async def message_seen(self, channel: str, provider_message_id: str) -> bool:
+        async with self._work() as unit:
+            (seen,) = await self._fields(unit, self.key("msg", "ids"), [f"{channel}|{provider_message_id}|in"])
+            return seen is not None
+
+    async def add_message(self, message: StoredMessage) -> None:
+        async with self._work() as unit:
+            key = self.key("msg", message.event_id)
+            ident = f"{message.channel.value}|{message.provider_message_id}|{message.direction.value}"
+            (taken,) = await self._fields(unit, self.key("msg", "ids"), [ident])
+            if taken is not None:
+                raise StoreError(f"message of event {message.event_id} is already stored")
+            # The same delivery resolved twice at once (a reclaimed entry): only one may store it.
+            unit.check("HEXISTS", self.key("msg", "ids"), ident, "0")
+            self._hset(
+                unit,
+                key,
+                {
+                    "channel": message.channel.value,
+                    "pmid": message.provider_message_id,
+                    "profile": message.profile_key,
+                    "lead": message.lead_id,
+                    "sent_at": _f(ts(message.sent_at)),
+                    "direction": message.direction.value,
+                    "text": message.text,
+                    "meta": json.dumps(dict(message.meta), ensure_ascii=False),
+                    "seq": _f(unit.next_local()),
+                },
+            )
+            self._hset(unit, self.key("msg", "ids"), {ident: message.event_id})
+            self._zadd(unit, self.key("msg", "by", message.profile_key), message.event_id, ts(message.sent_at))
+            self._zadd_seq(unit, self.key("msg", message.direction.value), message.event_id, key)
+            self._count(unit, "messages", 1)
+
+    @staticmethod
+    def _message(event_id: str, h: dict[str, str]) -> StoredMessage:
+        return StoredMessage(
+            event_id=event_id,
+            channel=Channel(h["channel"]),
+            provider_message_id=h["pmid"],
+            profile_key=h["profile"],
+            lead_id=h["lead"],
+            sent_at=dt(h["sent_at"]),
+            direction=Direction(h["direction"]),
+            text=h["text"],
+            meta=json.loads(h["meta"]),
+        )
+
+    async def _message_ids(self, unit: _Unit, profile_keys: Sequence[str], bound: float, limit: int) -> list[str]:
+        keys = [self.key("msg", "by", k) for k in profile_keys]
+        top = "(" + _f(bound) if math.isfinite(bound) else "+inf"
+        calls: list[tuple[str, tuple[Any, ...]]] = [("zrevrangebyscore", (k, top, "-inf", 0, limit)) for k in keys]
+        ids: list[str] = []
+        for k, got in zip(keys, await self._fetch(calls), strict=True):
+            over = unit.zsets.get(k, {})
+            ids.extend(m for m in got if over.get(m, 0.0) is not None)
+            ids.extend(m for m, s in over.items() if s is not None and s < bound and m not in got)
+        return list(dict.fromkeys(ids))
+
+    async def messages_of(
+        self, profile_keys: Sequence[str], *, limit: int = 200, before: datetime | None = None
+    ) -> list[StoredMessage]:
+        if not profile_keys:
+            return []
+        async with self._work() as unit:
+            bound = ts(before) if before else math.inf
+            ids = await self._message_ids(unit, profile_keys, bound, limit)
+            hashes = await self._hashes(unit, [self.key("msg", i) for i in ids])
+            rows = [(float(h["sent_at"]), float(h.get("seq", 0)), i, h) for i, h in zip(ids, hashes, strict=True) if h]
+            rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
+            return [self._message(i, h) for _, _, i, h in rows[:limit]]
+
+    async def relead_messages(self, profile_keys: Sequence[str], from_lead: str, to_lead: str) -> None:
+        if not profile_keys:
+            return
+        async with self._work() as unit:
+            ids = await self._message_ids(unit, profile_keys, math.inf, -1)
+            keys = [self.key("msg", i) for i in ids]
+            for key, h in zip(keys, await self._hashes(unit, keys), strict=True):
+                if h.get("lead") == from_lead:
+                    self._hset(unit, key, {"lead": to_lead})
+
+    async def iter_messages(self) -> AsyncIterator[StoredMessage]:
+        async for ids in self._walk(self.key("msg", "in")):
+            got = await self._fetch([("hgetall", (self.key("msg", i),)) for i in ids])
+            for i, h in zip(ids, got, strict=True):
+                if h:
+                    yield self._message(i, h)
+
+    # -- profiles and identifiers ----------------------------------------------------------------
+    @staticmethod
+    def _profile(key: str, h: dict[str, str]) -> Profile:
+        return Profile(
+            key=key,
+            channel=Channel(h["channel"]),
+            user_id=h["user_id"],
+            account=h["account"],
+            chat_id=h["chat_id"],
+            name=h["name"],
+            handle=h["handle"],
+            person_id=h["person_id"],
+            first_seen=dt(h["first_seen"]),
+            last_seen=dt(h["last_seen"]),
+            unreachable=h["unreachable"] == "1",
+        )
+
+    async def get_profiles(self, keys: Sequence[str]) -> dict[str, Profile]:
+        if not keys:
+            return {}
+        async with self._work() as unit:
+            hashes = await self._hashes(unit, [self.key("pr", k) for k in keys])
+            return {k: self._profile(k, h) for k, h in zip(keys, hashes, strict=True) if h}
+
+    async def put_profile(self, profile: Profile) -> None:
+        async with self._work() as unit:
+            key = self.key("pr", profile.key)
+            old = await self._hash(unit, key)
+            if not old:
+                self._count(unit, "profiles", 1)
+            elif old["person_id"] != profile.person_id:
+                self._zrem(unit, self.key("pp", old["person_id"]), profile.key)
+            if not old or (old["name"], old["handle"]) != (profile.name, profile.handle):
+                # Only a new or renamed profile touches the name index: most writes just move last_seen.
+                before = search_words(old["name"], old["handle"]) if old else set()
+                after = search_words(profile.name, profile.handle)
+                for word in sorted(before - after):
+                    self._zrem(unit, self.key("pw"), f"{word} {profile.key}")
+                for word in sorted(after - before):
+                    self._zadd(unit, self.key("pw"), f"{word} {profile.key}", 0.0)
+            first = ts(profile.first_seen)
+            self._hset(
+                unit,
+                key,
+                {
+                    "channel": profile.channel.value,
+                    "user_id": profile.user_id,
+                    "account": profile.account,
+                    "chat_id": profile.chat_id,
+                    "name": profile.name,
+                    "handle": profile.handle,
+                    "person_id": profile.person_id,
+                    "first_seen": _f(first),
+                    "last_seen": _f(ts(profile.last_seen)),
+                    "unreachable": "1" if profile.unreachable else "0",
+                },
+            )
+            if old.get("first_seen") != _f(first) or old.get("person_id") != profile.person_id:
+                self._zadd(unit, self.key("pr", "all"), profile.key, first)
+                self._zadd(unit, self.key("pp", profile.person_id), profile.key, first)
+
+    async def iter_profiles(self) -> AsyncIterator[Profile]:
+        async for keys in self._walk(self.key("pr", "all")):
+            got = await self._fetch([("hgetall", (self.key("pr", k),)) for k in keys])
+            for k, h in zip(keys, got, strict=True):
+                if h:
+                    yield self._profile(k, h)
+
+    async def link_identifier(self, profile_key: str, identifier: Identifier) -> None:
+        async with self._work() as unit:
+            key = self.key("id", identifier.key)
+            (known,) = await self._fields(unit, key, [profile_key])
+            if known is not None:
+                return
+            self._hsetnx(unit, key, profile_key, identifier.provenance.value)
+            self._hsetnx(unit, self.key("pid", profile_key), identifier.key, identifier.provenance.value)
+
+    async def identifiers_of(self, profile_keys: Sequence[str]) -> dict[str, list[Identifier]]:
+        out: dict[str, list[Identifier]] = {k: [] for k in profile_keys}
+        if not profile_keys:
+            return out
+        async with self._work() as unit:
+            hashes = await self._hashes(unit, [self.key("pid", k) for k in profile_keys])
+            for k, h in zip(profile_keys, hashes, strict=True):
+                for ident in sorted(h):
+                    kind, _, value = ident.partition(":")
+                    out[k].append(Identifier(kind=IdKind(kind), value=value, provenance=Provenance(h[ident])))
+            return out
+
+    async def profiles_by_identifier(self, identifier_keys: Sequence[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {k: [] for k in identifier_keys}
+        if not identifier_keys:
+            return out
+        async with self._work() as unit:
+            hashes = await self._hashes(unit, [self.key("id", k) for k in identifier_keys])
+            for k, h in zip(identifier_keys, hashes, strict=True):
+                out[k] = sorted(h)
+            return out
+
+    async def mark_shared(self, identifier_key: str, reason: str, at: datetime) -> None:
+        async with self._work() as unit:
+            key = self.key("shared")
+            (known,) = await self._fields(unit, key, [identifier_key])
+            if known is None:
+                self._hsetnx(unit, key, identifier_key, json.dumps([reason, ts(at)], ensure_ascii=False))
+
+    async def shared_among(self, identifier_keys: Sequence[str]) -> set[str]:
+        if not identifier_keys:
+            return set()
+        async with self._work() as unit:
+            got = await self._fields(unit, self.key("shared"), identifier_keys)
+            return {k for k, v in zip(identifier_keys, got, strict=True) if v is not None}
+
+    async def list_shared(self) -> list[tuple[str, str, datetime]]:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("shared"))
+            rows = [(k, *json.loads(v)) for k, v in h.items()]
+            rows.sort(key=lambda r: r[2], reverse=True)
+            return [(k, reason, dt(since)) for k, reason, since in rows]
+
+    async def add_edge(self, a: str, b: str, score: float, evidence: Sequence[Evidence], at: datetime) -> None:
+        a, b = min(a, b), max(a, b)
+        value = json.dumps({"s": score, "e": evidence_dump(evidence), "at": ts(at)}, ensure_ascii=False)
+        async with self._work() as unit:
+            self._hset(unit, self.key("edge", a), {b: value})
+            self._hset(unit, self.key("edge", b), {a: value})
+
+    async def edges_of(self, profile_keys: Sequence[str]) -> list[tuple[str, str, float, list[Evidence]]]:
+        if not profile_keys:
+            return []
+        async with self._work() as unit:
+            hashes = await self._hashes(unit, [self.key("edge", k) for k in profile_keys])
+            found: dict[tuple[str, str], str] = {}
+            for k, h in zip(profile_keys, hashes, strict=True):
+                for other, value in h.items():
+                    found[(min(k, other), max(k, other))] = value
+            out = []
+            for (a, b), value in sorted(found.items()):
+                obj = json.loads(value)
+                out.append((a, b, float(obj["s"]), list(evidence_load(obj["e"]))))
+            return out
+
+    # -- persons ---------------------------------------------------------------------------------
+    @staticmethod
+    def _person(person_id: str, h: dict[str, str]) -> Person:
+        return Person(
+            person_id=person_id,
+            created_at=dt(h["created_at"]),
+            display_name=h["display_name"],
+            responsible=h.get("responsible", ""),
+            merged_into=h.get("merged_into"),
+        )
+
+    async def _person_hashes(self, unit: _Unit, person_ids: Sequence[str]) -> list[dict[str, str]]:
+        keys = [self.key("pe", p) for p in person_ids]
+        hashes = await self._hashes(unit, keys)
+        for k in keys:
+            # Merges rest on the alias forest: a root that changed under us invalidates the unit.
+            unit.check("HGET", k, "merged_into", unit.cache_h[k].get("merged_into", ""))
+        return hashes
+
+    async def add_person(self, person: Person) -> None:
+        async with self._work() as unit:
+            key = self.key("pe", person.person_id)
+            if await self._hash(unit, key):
+                raise StoreError(f"person {person.person_id} already exists")
+            self._hset(
+                unit,
+                key,
+                {
+                    "created_at": _f(ts(person.created_at)),
+                    "display_name": person.display_name,
+                    "responsible": person.responsible,
+                    "merged_into": person.merged_into,
+                },
+            )
+            self._zadd(unit, self.key("pe", "all"), person.person_id, ts(person.created_at))
+            if person.merged_into is None:
+                self._count(unit, "persons", 1)
+            else:
+                self._sadd(unit, self.key("ch", person.merged_into), person.person_id)
+
+    async def get_person(self, person_id: str) -> Person | None:
+        async with self._work() as unit:
+            (h,) = await self._person_hashes(unit, [person_id])
+            return self._person(person_id, h) if h else None
+
+    async def update_person(
+        self, person_id: str, *, display_name: str | None = None, responsible: str | None = None
+    ) -> None:
+        async with self._work() as unit:
+            key = self.key("pe", person_id)
+            if not await self._hash(unit, key):
+                return
+            change = {"display_name": display_name, "responsible": responsible}
+            self._hset(unit, key, {f: v for f, v in change.items() if v is not None})
+
+    async def set_merged_into(self, person_id: str, into: str | None) -> None:
+        async with self._work() as unit:
+            (h,) = await self._person_hashes(unit, [person_id])
+            if not h:
+                return
+            old = h.get("merged_into")
+            if old == into:
+                return
+            if old is None:
+                self._count(unit, "persons", -1)
+            else:
+                self._srem(unit, self.key("ch", old), person_id)
+            if into is None:
+                self._count(unit, "persons", 1)
+            else:
+                self._sadd(unit, self.key("ch", into), person_id)
+            self._hset(unit, self.key("pe", person_id), {"merged_into": into})
+
+    async def children_of(self, person_ids: Sequence[str]) -> list[str]:
+        if not person_ids:
+            return []
+        async with self._work() as unit:
+            keys = [self.key("ch", p) for p in person_ids]
+            found = await self._members(unit, keys)
+            for k in keys:
+                unit.check("SCARD", k, str(len(unit.cache_s[k])))
+            return sorted({c for members in found for c in members})
+
+    async def profile_keys_of(self, person_ids: Sequence[str]) -> list[str]:
+        if not person_ids:
+            return []
+        async with self._work() as unit:
+            rows = [ms for z in await self._zsets(unit, [self.key("pp", p) for p in person_ids]) for ms in z]
+            rows.sort(key=lambda ms: (ms[1], ms[0]))
+            return list(dict.fromkeys(m for m, _ in rows))
+
+    async def iter_persons(self) -> AsyncIterator[Person]:
+        async for ids in self._walk(self.key("pe", "all")):
+            got = await self._fetch([("hgetall", (self.key("pe", i),)) for i in ids])
+            for i, h in zip(ids, got, strict=True):
+                if h:
+                    yield self._person(i, h)
+
+    async def counts(self) -> dict[str, int]:
+        async with self._work() as unit:
+            counts = await self._counters(unit)
+            fields = ("persons", "profiles", "merges", "suggestions", "leads", "messages")
+            return {f: counts.get(f, 0) for f in fields}
+
+    # -- merges, suggestions, cannot-links -------------------------------------------------------
+    @staticmethod
+    def _merge(merge_id: str, h: dict[str, str]) -> MergeRecord:
+        return MergeRecord(
+            merge_id=merge_id,
+            at=dt(h["at"]),
+            kind=MergeKind(h["kind"]),
+            into=h["into"],
+            from_=h["from"],
+            evidence=evidence_load(h["evidence"]),
+            actor=h["actor"],
+            undone_by=h.get("undone_by"),
+            undoes=h.get("undoes"),
+        )
+
+    async def add_merge(self, record: MergeRecord) -> None:
+        async with self._work() as unit:
+            key = self.key("mg", record.merge_id)
+            if await self._hash(unit, key):
+                raise StoreError(f"merge {record.merge_id} already exists")
+            self._hset(
+                unit,
+                key,
+                {
+                    "at": _f(ts(record.at)),
+                    "kind": record.kind.value,
+                    "into": record.into,
+                    "from": record.from_,
+                    "evidence": evidence_dump(record.evidence),
+                    "actor": record.actor,
+                    "undone_by": record.undone_by,
+                    "undoes": record.undoes,
+                },
+            )
+            self._zadd_seq(unit, self.key("mg", "all"), record.merge_id)
+            self._count(unit, f"mg:{record.kind.value}", 1)
+            if record.kind is not MergeKind.SPLIT and record.undone_by is None:
+                self._count(unit, "merges", 1)
+
+    async def get_merge(self, merge_id: str) -> MergeRecord | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("mg", merge_id))
+            return self._merge(merge_id, h) if h else None
+
+    async def set_merge_undone(self, merge_id: str, by: str) -> None:
+        async with self._work() as unit:
+            key = self.key("mg", merge_id)
+            h = await self._hash(unit, key)
+            if not h:
+                return
+            if h.get("undone_by") is None and h["kind"] != MergeKind.SPLIT.value:
+                self._count(unit, "merges", -1)
+            self._hset(unit, key, {"undone_by": by})
+
+    async def merges(self, *, limit: int | None = None) -> list[MergeRecord]:
+        async with self._work() as unit:
+            key = self.key("mg", "all")
+            (got,) = await self._fetch([("zrange", (key, 0, -1 if limit is None else limit - 1, True, True))])
+            rows = self._overlaid(unit, key, [(m, float(s)) for m, s in got])
+            ids = [m for m, _ in sorted(rows, key=lambda ms: ms[1], reverse=True)][:limit]
+            hashes = await self._hashes(unit, [self.key("mg", i) for i in ids])
+            return [self._merge(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    @staticmethod
+    def _suggestion(suggestion_id: str, h: dict[str, str]) -> Suggestion:
+        return Suggestion(
+            suggestion_id=suggestion_id,
+            a=h["a"],
+            b=h["b"],
+            score=float(h["score"]),
+            evidence=evidence_load(h["evidence"]),
+            created_at=dt(h["created_at"]),
+            status=SuggestionStatus(h["status"]),
+        )
+
+    async def _pair(self, unit: _Unit, key: str) -> str | None:
+        if key in unit.strings:
+            return unit.strings[key]
+        if key not in unit.cache_str:
+            (unit.cache_str[key],) = await self._fetch([("get", (key,))])
+            # One pending suggestion per pair, also across workers.
+            unit.check("EXISTS", key, "1" if unit.cache_str[key] is not None else "0")
+        return unit.cache_str[key]
+
+    def _set_pair(self, unit: _Unit, key: str, value: str | None) -> None:
+        unit.put(unit.strings, key, value)
+        unit.ops.append(["SET", key, value] if value is not None else ["DEL", key])
+
+    async def add_suggestion(self, suggestion: Suggestion) -> bool:
+        a, b = sorted((suggestion.a, suggestion.b))
+        async with self._work() as unit:
+            key = self.key("sg", suggestion.suggestion_id)
+            pending = suggestion.status is SuggestionStatus.PENDING
+            pair = self.key("sg", "pair", f"{a}|{b}")
+            if await self._hash(unit, key) or (pending and await self._pair(unit, pair) is not None):
+                return False
+            self._hset(
+                unit,
+                key,
+                {
+                    "a": a,
+                    "b": b,
+                    "score": _f(suggestion.score),
+                    "evidence": evidence_dump(suggestion.evidence),
+                    "created_at": _f(ts(suggestion.created_at)),
+                    "status": suggestion.status.value,
+                },
+            )
+            self._zadd(
+                unit, self.key("sg", "st", suggestion.status.value), suggestion.suggestion_id, ts(suggestion.created_at)
+            )
+            if pending:
+                self._pending_suggestion(unit, suggestion.suggestion_id, a, b, True)
+            return True
+
+    def _pending_suggestion(self, unit: _Unit, suggestion_id: str, a: str, b: str, pending: bool) -> None:
+        for side in (a, b):
+            (self._sadd if pending else self._srem)(unit, self.key("sg", "of", side), suggestion_id)
+        self._set_pair(unit, self.key("sg", "pair", f"{a}|{b}"), suggestion_id if pending else None)
+        self._count(unit, "suggestions", 1 if pending else -1)
+
+    async def get_suggestion(self, suggestion_id: str) -> Suggestion | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("sg", suggestion_id))
+            return self._suggestion(suggestion_id, h) if h else None
+
+    async def set_suggestion_status(self, suggestion_id: str, status: SuggestionStatus) -> None:
+        async with self._work() as unit:
+            key = self.key("sg", suggestion_id)
+            h = await self._hash(unit, key)
+            if not h or h["status"] == status.value:
+                return
+            old = SuggestionStatus(h["status"])
+            self._hset(unit, key, {"status": status.value})
+            self._zrem(unit, self.key("sg", "st", old.value), suggestion_id)
+            self._zadd(unit, self.key("sg", "st", status.value), suggestion_id, float(h["created_at"]))
+            if SuggestionStatus.PENDING in (old, status):
+                self._pending_suggestion(unit, suggestion_id, h["a"], h["b"], status is SuggestionStatus.PENDING)
+
+    async def suggestions(self, status: SuggestionStatus = SuggestionStatus.PENDING) -> list[Suggestion]:
+        async with self._work() as unit:
+            (rows,) = await self._zsets(unit, [self.key("sg", "st", status.value)])
+            ids = [m for m, _ in rows]
+            hashes = await self._hashes(unit, [self.key("sg", i) for i in ids])
+            return [self._suggestion(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    async def suggestions_of(self, person_ids: Sequence[str]) -> list[Suggestion]:
+        if not person_ids:
+            return []
+        async with self._work() as unit:
+            found = await self._members(unit, [self.key("sg", "of", p) for p in person_ids])
+            ids = sorted({i for members in found for i in members})
+            hashes = await self._hashes(unit, [self.key("sg", i) for i in ids])
+            return [
+                self._suggestion(i, h)
+                for i, h in zip(ids, hashes, strict=True)
+                if h and h["status"] == SuggestionStatus.PENDING.value
+            ]
+
+    async def add_cannot_link(self, a: str, b: str, actor: str, at: datetime) -> None:
+        a, b = sorted((a, b))
+        value = json.dumps([actor, ts(at)], ensure_ascii=False)
+        async with self._work() as unit:
+            (known,) = await self._fields(unit, self.key("cl", a), [b])
+            if known is None:
+                self._hsetnx(unit, self.key("cl", a), b, value)
+                self._hsetnx(unit, self.key("cl", b), a, value)
+
+    async def cannot_links_of(self, person_ids: Sequence[str]) -> set[str]:
+        if not person_ids:
+            return set()
+        async with self._work() as unit:
+            keys = [self.key("cl", p) for p in person_ids]
+            hashes = await self._hashes(unit, keys)
+            for k in keys:
+                # A "not the same person" mark racing a merge: whichever commits second re-runs.
+                unit.check("HLEN", k, str(len(unit.cache_h[k])))
+            return {other for h in hashes for other in h}
+
+    # -- recent ----------------------------------------------------------------------------------
+    async def add_recent(self, blocks: Iterable[str], hit: RecentHit) -> None:
+        member = json.dumps([hit.profile_key, hit.event_id, hit.text], ensure_ascii=False)
+        async with self._work() as unit:
+            for block in blocks:
+                key = self.key("rc", block)
+                self._zadd(unit, key, member, ts(hit.at))
+                # Trimming keeps a block bounded when a common name floods it; reads take the newest.
+                unit.ops.append(["ZREMRANGEBYRANK", key, "0", str(-RECENT_CAP - 1)])
+                unit.ops.append(["SADD", self.key("rc", "blocks"), block])
+
+    async def recent(self, blocks: Iterable[str], since: datetime, limit: int) -> list[RecentHit]:
+        keys = [self.key("rc", b) for b in blocks]
+        if not keys:
+            return []
+        async with self._work() as unit:
+            low = ts(since)
+            calls: list[tuple[str, tuple[Any, ...]]] = [
+                ("zrevrangebyscore", (k, "+inf", _f(low), 0, limit, True)) for k in keys
+            ]
+            found: dict[tuple[str, str, float, str], None] = {}
+            for k, got in zip(keys, await self._fetch(calls), strict=True):
+                for member, score in self._overlaid(unit, k, [(m, float(s)) for m, s in got]):
+                    if score >= low:
+                        profile_key, event_id, text = json.loads(member)
+                        found[(profile_key, event_id, score, text)] = None
+            rows = sorted(found, key=lambda r: r[2], reverse=True)[:limit]
+            return [RecentHit(profile_key=p, event_id=e, at=dt(s), text=t) for p, e, s, t in rows]
+
+    async def prune_recent(self, before: datetime) -> int:
+        # Maintenance, straight on committed state: a sweep of every block, off the hot path.
+        removed = 0
+        cursor = 0
+        index = self.key("rc", "blocks")
+        while True:
+            (page,) = await self._fetch([("sscan", (index, cursor, None, CHUNK))])
+            cursor, blocks = int(page[0]), page[1]
+            if blocks:
+                calls: list[tuple[str, tuple[Any, ...]]] = [
+                    ("zremrangebyscore", (self.key("rc", b), "-inf", "(" + _f(ts(before)))) for b in blocks
+                ]
+                removed += sum(await self._fetch(calls))
+            if cursor == 0:
+                return removed
+
+    # -- leads -----------------------------------------------------------------------------------
+    @staticmethod
+    def _lead(lead_id: str, h: dict[str, str]) -> Lead:
+        return Lead(
+            lead_id=lead_id,
+            person_id=h["person_id"],
+            status=LeadStatus(h["status"]),
+            is_repeat=h["is_repeat"] == "1",
+            created_at=dt(h["created_at"]),
+            last_activity=dt(h["last_activity"]),
+            channel=Channel(h["channel"]),
+            responsible=h.get("responsible", ""),
+            junk_reason=h.get("junk_reason", ""),
+            merged_into=h.get("merged_into"),
+            merged_by=h.get("merged_by"),
+        )
+
+    async def add_lead(self, lead: Lead) -> None:
+        await self.put_lead(lead)
+
+    async def put_lead(self, lead: Lead) -> None:
+        async with self._work() as unit:
+            key = self.key("ld", lead.lead_id)
+            old = await self._hash(unit, key)
+            was_root = bool(old) and old.get("merged_into") is None
+            is_root = lead.merged_into is None
+            if was_root != is_root:
+                self._count(unit, "leads", 1 if is_root else -1)
+            if old and old["person_id"] != lead.person_id:
+                self._zrem(unit, self.key("ld", "of", old["person_id"]), lead.lead_id)
+            if old.get("merged_by") and old.get("merged_by") != lead.merged_by:
+                self._srem(unit, self.key("ld", "mb", old["merged_by"]), lead.lead_id)
+            created = ts(lead.created_at)
+            self._hset(
+                unit,
+                key,
+                {
+                    "person_id": lead.person_id,
+                    "status": lead.status.value,
+                    "is_repeat": "1" if lead.is_repeat else "0",
+                    "created_at": _f(created),
+                    "last_activity": _f(ts(lead.last_activity)),
+                    "channel": lead.channel.value,
+                    "responsible": lead.responsible,
+                    "junk_reason": lead.junk_reason,
+                    "merged_into": lead.merged_into,
+                    "merged_by": lead.merged_by,
+                },
+            )
+            if old.get("created_at") != _f(created) or old.get("person_id") != lead.person_id:
+                self._zadd(unit, self.key("ld", "all"), lead.lead_id, created)
+                self._zadd(unit, self.key("ld", "of", lead.person_id), lead.lead_id, created)
+            if lead.merged_by and old.get("merged_by") != lead.merged_by:
+                self._sadd(unit, self.key("ld", "mb", lead.merged_by), lead.lead_id)
+
+    async def get_lead(self, lead_id: str) -> Lead | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("ld", lead_id))
+            return self._lead(lead_id, h) if h else None
+
+    async def _leads(self, unit: _Unit, ids: Sequence[str]) -> list[Lead]:
+        hashes = await self._hashes(unit, [self.key("ld", i) for i in ids])
+        return [self._lead(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    async def leads_of(self, person_ids: Sequence[str]) -> list[Lead]:
+        if not person_ids:
+            return []
+        async with self._work() as unit:
+            keys = [self.key("ld", "of", p) for p in person_ids]
+            zsets = await self._zsets(unit, keys)
+            for k in keys:
+                # Two workers must not both open the first lead of one person.
+                unit.check("ZCARD", k, str(len(unit.cache_z[k])))
+            rows = sorted((ms for z in zsets for ms in z), key=lambda ms: (ms[1], ms[0]))
+            return await self._leads(unit, list(dict.fromkeys(m for m, _ in rows)))
+
+    async def leads_merged_by(self, merge_id: str) -> list[Lead]:
+        async with self._work() as unit:
+            (ids,) = await self._members(unit, [self.key("ld", "mb", merge_id)])
+            return await self._leads(unit, sorted(ids))
+
+    async def iter_leads(self) -> AsyncIterator[Lead]:
+        async for ids in self._walk(self.key("ld", "all")):
+            got = await self._fetch([("hgetall", (self.key("ld", i),)) for i in ids])
+            for i, h in zip(ids, got, strict=True):
+                if h:
+                    yield self._lead(i, h)
+
+    # -- outbox ----------------------------------------------------------------------------------
+    @staticmethod
+    def _outbox(item_id: str, h: dict[str, str]) -> OutboxItem:
+        return OutboxItem(
+            id=item_id,
+            person_id=h["person_id"],
+            profile_key=h["profile_key"],
+            channel=Channel(h["channel"]),
+            text=h["text"],
+            status=OutboxStatus(h["status"]),
+            created_at=dt(h["created_at"]),
+            updated_at=dt(h["updated_at"]),
+            actor=h.get("actor", ""),
+            attempts=int(h.get("attempts", "0")),
+            error=h.get("error", ""),
+            provider_message_id=h.get("pmid", ""),
+        )
+
+    async def add_outbox(self, item: OutboxItem) -> None:
+        async with self._work() as unit:
+            if await self._hash(unit, self.key("ob", item.id)):
+                raise StoreError(f"reply {item.id} already exists")
+            await self._put_outbox(unit, item)
+
+    async def put_outbox(self, item: OutboxItem) -> None:
+        async with self._work() as unit:
+            await self._put_outbox(unit, item)
+
+    async def _put_outbox(self, unit: _Unit, item: OutboxItem) -> None:
+        key = self.key("ob", item.id)
+        old = await self._hash(unit, key)
+        created = ts(item.created_at)
+        if old.get("status") != item.status.value:
+            if old:
+                self._count(unit, f"ob:{old['status']}", -1)
+                self._zrem(unit, self.key("ob", "st", old["status"]), item.id)
+            self._count(unit, f"ob:{item.status.value}", 1)
+            self._zadd(unit, self.key("ob", "st", item.status.value), item.id, created)
+        if old.get("person_id") and old["person_id"] != item.person_id:
+            self._zrem(unit, self.key("ob", "of", old["person_id"]), item.id)
+        self._zadd(unit, self.key("ob", "of", item.person_id), item.id, created)
+        if item.status is OutboxStatus.FAILED:
+            self._zadd(unit, self.key("ob", "failed"), item.id, ts(item.updated_at))
+        elif old.get("status") == OutboxStatus.FAILED.value:
+            self._zrem(unit, self.key("ob", "failed"), item.id)
+        if old.get("pmid") and old["pmid"] != item.provider_message_id:
+            self._hset(unit, self.key("ob", "pid"), {f"{old['channel']}|{old['pmid']}": None})
+        if item.provider_message_id:
+            self._hset(unit, self.key("ob", "pid"), {f"{item.channel.value}|{item.provider_message_id}": item.id})
+        self._hset(
+            unit,
+            key,
+            {
+                "person_id": item.person_id,
+                "profile_key": item.profile_key,
+                "channel": item.channel.value,
+                "text": item.text,
+                "status": item.status.value,
+                "created_at": _f(created),
+                "updated_at": _f(ts(item.updated_at)),
+                "actor": item.actor,
+                "attempts": str(item.attempts),
+                "error": item.error,
+                "pmid": item.provider_message_id,
+            },
+        )
+
+    async def get_outbox(self, item_id: str) -> OutboxItem | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("ob", item_id))
+            return self._outbox(item_id, h) if h else None
+
+    async def outbox_by_provider_id(self, channel: str, provider_message_id: str) -> OutboxItem | None:
+        if not provider_message_id:
+            return None
+        async with self._work() as unit:
+            (item_id,) = await self._fields(unit, self.key("ob", "pid"), [f"{channel}|{provider_message_id}"])
+            if item_id is None:
+                return None
+            h = await self._hash(unit, self.key("ob", item_id))
+            return self._outbox(item_id, h) if h else None
+
+    async def _outboxes(self, unit: _Unit, ids: Sequence[str]) -> list[OutboxItem]:
+        hashes = await self._hashes(unit, [self.key("ob", i) for i in ids])
+        return [self._outbox(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    async def outbox_queued(self, before: datetime, limit: int) -> list[OutboxItem]:
+        async with self._work() as unit:
+            key = self.key("ob", "st", OutboxStatus.QUEUED.value)
+            (got,) = await self._fetch([("zrangebyscore", (key, "-inf", "(" + _f(ts(before)), 0, limit, True))])
+            rows = [ms for ms in self._overlaid(unit, key, [(m, float(s)) for m, s in got]) if ms[1] < ts(before)]
+            return await self._outboxes(unit, [m for m, _ in rows[:limit]])
+
+    async def outbox_of(self, person_ids: Sequence[str], *, limit: int = 200) -> list[OutboxItem]:
+        if not person_ids:
+            return []
+        async with self._work() as unit:
+            keys = [self.key("ob", "of", p) for p in person_ids]
+            calls: list[tuple[str, tuple[Any, ...]]] = [("zrevrange", (k, 0, limit - 1, True)) for k in keys]
+            rows: list[tuple[str, float]] = []
+            for k, got in zip(keys, await self._fetch(calls), strict=True):
+                rows.extend(self._overlaid(unit, k, [(m, float(sc)) for m, sc in got]))
+            rows.sort(key=lambda ms: ms[1], reverse=True)
+            return await self._outboxes(unit, list(dict.fromkeys(m for m, _ in rows))[:limit])
+
+    async def mark_contact_asked(self, profile_key: str, at: datetime) -> bool:
+        async with self._work() as unit:
+            key = self.key("asked")
+            (known,) = await self._fields(unit, key, [profile_key])
+            if known is not None:
+                return False
+            # Test-and-set across workers: a second asker's unit fails its check and re-runs.
+            unit.check("HEXISTS", key, profile_key, "0")
+            self._hset(unit, key, {profile_key: _f(ts(at))})
+            return True
+
+    # -- sorted-set tops and hash deletes ----------------------------------------------------------
+    async def _tops(self, unit: _Unit, keys: Sequence[str], n: int, *, desc: bool) -> list[list[tuple[str, float]]]:
+        """The first `n` members of each sorted set (by score, then member), as this unit sees them.
+
+        Members this unit touched may have moved or left, so as many more are read as it touched.
+        """
+        if n <= 0:
+            return [[] for _ in keys]
+        calls: list[tuple[str, tuple[Any, ...]]] = [
+            ("zrange", (k, 0, n + len(unit.zsets.get(k, {})) - 1, desc, True)) for k in keys
+        ]
+        out = []
+        for k, got in zip(keys, await self._fetch(calls), strict=True):
+            rows = self._overlaid(unit, k, [(m, float(s)) for m, s in got])
+            out.append(sorted(rows, key=lambda ms: (ms[1], ms[0]), reverse=desc)[:n])
+        return out
+
+    def _hdel_all(self, unit: _Unit, key: str, h: dict[str, str]) -> None:
+        """Delete a whole hash read in this unit (field by field, so the overlay sees it gone)."""
+        if h:
+            self._hset(unit, key, {f: None for f in h})
+
+    async def _absent(self, unit: _Unit, key: str) -> bool:
+        """True if the hash does not exist; the commit re-checks that no other worker created it."""
+        if await self._hash(unit, key):
+            return False
+        if not unit.cache_h[key]:
+            unit.check("EXISTS", key, "0")
+        return True
+
+    # -- CRM push queue and mapping --------------------------------------------------------------
+    @staticmethod
+    def _crm_job(job_id: str, h: dict[str, str]) -> CrmJob:
+        return CrmJob(
+            job_id=job_id,
+            kind=h["kind"],
+            subject=h["subject"],
+            payload=json.loads(h["payload"]),
+            status=CrmJobStatus(h["status"]),
+            attempts=int(h["attempts"]),
+            created_at=dt(h["created_at"]),
+            due_at=dt(h["due_at"]),
+            error=h["error"],
+        )
+
+    async def _crm_jobs(self, unit: _Unit, ids: Sequence[str]) -> list[CrmJob]:
+        hashes = await self._hashes(unit, [self.key("cj", i) for i in ids])
+        return [self._crm_job(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    async def add_crm_job(self, job: CrmJob) -> bool:
+        async with self._work() as unit:
+            key = self.key("cj", job.job_id)
+            if not await self._absent(unit, key):
+                return False
+            self._hset(
+                unit,
+                key,
+                {
+                    "kind": job.kind,
+                    "subject": job.subject,
+                    "payload": json.dumps(dict(job.payload), ensure_ascii=False),
+                    "status": job.status.value,
+                    "attempts": str(job.attempts),
+                    "created_at": _f(ts(job.created_at)),
+                    "due_at": _f(ts(job.due_at)),
+                    "error": job.error,
+                    "seq": _f(unit.next_local()),
+                },
+            )
+            # The job's place in the queue: numbered at commit, kept in the hash for later moves.
+            self._zadd_seq(unit, self.key("cj", "st", job.status.value), job.job_id, key)
+            if job.status is CrmJobStatus.QUEUED:
+                self._zadd(unit, self.key("cj", "due"), job.job_id, ts(job.due_at))
+            self._count(unit, f"cj:{job.status.value}", 1)
+            return True
+
+    async def claim_crm_jobs(self, now: datetime, lease: timedelta, limit: int) -> list[CrmJob]:
+        if limit <= 0:
+            return []
+        async with self._work() as unit:
+            due_key, queued_key = self.key("cj", "due"), self.key("cj", "st", CrmJobStatus.QUEUED.value)
+            at = ts(now)
+            # The due set holds queued jobs only and a running worker keeps its due part short; after
+            # an outage the backlog is read as ids and scores, and only `limit` hashes are fetched.
+            (got,) = await self._fetch([("zrangebyscore", (due_key, "-inf", _f(at), None, None, True))])
+            due = [m for m, s in self._overlaid(unit, due_key, [(m, float(s)) for m, s in got]) if s <= at]
+            if not due:
+                return []
+            (seqs,) = await self._fetch([("zmscore", (queued_key, due))])
+            over = unit.zsets.get(queued_key, {})
+            order: list[tuple[float, str]] = []
+            for job_id, seq in zip(due, seqs, strict=True):
+                mine = over.get(job_id, _MISSING)
+                seq = seq if mine is _MISSING else mine
+                if seq is not None:
+                    order.append((float(seq), job_id))
+            jobs = await self._crm_jobs(unit, [i for _, i in sorted(order)[:limit]])
+            until = _f(ts(now + lease))
+            for job in jobs:
+                key = self.key("cj", job.job_id)
+                # Two workers claiming the same job: the second commit finds the lease moved and re-runs.
+                unit.check("HGET", key, "due_at", unit.cache_h[key].get("due_at", ""))
+                self._hset(unit, key, {"due_at": until})
+                self._zadd(unit, due_key, job.job_id, float(until))
+            return jobs
+
+    async def put_crm_job(self, job: CrmJob) -> None:
+        async with self._work() as unit:
+            key = self.key("cj", job.job_id)
+            h = await self._hash(unit, key)
+            if not h:
+                return
+            old = h["status"]
+            if old != job.status.value:
+                self._count(unit, f"cj:{old}", -1)
+                self._count(unit, f"cj:{job.status.value}", 1)
+                self._zrem(unit, self.key("cj", "st", old), job.job_id)
+                seq = float(h["seq"])
+                if seq >= _LOCAL_SEQ:  # enqueued in this very unit: not numbered yet
+                    self._zadd_seq(unit, self.key("cj", "st", job.status.value), job.job_id, key)
+                else:
+                    self._zadd(unit, self.key("cj", "st", job.status.value), job.job_id, seq)
+            if job.status is CrmJobStatus.QUEUED:
+                self._zadd(unit, self.key("cj", "due"), job.job_id, ts(job.due_at))
+            elif old == CrmJobStatus.QUEUED.value:
+                self._zrem(unit, self.key("cj", "due"), job.job_id)
+            self._hset(
+                unit,
+                key,
+                {
+                    "status": job.status.value,
+                    "attempts": str(job.attempts),
+                    "due_at": _f(ts(job.due_at)),
+                    "error": job.error,
+                    "payload": json.dumps(dict(job.payload), ensure_ascii=False),
+                },
+            )
+
+    async def get_crm_job(self, job_id: str) -> CrmJob | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("cj", job_id))
+            return self._crm_job(job_id, h) if h else None
+
+    async def crm_jobs(self, status: CrmJobStatus, *, limit: int = 200) -> list[CrmJob]:
+        async with self._work() as unit:
+            (rows,) = await self._tops(unit, [self.key("cj", "st", status.value)], limit, desc=False)
+            return await self._crm_jobs(unit, [m for m, _ in rows])
+
+    async def crm_job_counts(self) -> dict[str, int]:
+        async with self._work() as unit:
+            counts = await self._counters(unit)
+            return {f[3:]: n for f, n in counts.items() if f.startswith("cj:") and n > 0}
+
+    async def set_crm_link(self, entity: str, stitch_id: str, remote_id: int) -> None:
+        async with self._work() as unit:
+            key = self.key("lk", entity)
+            (old,) = await self._fields(unit, key, [stitch_id])
+            if old == str(remote_id):
+                return
+            if old is not None:
+                self._srem(unit, self.key("lk", "of", entity, old), stitch_id)
+            self._hset(unit, key, {stitch_id: str(remote_id)})
+            self._sadd(unit, self.key("lk", "of", entity, str(remote_id)), stitch_id)
+
+    async def crm_link(self, entity: str, stitch_id: str) -> int | None:
+        async with self._work() as unit:
+            (remote,) = await self._fields(unit, self.key("lk", entity), [stitch_id])
+            return None if remote is None else int(remote)
+
+    async def crm_link_owner(self, entity: str, remote_id: int) -> str | None:
+        async with self._work() as unit:
+            (owners,) = await self._members(unit, [self.key("lk", "of", entity, str(remote_id))])
+            return min(owners) if owners else None
+
+    async def drop_crm_link(self, entity: str, stitch_id: str) -> None:
+        async with self._work() as unit:
+            key = self.key("lk", entity)
+            (old,) = await self._fields(unit, key, [stitch_id])
+            if old is None:
+                return
+            self._hset(unit, key, {stitch_id: None})
+            self._srem(unit, self.key("lk", "of", entity, old), stitch_id)
+
+    # -- the managers' inbox: users, sessions, counters ------------------------------------------
+    @staticmethod
+    def _user(name: str, h: dict[str, str]) -> User:
+        return User(
+            name=name,
+            role=Role(h["role"]),
+            password_hash=h["password_hash"],
+            created_at=dt(h["created_at"]),
+            disabled=h["disabled"] == "1",
+        )
+
+    def _put_user(self, unit: _Unit, user: User) -> None:
+        self._hset(
+            unit,
+            self.key("us", user.name),
+            {
+                "role": user.role.value,
+                "password_hash": user.password_hash,
+                "created_at": _f(ts(user.created_at)),
+                "disabled": "1" if user.disabled else "0",
+            },
+        )
+        self._zadd(unit, self.key("us", "all"), user.name, 0.0)
+
+    async def add_user(self, user: User) -> bool:
+        async with self._work() as unit:
+            if not await self._absent(unit, self.key("us", user.name)):
+                return False
+            self._put_user(unit, user)
+            return True
+
+    async def put_user(self, user: User) -> None:
+        async with self._work() as unit:
+            self._put_user(unit, user)
+
+    async def get_user(self, name: str) -> User | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("us", name))
+            return self._user(name, h) if h else None
+
+    async def users(self) -> list[User]:
+        async with self._work() as unit:
+            (rows,) = await self._zsets(unit, [self.key("us", "all")])
+            names = [m for m, _ in rows]
+            hashes = await self._hashes(unit, [self.key("us", n) for n in names])
+            return [self._user(n, h) for n, h in zip(names, hashes, strict=True) if h]
+
+    async def add_session(self, session: Session) -> None:
+        async with self._work() as unit:
+            self._hset(
+                unit,
+                self.key("ss", session.token_hash),
+                {
+                    "user": session.user,
+                    "csrf": session.csrf,
+                    "created_at": _f(ts(session.created_at)),
+                    "expires_at": _f(ts(session.expires_at)),
+                },
+            )
+
+    async def get_session(self, token_hash: str) -> Session | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("ss", token_hash))
+            if not h:
+                return None
+            return Session(
+                token_hash=token_hash,
+                user=h["user"],
+                csrf=h["csrf"],
+                created_at=dt(h["created_at"]),
+                expires_at=dt(h["expires_at"]),
+            )
+
+    async def delete_session(self, token_hash: str) -> None:
+        async with self._work() as unit:
+            key = self.key("ss", token_hash)
+            self._hdel_all(unit, key, await self._hash(unit, key))
+
+    async def next_counter(self, name: str) -> int:
+        # HINCRBY at once, outside the unit: the value is needed now, and an optimistic check would
+        # make every pair of concurrent callers conflict. A number taken by a unit that then rolls
+        # back is skipped, which only moves the round robin on by one.
+        (value,) = await self._fetch([("hincrby", (self.key("ctr"), name, 1))])
+        return int(value)
+
+    # -- deals and audit -------------------------------------------------------------------------
+    @staticmethod
+    def _deal(deal_id: str, h: dict[str, str]) -> Deal:
+        return Deal(
+            deal_id=deal_id,
+            lead_id=h["lead_id"],
+            person_id=h["person_id"],
+            kind=DealKind(h["kind"]),
+            title=h["title"],
+            created_at=dt(h["created_at"]),
+            actor=h["actor"],
+            status=DealStatus(h["status"]),
+            amount=float(h["amount"]),
+            contact_name=h["contact_name"],
+            contact_phone=h["contact_phone"],
+            contact_email=h["contact_email"],
+            company_name=h["company_name"],
+            company_tax_id=h["company_tax_id"],
+            closed_at=dt(h["closed_at"]) if "closed_at" in h else None,
+        )
+
+    async def _put_deal(self, unit: _Unit, deal: Deal, old: dict[str, str]) -> None:
+        key = self.key("dl", deal.deal_id)
+        created = ts(deal.created_at)
+        if old and old["person_id"] != deal.person_id:
+            self._zrem(unit, self.key("dl", "of", old["person_id"]), deal.deal_id)
+        if old.get("person_id") != deal.person_id or old.get("created_at") != _f(created):
+            self._zadd(unit, self.key("dl", "of", deal.person_id), deal.deal_id, created)
+        self._hset(
+            unit,
+            key,
+            {
+                "lead_id": deal.lead_id,
+                "person_id": deal.person_id,
+                "kind": deal.kind.value,
+                "title": deal.title,
+                "created_at": _f(created),
+                "actor": deal.actor,
+                "status": deal.status.value,
+                "amount": _f(deal.amount),
+                "contact_name": deal.contact_name,
+                "contact_phone": deal.contact_phone,
+                "contact_email": deal.contact_email,
+                "company_name": deal.company_name,
+                "company_tax_id": deal.company_tax_id,
+                "closed_at": _f(ts(deal.closed_at)) if deal.closed_at else None,
+            },
+        )
+
+    async def add_deal(self, deal: Deal) -> None:
+        async with self._work() as unit:
+            if not await self._absent(unit, self.key("dl", deal.deal_id)):
+                raise StoreError(f"deal {deal.deal_id} already exists")
+            await self._put_deal(unit, deal, {})
+
+    async def put_deal(self, deal: Deal) -> None:
+        async with self._work() as unit:
+            await self._put_deal(unit, deal, await self._hash(unit, self.key("dl", deal.deal_id)))
+
+    async def get_deal(self, deal_id: str) -> Deal | None:
+        async with self._work() as unit:
+            h = await self._hash(unit, self.key("dl", deal_id))
+            return self._deal(deal_id, h) if h else None
+
+    async def deals_of(self, person_ids: Sequence[str]) -> list[Deal]:
+        if not person_ids:
+            return []
+        async with self._work() as unit:
+            zsets = await self._zsets(unit, [self.key("dl", "of", p) for p in dict.fromkeys(person_ids)])
+            rows = sorted((ms for z in zsets for ms in z), key=lambda ms: (ms[1], ms[0]))
+            ids = list(dict.fromkeys(m for m, _ in rows))
+            hashes = await self._hashes(unit, [self.key("dl", i) for i in ids])
+            return [self._deal(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        async with self._work() as unit:
+            key = self.key("au", entry.entry_id)
+            if not await self._absent(unit, key):
+                return
+            self._hset(
+                unit,
+                key,
+                {
+                    "at": _f(ts(entry.at)),
+                    "actor": entry.actor,
+                    "action": entry.action,
+                    "person_id": entry.person_id,
+                    "target": entry.target,
+                    "detail": entry.detail,
+                },
+            )
+            # Numbered at commit from the shared counter, so both indexes keep one order.
+            self._zadd_seq(unit, self.key("au", "all"), entry.entry_id)
+            self._zadd_seq(unit, self.key("au", "of", entry.person_id), entry.entry_id)
+
+    async def audit_log(self, *, person_ids: Sequence[str] | None = None, limit: int = 100) -> list[AuditEntry]:
+        if person_ids is not None and not person_ids:
+            return []
+        async with self._work() as unit:
+            if person_ids is None:
+                keys = [self.key("au", "all")]
+            else:
+                keys = [self.key("au", "of", p) for p in dict.fromkeys(person_ids)]
+            rows = [ms for top in await self._tops(unit, keys, limit, desc=True) for ms in top]
+            rows.sort(key=lambda ms: (ms[1], ms[0]), reverse=True)
+            ids = list(dict.fromkeys(m for m, _ in rows))[:limit]
+            hashes = await self._hashes(unit, [self.key("au", i) for i in ids])
+            return [
+                AuditEntry(
+                    entry_id=i,
+                    at=dt(h["at"]),
+                    actor=h["actor"],
+                    action=h["action"],
+                    person_id=h["person_id"],
+                    target=h["target"],
+                    detail=h["detail"],
+                )
+                for i, h in zip(ids, hashes, strict=True)
+                if h
+            ]
+
+    # -- the inbox list --------------------------------------------------------------------------
+    def _inbox_index(self, unread: bool, flag: str | None, responsible: str | None) -> str:
+        # Unread and read rows live in separate indexes scored by last_at, so "unread first, then the
+        # latest activity first" is the top of the unread index followed by the top of the read one;
+        # equal times fall back to the member, descending, as SqliteStore orders by person_id DESC.
+        who = "all" if responsible is None else f"to:{responsible}"
+        return self.key("ib", "ix", "u" if unread else "r", flag or "-", who)
+
+    def _inbox_indexes(self, h: dict[str, str]) -> list[str]:
+        """Every index a stored row belongs to: all rows, its responsible, each flag set, and both."""
+        unread = int(h["unread"]) > 0
+        flags = [None, *(f for f in INBOX_FLAGS if h[f] == "1")]
+        return [self._inbox_index(unread, f, w) for f in flags for w in (None, h["responsible"])]
+
+    @staticmethod
+    def _inbox_row(person_id: str, h: dict[str, str]) -> InboxRow:
+        return InboxRow(
+            person_id=person_id,
+            display_name=h["display_name"],
+            responsible=h["responsible"],
+            last_at=dt(h["last_at"]),
+            last_channel=h["last_channel"],
+            channels=tuple(c for c in h["channels"].split(",") if c),
+            unread=int(h["unread"]),
+            awaiting_since=dt(h["awaiting_since"]) if "awaiting_since" in h else None,
+            lead_id=h["lead_id"],
+            lead_status=h["lead_status"],
+            repeat_lead=h["repeat_lead"] == "1",
+            repeat_inquiry=h["repeat_inquiry"] == "1",
+            repeat_deal=h["repeat_deal"] == "1",
+        )
+
+    async def put_inbox_row(self, row: InboxRow) -> None:
+        async with self._work() as unit:
+            key = self.key("ib", row.person_id)
+            old = await self._hash(unit, key)
+            new: dict[str, str | None] = {
+                "display_name": row.display_name,
+                "responsible": row.responsible,
+                "last_at": _f(ts(row.last_at)),
+                "last_channel": row.last_channel,
+                "channels": ",".join(row.channels),
+                "unread": str(row.unread),
+                "awaiting_since": _f(ts(row.awaiting_since)) if row.awaiting_since else None,
+                "lead_id": row.lead_id,
+                "lead_status": row.lead_status,
+                "repeat_lead": "1" if row.repeat_lead else "0",
+                "repeat_inquiry": "1" if row.repeat_inquiry else "0",
+                "repeat_deal": "1" if row.repeat_deal else "0",
+            }
+            indexes = self._inbox_indexes({f: v for f, v in new.items() if v is not None})
+            before = set(self._inbox_indexes(old)) if old else set()
+            if not old:
+                self._count(unit, "inbox", 1)
+            for index in sorted(before - set(indexes)):
+                self._zrem(unit, index, row.person_id)
+            # A row rewritten with the same time and filters (a read, a rename) leaves its indexes alone.
+            moved = old.get("last_at") != new["last_at"]
+            for index in indexes:
+                if moved or index not in before:
+                    self._zadd(unit, index, row.person_id, ts(row.last_at))
+            self._hset(unit, key, new)
+
+    async def inbox_rows(self, person_ids: Sequence[str]) -> dict[str, InboxRow]:
+        if not person_ids:
+            return {}
+        async with self._work() as unit:
+            hashes = await self._hashes(unit, [self.key("ib", p) for p in person_ids])
+            return {p: self._inbox_row(p, h) for p, h in zip(person_ids, hashes, strict=True) if h}
+
+    async def delete_inbox_rows(self, person_ids: Sequence[str]) -> None:
+        if not person_ids:
+            return
+        async with self._work() as unit:
+            ids = list(dict.fromkeys(person_ids))
+            keys = [self.key("ib", p) for p in ids]
+            for person_id, key, h in zip(ids, keys, await self._hashes(unit, keys), strict=True):
+                if not h:
+                    continue
+                for index in self._inbox_indexes(h):
+                    self._zrem(unit, index, person_id)
+                self._hdel_all(unit, key, h)
+                self._count(unit, "inbox", -1)
+
+    async def inbox_page(
+        self,
+        *,
+        responsible: Sequence[str] | None = None,
+        flag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[InboxRow]:
+        if flag is not None and flag not in INBOX_FLAGS:
+            raise ValueError(f"unknown flag {flag!r}")
+        if responsible is not None and not responsible:
+            return []
+        names: list[str | None] = [None] if responsible is None else list(dict.fromkeys(responsible))
+        end = offset + limit
+        async with self._work() as unit:
+            # The top `offset + limit` of each index read (one per name, unread and read), in one round
+            # trip, then merged: the cost follows the page, not the number of rows.
+            keys = [self._inbox_index(unread, flag, w) for unread in (True, False) for w in names]
+            tops = await self._tops(unit, keys, end, desc=True)
+            ids: list[str] = []
+            for part in (tops[: len(names)], tops[len(names) :]):
+                rows = sorted((ms for top in part for ms in top), key=lambda ms: (ms[1], ms[0]), reverse=True)
+                ids.extend(m for m, _ in rows)
+            page = ids[offset:end]
+            hashes = await self._hashes(unit, [self.key("ib", p) for p in page])
+            return [self._inbox_row(p, h) for p, h in zip(page, hashes, strict=True) if h]
+
+    async def inbox_row_count(self) -> int:
+        async with self._work() as unit:
+            return (await self._counters(unit)).get("inbox", 0)
+
+    async def find_profiles(self, word: str, *, limit: int = 50) -> list[str]:
+        words = sorted(search_words(word))
+        if not words or limit <= 0:
+            return []
+        async with self._work() as unit:
+            key = self.key("pw")
+            over = unit.zsets.get(key, {})
+            # A prefix range per word: "петр" finds "петров" without scanning (members sort by word,
+            # then profile key, byte-wise like SQLite's primary key).
+            calls: list[tuple[str, tuple[Any, ...]]] = [
+                ("zrangebylex", (key, "[" + w, "(" + w + _LEX_TOP, 0, limit + len(over))) for w in words
+            ]
+            found: list[str] = []
+            for w, got in zip(words, await self._fetch(calls), strict=True):
+                members = {m for m in got if over.get(m, 0.0) is not None}
+                members.update(m for m, s in over.items() if s is not None and m.startswith(w))
+                for member in sorted(members)[:limit]:
+                    profile_key = member.partition(" ")[2]
+                    if profile_key not in found:
+                        found.append(profile_key)
+            return found[:limit]
+
+    # -- ops aggregates (whole-store walks, off the hot path) -------------------------------------
+    async def _root_sizes(self) -> dict[str, int]:
+        parent = {p.person_id: p.merged_into async for p in self.iter_persons()}
+        roots: dict[str, str] = {}
+
+        def root(pid: str) -> str:
+            seen: list[str] = []
+            current = pid
+            while current not in roots and parent.get(current) and len(seen) < MAX_ALIAS_DEPTH:
+                seen.append(current)
+                current = parent[current] or current
+            found = roots.get(current, current)
+            for s in [*seen, current]:
+                roots[s] = found
+            return found
+
+        sizes: dict[str, int] = {}
+        async for profile in self.iter_profiles():
+            r = root(profile.person_id)
+            sizes[r] = sizes.get(r, 0) + 1
+        return sizes
+
+    async def person_sizes(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for size in (await self._root_sizes()).values():
+            out[size] = out.get(size, 0) + 1
+        return out
+
+    async def largest_persons(self, limit: int) -> list[tuple[str, int]]:
+        sizes = await self._root_sizes()
+        return sorted(sizes.items(), key=lambda rs: (-rs[1], rs[0]))[:limit]
+
+    async def merge_counts(self) -> dict[str, int]:
+        async with self._work() as unit:
+            counts = await self._counters(unit)
+            return {f[3:]: n for f, n in counts.items() if f.startswith("mg:") and n > 0}
+
+    async def outbox_counts(self) -> dict[str, int]:
+        async with self._work() as unit:
+            counts = await self._counters(unit)
+            return {f[3:]: n for f, n in counts.items() if f.startswith("ob:") and n > 0}
+
+    async def outbox_failed(self, limit: int) -> list[OutboxItem]:
+        async with self._work() as unit:
+            key = self.key("ob", "failed")
+            (got,) = await self._fetch([("zrevrange", (key, 0, limit - 1, True))])
+            rows = self._overlaid(unit, key, [(m, float(sc)) for m, sc in got])
+            rows.sort(key=lambda ms: ms[1], reverse=True)
+            return await self._outboxes(unit, [m for m, _ in rows[:limit]])
+
+    # -- maintenance -----------------------------------------------------------------------------
+    async def drop_everything(self) -> int:
+        """Delete every key of this store's prefix (tests, a fresh demo). Never touches other prefixes."""
+        deleted = 0
+        async for batch in self._scan(self.key("*")):
+            self.round_trips += 1
+            deleted += await self.client.unlink(*batch)
+        return deleted
+
+    async def _scan(self, pattern: str) -> AsyncIterator[list[str]]:
+        batch: list[str] = []
+        async for k in self.client.scan_iter(match=pattern, count=CHUNK):
+            batch.append(k)
+            if len(batch) >= CHUNK:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
