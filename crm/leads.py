@@ -36,13 +36,13 @@ class LeadBook:
 
     async def on_message(self, resolution: Resolution, message: Message) -> Lead:
         at = message.received_at
-        lead = await self._open_lead(resolution.person_id, at)
+        # One read of the person's leads serves both questions: is one open, and was there any.
+        earlier = await self.store.leads_of(await self.store.members_of(resolution.person_id))
+        lead = self._open_lead(earlier, at)
         if lead is not None:
             lead = replace(lead, last_activity=max(lead.last_activity, at))
             await self.store.put_lead(lead)
             return lead
-        members = await self.store.members_of(resolution.person_id)
-        earlier = await self.store.leads_of(members)
         if self.legacy and (closed := self._latest_closed(earlier)) is not None:
             return await self._append_legacy(closed, at)
         person = await self.store.get_person(resolution.person_id)
@@ -72,8 +72,10 @@ class LeadBook:
         await self.store.put_lead(lead)
         return lead
 
-    async def _open_lead(self, person_id: str, at: datetime) -> Lead | None:
-        lead = await self.store.open_lead_of(person_id)
+    def _open_lead(self, leads: list[Lead], at: datetime) -> Lead | None:
+        """The newest open lead not folded into another, unless it has been silent too long."""
+        open_leads = [lead for lead in leads if lead.status.is_open and lead.merged_into is None]
+        lead = max(open_leads, key=lambda lead: lead.created_at) if open_leads else None
         if lead is None or at - lead.last_activity > self.idle:
             return None
         return lead
