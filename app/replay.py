@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import sys
 import time
@@ -86,27 +87,18 @@ async def replay(
     store = pipeline.store
     for name in names:
         with open_input(name) as stream:
-            pending = 0
-            batch = store.atomic()
-            await batch.__aenter__()
-            try:
-                for number, line in read_lines(stream):
-                    summary.lines += 1
-                    await _one(pipeline, name, number, line, summary, err)
-                    pending += 1
-                    if pending >= BATCH:
-                        await batch.__aexit__(None, None, None)
-                        batch = store.atomic()
-                        await batch.__aenter__()
-                        pending = 0
-                    if show and summary.lines % PROGRESS_EVERY == 0:
-                        rate = summary.lines / (time.perf_counter() - started)
-                        err.write(f"\r{summary.lines} events, {rate:.0f}/s")
-                        err.flush()
-            except BaseException as e:
-                await batch.__aexit__(type(e), e, e.__traceback__)
-                raise
-            await batch.__aexit__(None, None, None)
+            lines = read_lines(stream)
+            # Each chunk is one transaction (the commit is amortized); each event inside it still
+            # has its own savepoint, so a bad event never takes its neighbours down.
+            while chunk := list(itertools.islice(lines, BATCH)):
+                async with store.atomic():
+                    for number, line in chunk:
+                        summary.lines += 1
+                        await _one(pipeline, name, number, line, summary, err)
+                        if show and summary.lines % PROGRESS_EVERY == 0:
+                            rate = summary.lines / (time.perf_counter() - started)
+                            err.write(f"\r{summary.lines} events, {rate:.0f}/s")
+                            err.flush()
     if show:
         err.write("\n")
     summary.elapsed_s = time.perf_counter() - started

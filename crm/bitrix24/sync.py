@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from core.errors import ConfigError, StitchError
+from core.errors import ConfigError, StitchError, WriteConflict
 from core.records import CrmJob, CrmJobStatus, Lead, MergeRecord, OutboxItem, Profile, StoredMessage
 from core.values import Channel, IdKind, Message
 from crm.bitrix24.client import URL_KEY, Bitrix24Client, CheckResult, CommType, CrmMode
@@ -610,6 +610,9 @@ class PushWorker:
         while not self._stopping:
             try:
                 done = await self.run_due()
+            except WriteConflict:
+                # Another worker claimed the same jobs first: nothing is wrong, look again now.
+                continue
             except Exception:
                 # The store hiccuped: jobs are still queued (or leased and coming back); try later.
                 log.exception("bitrix24 push round failed")
