@@ -215,16 +215,9 @@ class Resolver:
             return person
         store = self.store
         members = set(await store.members_of(person)) if person else set()
-        profiles = await store.get_profiles(sorted({h.profile_key for h in candidates.recent}))
         best: dict[str, PairScore] = {}
         same_text_roots: set[str] = set()
-        for hit in candidates.recent:
-            other = profiles.get(hit.profile_key)
-            if other is None:
-                continue
-            root = await store.root_of(other.person_id)
-            if root in members:
-                continue
+        for hit, other, root in await self._others(candidates.recent, members):
             pair = self._score_pair(message, other, hit)
             if pair.same_text:
                 same_text_roots.add(root)
@@ -258,22 +251,29 @@ class Resolver:
         scores = {r: p.score for r, p in scored.items()}
         return await self._apply(message, person, to_merge, to_suggest, res, scores=scores)
 
+    async def _others(self, hits: list[RecentHit], members: set[str]) -> list[tuple[RecentHit, Profile, str]]:
+        """Each hit with its profile and that profile's person, leaving out the message's own person."""
+        profiles = await self.store.get_profiles(sorted({h.profile_key for h in hits}))
+        out = []
+        for hit in hits:
+            other = profiles.get(hit.profile_key)
+            if other is None:
+                continue
+            root = await self.store.root_of(other.person_id)
+            if root not in members:
+                out.append((hit, other, root))
+        return out
+
     async def _suggest_namesakes(
         self, message: Message, person: str | None, names: list[str], candidates: Candidates, res: Resolution
     ) -> str | None:
         """The same full name on another channel days apart: worth a look, never a merge."""
         if not candidates.namesakes:
             return person
-        store = self.store
-        members = set(await store.members_of(person)) if person else set()
-        profiles = await store.get_profiles(sorted({h.profile_key for h in candidates.namesakes}))
+        members = set(await self.store.members_of(person)) if person else set()
         to_suggest: dict[str, list[Evidence]] = {}
-        for hit in candidates.namesakes:
-            other = profiles.get(hit.profile_key)
-            if other is None or other.channel == message.channel:
-                continue
-            root = await store.root_of(other.person_id)
-            if root in members or root in to_suggest:
+        for hit, other, root in await self._others(candidates.namesakes, members):
+            if other.channel == message.channel or root in to_suggest:
                 continue
             level = compare_name_sets([message.name], [other.name])
             if level in STRONG_NAMES or full_name_keys(message.name) & full_name_keys(other.name):
