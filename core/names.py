@@ -104,6 +104,9 @@ _FOLD_RULES: tuple[tuple[str, str], ...] = (
     ("j", "i"),
 )
 _DOUBLE_RE = re.compile(r"(.)\1+")
+# Latin "io"/"yo" between consonants is how people write Russian "ё" ("Igoriok", "Seryozha"), which
+# folds to "e" from Cyrillic: both spellings must meet.
+_YO_RE = re.compile(r"(?<=[bcdfghklmnprstvz])io(?=[bcdfghklmnprstvz]|$)")
 _NON_LATIN_RE = re.compile(r"[^a-z]")
 
 
@@ -118,7 +121,7 @@ def fold_token(token: str) -> str:
     folded = _NON_LATIN_RE.sub("", unidecode(letters).lower())
     for old, new in _FOLD_RULES:
         folded = folded.replace(old, new)
-    folded = _DOUBLE_RE.sub(r"\1", folded)
+    folded = _YO_RE.sub("e", _DOUBLE_RE.sub(r"\1", folded))
     # Word-initial "ye" (Yelena, Yevgeny) is how English writes Russian "Е"; unidecode writes "e".
     if folded.startswith("ie") and len(folded) > 3:
         folded = folded[1:]

@@ -43,6 +43,11 @@ def cmp(a: str, b: str) -> NameMatch:
         ("Евгений", "Yevgeny"),
         ("Яна", "Jana"),
         ("Подъячев", "Podyachev"),
+        # "ё" written as "io"/"yo"
+        ("Игорёк", "Igoriok"),
+        ("Серёжа", "Seryozha"),
+        ("Соловьёв", "Soloviov"),
+        ("Фёдор", "Fiodor"),
     ],
 )
 def test_cyrillic_and_latin_fold_alike(cyrillic: str, latin: str) -> None:
@@ -138,6 +143,7 @@ def test_emoji_around_a_name_is_ignored() -> None:
         ("Gosia Kowalska", "Małgorzata Kowalska", NameMatch.EQUIVALENT),
         ("Kuba Zieliński", "Jakub Zielinski", NameMatch.EQUIVALENT),
         ("Tom Smith", "Thomas Smith", NameMatch.EQUIVALENT),
+        ("Igoriok Zhdanov", "Игорь Жданов", NameMatch.EQUIVALENT),
         ("Bill Gates", "William Gates", NameMatch.EQUIVALENT),
         ("Liz Taylor", "Elizabeth Taylor", NameMatch.EQUIVALENT),
         ("Mike Smith", "Михаил Смит", NameMatch.EQUIVALENT),
