@@ -101,7 +101,26 @@ def names_disagree(ours: Iterable[str], theirs: Iterable[str]) -> bool:
     theirs_parsed = [p for p in (parse_name(n) for n in theirs if n) if p.usable]
     if not ours_parsed or not theirs_parsed:
         return False
-    return all(compare_person_names(a, b) is NameMatch.UNKNOWN for a in ours_parsed for b in theirs_parsed)
+    return all(
+        compare_person_names(a, b) is NameMatch.UNKNOWN and not _complement(a, b) and not _complement(b, a)
+        for a in ours_parsed
+        for b in theirs_parsed
+    )
+
+
+# Folded endings that mark a word as a surname ("Иванова", "Белов", "Ковальский", "Шевченко").
+SURNAME_ENDINGS = ("ov", "ev", "in", "ova", "eva", "ina", "ski", "ska", "skaia", "enko", "uk", "ih")
+
+
+def _complement(given: PersonName, surname: PersonName) -> bool:
+    """A first name alone and a surname alone ("Елена" / "Калашникова") are halves of one full name,
+    not a disagreement."""
+    return (
+        bool(given.given)
+        and not given.surnames
+        and not surname.given
+        and all(len(s) > 4 and s.endswith(SURNAME_ENDINGS) for s in surname.surnames)
+    )
 
 
 def compare_text(a: str, b: str) -> tuple[TextLevel, float]:

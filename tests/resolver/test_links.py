@@ -148,6 +148,24 @@ async def test_unknown_name_with_same_text_merges_only_in_a_burst(pipeline: Pipe
     assert len(await store.suggestions()) == 1
 
 
+async def test_a_first_name_and_a_surname_are_halves_of_one_name(pipeline: Pipeline) -> None:
+    # "Елена" on Avito and "Калашникова" alone on Telegram do not disagree: the same question within
+    # minutes links them as it would two accounts with no names at all.
+    a, b = await run(
+        pipeline,
+        avito(41, "Елена", "Сколько стоит развал-схождение на Lada Granta?", 0),
+        tg(42, "🙂", "Сколько стоит развал-схождение на Lada Granta?", 2, last="Калашникова"),
+    )
+    assert a == b
+    # A rare given name read as a surname still disagrees with another given name.
+    c, d = await run(
+        pipeline,
+        avito(43, "Игорь", "Сколько стоит покраска бампера на Rapid?", 30),
+        tg(44, "Кондрат", "Сколько стоит покраска бампера на Rapid?", 32),
+    )
+    assert c != d
+
+
 async def test_a_text_sent_by_two_people_identifies_nobody(pipeline: Pipeline) -> None:
     a, b, c = await run(
         pipeline,
