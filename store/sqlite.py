@@ -14,6 +14,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,29 @@ def _qs(n: int) -> str:
     return ",".join("?" * n)
 
 
+@dataclass(slots=True)
+class _UnitCache:
+    """Rows read or written inside the current transaction: the resolver asks for the same persons
+    and profiles many times per event. Valid only while the transaction holds the writer lock (no
+    other process can write then); cleared at its start and end and by any rollback."""
+
+    persons: dict[str, Person | None] = field(default_factory=dict)
+    children: dict[str, list[str]] = field(default_factory=dict)
+    profiles: dict[str, Profile | None] = field(default_factory=dict)
+    keys_of: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        self.persons.clear()
+        self.children.clear()
+        self.profiles.clear()
+        self.keys_of.clear()
+
+    def forget_keys_of(self, *person_ids: str | None) -> None:
+        for person_id in person_ids:
+            if person_id is not None:
+                self.keys_of.pop(person_id, None)
+
+
 class SqliteStore(BaseStore):
     """The embedded store: one SQLite file in WAL mode."""
 
@@ -247,6 +271,7 @@ class SqliteStore(BaseStore):
         self._depth = 0
         self._writer = asyncio.Lock()
         self._owner: asyncio.Task[object] | None = None
+        self._cache = _UnitCache()
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -319,6 +344,8 @@ class SqliteStore(BaseStore):
             self._owner = task
             db = self.db
             db.execute("BEGIN IMMEDIATE")
+            # Another process may have written since our last transaction: start with nothing cached.
+            self._cache.clear()
             self._depth = 1
             try:
                 yield
@@ -328,6 +355,7 @@ class SqliteStore(BaseStore):
             else:
                 db.execute("COMMIT")
             finally:
+                self._cache.clear()
                 self._depth = 0
                 self._owner = None
 
@@ -342,6 +370,7 @@ class SqliteStore(BaseStore):
         except BaseException:
             db.execute(f"ROLLBACK TO {name}")
             db.execute(f"RELEASE {name}")
+            self._cache.clear()  # it may hold rows the rollback took back
             raise
         else:
             db.execute(f"RELEASE {name}")
@@ -462,10 +491,19 @@ class SqliteStore(BaseStore):
     async def get_profiles(self, keys: Sequence[str]) -> dict[str, Profile]:
         if not keys:
             return {}
-        rows = self.db.execute(
-            f"SELECT {self._PROFILE_COLUMNS} FROM profiles WHERE key IN ({_qs(len(keys))})", tuple(keys)
-        ).fetchall()
-        return {r[0]: self._profile(r) for r in rows}
+        cache = self._cache.profiles if self._depth else None
+        missing = [k for k in keys if k not in cache] if cache is not None else list(keys)
+        found: dict[str, Profile] = {}
+        if missing:
+            rows = self.db.execute(
+                f"SELECT {self._PROFILE_COLUMNS} FROM profiles WHERE key IN ({_qs(len(missing))})", tuple(missing)
+            ).fetchall()
+            found = {r[0]: self._profile(r) for r in rows}
+            if cache is not None:
+                cache.update((k, found.get(k)) for k in missing)
+        if cache is None:
+            return found
+        return {k: p for k in keys if (p := cache[k]) is not None}
 
     @staticmethod
     def _profile(r: Sequence[Any]) -> Profile:
@@ -484,8 +522,11 @@ class SqliteStore(BaseStore):
         )
 
     async def put_profile(self, profile: Profile) -> None:
-        before = self.db.execute("SELECT name, handle FROM profiles WHERE key=?", (profile.key,)).fetchone()
-        if before is None or tuple(before) != (profile.name, profile.handle):
+        old = (await self.get_profiles([profile.key])).get(profile.key)
+        if self._depth:
+            self._cache.profiles[profile.key] = profile
+            self._cache.forget_keys_of(profile.person_id, old.person_id if old else None)
+        if old is None or (old.name, old.handle) != (profile.name, profile.handle):
             # Only a new or renamed profile touches the name index: most writes just move last_seen.
             self.db.execute("DELETE FROM profile_words WHERE profile_key=?", (profile.key,))
             self.db.executemany(
@@ -580,6 +621,11 @@ class SqliteStore(BaseStore):
 
     # -- persons ---------------------------------------------------------------------------------
     async def add_person(self, person: Person) -> None:
+        if self._depth:
+            self._cache.persons[person.person_id] = person
+            self._cache.children[person.person_id] = []  # nobody is merged into a new person yet
+            if person.merged_into is not None:
+                self._cache.children.pop(person.merged_into, None)
         self.db.execute(
             "INSERT INTO persons VALUES (?,?,?,?,?)",
             (
@@ -596,36 +642,74 @@ class SqliteStore(BaseStore):
         return Person(person_id=r[0], created_at=dt(r[1]), display_name=r[2], responsible=r[3], merged_into=r[4])
 
     async def get_person(self, person_id: str) -> Person | None:
+        cache = self._cache.persons
+        if self._depth and person_id in cache:
+            return cache[person_id]
         row = self.db.execute("SELECT * FROM persons WHERE person_id=?", (person_id,)).fetchone()
-        return None if row is None else self._person(row)
+        person = None if row is None else self._person(row)
+        if self._depth:
+            cache[person_id] = person
+        return person
 
     async def update_person(
         self, person_id: str, *, display_name: str | None = None, responsible: str | None = None
     ) -> None:
+        self._cache.persons.pop(person_id, None)
         if display_name is not None:
             self.db.execute("UPDATE persons SET display_name=? WHERE person_id=?", (display_name, person_id))
         if responsible is not None:
             self.db.execute("UPDATE persons SET responsible=? WHERE person_id=?", (responsible, person_id))
 
     async def set_merged_into(self, person_id: str, into: str | None) -> None:
+        before = await self.get_person(person_id)
+        self._cache.persons.pop(person_id, None)
+        for parent in (before.merged_into if before else None, into):
+            if parent is not None:
+                self._cache.children.pop(parent, None)
         self.db.execute("UPDATE persons SET merged_into=? WHERE person_id=?", (into, person_id))
 
     async def children_of(self, person_ids: Sequence[str]) -> list[str]:
         if not person_ids:
             return []
-        rows = self.db.execute(
-            f"SELECT person_id FROM persons WHERE merged_into IN ({_qs(len(person_ids))})", tuple(person_ids)
-        ).fetchall()
-        return [r[0] for r in rows]
+        if not self._depth:
+            rows = self.db.execute(
+                f"SELECT person_id FROM persons WHERE merged_into IN ({_qs(len(person_ids))})", tuple(person_ids)
+            ).fetchall()
+            return [r[0] for r in rows]
+        cache = self._cache.children
+        missing = [p for p in person_ids if p not in cache]
+        if missing:
+            for p in missing:
+                cache[p] = []
+            rows = self.db.execute(
+                f"SELECT person_id, merged_into FROM persons WHERE merged_into IN ({_qs(len(missing))})",
+                tuple(missing),
+            ).fetchall()
+            for child, parent in rows:
+                cache[parent].append(child)
+        return [child for p in person_ids for child in cache[p]]
 
     async def profile_keys_of(self, person_ids: Sequence[str]) -> list[str]:
         if not person_ids:
             return []
-        rows = self.db.execute(
-            f"SELECT key FROM profiles WHERE person_id IN ({_qs(len(person_ids))}) ORDER BY first_seen",
-            tuple(person_ids),
-        ).fetchall()
-        return [r[0] for r in rows]
+        if not self._depth:
+            rows = self.db.execute(
+                f"SELECT key FROM profiles WHERE person_id IN ({_qs(len(person_ids))}) ORDER BY first_seen",
+                tuple(person_ids),
+            ).fetchall()
+            return [r[0] for r in rows]
+        cache = self._cache.keys_of
+        missing = [p for p in person_ids if p not in cache]
+        if missing:
+            for p in missing:
+                cache[p] = []
+            rows = self.db.execute(
+                f"SELECT person_id, first_seen, key FROM profiles WHERE person_id IN ({_qs(len(missing))})",
+                tuple(missing),
+            ).fetchall()
+            for person, first_seen, key in rows:
+                cache[person].append((first_seen, key))
+        return [key for _, key in sorted(entry for p in dict.fromkeys(person_ids) for entry in cache[p])]
 
     async def iter_persons(self) -> AsyncIterator[Person]:
         cur = self.db.execute("SELECT * FROM persons ORDER BY created_at")
