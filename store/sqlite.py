@@ -14,7 +14,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -525,10 +525,16 @@ class SqliteStore(BaseStore):
         old = (await self.get_profiles([profile.key])).get(profile.key)
         if self._depth:
             self._cache.profiles[profile.key] = profile
+        if old is not None and replace(old, last_seen=profile.last_seen) == profile:
+            # Most writes only move last_seen: no index but the row's own changes.
+            self.db.execute("UPDATE profiles SET last_seen=? WHERE key=?", (ts(profile.last_seen), profile.key))
+            return
+        if self._depth:
             self._cache.forget_keys_of(profile.person_id, old.person_id if old else None)
         if old is None or (old.name, old.handle) != (profile.name, profile.handle):
-            # Only a new or renamed profile touches the name index: most writes just move last_seen.
-            self.db.execute("DELETE FROM profile_words WHERE profile_key=?", (profile.key,))
+            # Only a new or renamed profile touches the name index.
+            if old is not None:
+                self.db.execute("DELETE FROM profile_words WHERE profile_key=?", (profile.key,))
             self.db.executemany(
                 "INSERT OR IGNORE INTO profile_words VALUES (?,?)",
                 [(w, profile.key) for w in search_words(profile.name, profile.handle)],
