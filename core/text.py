@@ -56,6 +56,25 @@ _STOP_WORDS = """
 # Written as text_key writes them (ё -> е).
 _STOPWORDS = frozenset(_STOP_WORDS.split())
 _NON_WORD_RE = re.compile(r"[^\W_]+")
+# Swapped letters are the commonest typo ("Подсакжите", "Дборый вечер"): a word of this length or
+# more with a stock word's first letter and letters in another order is that stock word.
+MIN_SWAP_LEN = 5
+
+
+def _swap_key(word: str) -> str:
+    return word[0] + "".join(sorted(word[1:]))
+
+
+_GREETING_SWAPS = frozenset(_swap_key(w) for w in _GREETINGS if len(w) >= MIN_SWAP_LEN)
+_STOPWORD_SWAPS = frozenset(_swap_key(w) for w in _STOPWORDS if len(w) >= MIN_SWAP_LEN)
+
+
+def _is_greeting(token: str) -> bool:
+    return token in _GREETINGS or (len(token) >= MIN_SWAP_LEN and _swap_key(token) in _GREETING_SWAPS)
+
+
+def _is_stopword(token: str) -> bool:
+    return token in _STOPWORDS or (len(token) >= MIN_SWAP_LEN and _swap_key(token) in _STOPWORD_SWAPS)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -68,12 +87,12 @@ def text_key(text: str) -> str:
 def _content_key(text: str) -> str:
     """The key without greetings (if anything else is left)."""
     words = text_key(text).split()
-    content = [w for w in words if w not in _GREETINGS]
+    content = [w for w in words if not _is_greeting(w)]
     return " ".join(content or words)
 
 
 def _informative(token: str) -> bool:
-    if token in _GREETINGS or token in _STOPWORDS:
+    if _is_greeting(token) or _is_stopword(token):
         return False
     return len(token) >= MIN_INFORMATIVE_LEN or any(ch.isdigit() for ch in token)
 

@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.text import MIN_SPECIFIC_TOKENS, is_generic_text, text_blocks, text_key, text_similarity
+from core.text import (
+    MIN_SPECIFIC_TOKENS,
+    informative_tokens,
+    is_generic_text,
+    text_blocks,
+    text_key,
+    text_similarity,
+)
 
 CONTRACT_SAMPLE = [
     "Здравствуйте! Сколько стоит замена масла на Kia Rio?",
@@ -49,6 +56,23 @@ def test_contract_sample_is_alike_and_specific() -> None:
 def test_similarity_is_robust_to_typos_and_greetings() -> None:
     assert text_similarity("Добрый день! Стучит двигатель на холодную", "стучит двигатль на холодную") >= 90
     assert text_similarity("Hello, please send the invoice", "please send teh invoice!") >= 90
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        # a greeting or a stock word with two letters swapped is still that word
+        (
+            "Подскажите стоимость тура в Сочи на декабрь на двоих",
+            "Подсакжите стоимость тура в Сочи на декабрь на двоих",
+        ),
+        ("Есть в наличии зимняя резина R15 на Octavia?", "Дборый вечер. есть в наличии зимняя резина R15 на Octavia?"),
+        ("Czy są klocki hamulcowe do Geely Coolray?", "Dizeń dobry! czy są klocki hamulcowe do Geely Coolray?"),
+    ],
+)
+def test_swapped_letters_in_stock_words_do_not_make_another_question(a: str, b: str) -> None:
+    assert text_similarity(a, b) >= 95
+    assert set(informative_tokens(a)) == set(informative_tokens(b))
 
 
 def test_a_short_text_is_not_similar_to_a_long_one_containing_it() -> None:
