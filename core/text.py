@@ -61,20 +61,21 @@ _NON_WORD_RE = re.compile(r"[^\W_]+")
 MIN_SWAP_LEN = 5
 
 
-def _swap_key(word: str) -> str:
+def swap_key(word: str) -> str:
+    """The same for a word and its typo with swapped letters (first letter kept)."""
     return word[0] + "".join(sorted(word[1:]))
 
 
-_GREETING_SWAPS = frozenset(_swap_key(w) for w in _GREETINGS if len(w) >= MIN_SWAP_LEN)
-_STOPWORD_SWAPS = frozenset(_swap_key(w) for w in _STOPWORDS if len(w) >= MIN_SWAP_LEN)
+_GREETING_SWAPS = frozenset(swap_key(w) for w in _GREETINGS if len(w) >= MIN_SWAP_LEN)
+_STOPWORD_SWAPS = frozenset(swap_key(w) for w in _STOPWORDS if len(w) >= MIN_SWAP_LEN)
 
 
 def _is_greeting(token: str) -> bool:
-    return token in _GREETINGS or (len(token) >= MIN_SWAP_LEN and _swap_key(token) in _GREETING_SWAPS)
+    return token in _GREETINGS or (len(token) >= MIN_SWAP_LEN and swap_key(token) in _GREETING_SWAPS)
 
 
 def _is_stopword(token: str) -> bool:
-    return token in _STOPWORDS or (len(token) >= MIN_SWAP_LEN and _swap_key(token) in _STOPWORD_SWAPS)
+    return token in _STOPWORDS or (len(token) >= MIN_SWAP_LEN and swap_key(token) in _STOPWORD_SWAPS)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)

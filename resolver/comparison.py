@@ -9,7 +9,7 @@ from enum import StrEnum
 from rapidfuzz import fuzz
 
 from core.names import NameMatch, PersonName, compare_names, gender_stem, parse_name
-from core.text import informative_tokens, is_generic_text, text_key, text_similarity
+from core.text import MIN_SWAP_LEN, informative_tokens, is_generic_text, swap_key, text_key, text_similarity
 
 # Text levels (rapidfuzz scores over normalized texts, 0..100).
 TEXT_SAME_MIN = 90.0
@@ -141,8 +141,12 @@ def compare_text(a: str, b: str) -> tuple[TextLevel, float]:
 
 def _unmatched_words(a: str, b: str) -> int:
     words_b = text_key(b).split()
+    swapped_b = {swap_key(w) for w in words_b if len(w) >= MIN_SWAP_LEN}
     return sum(
-        1 for word in informative_tokens(a) if not any(fuzz.ratio(word, other) >= WORD_MATCH_MIN for other in words_b)
+        1
+        for word in informative_tokens(a)
+        if not any(fuzz.ratio(word, other) >= WORD_MATCH_MIN for other in words_b)
+        and not (len(word) >= MIN_SWAP_LEN and swap_key(word) in swapped_b)  # "Huynadi" is "Hyundai"
     )
 
 

@@ -1,0 +1,40 @@
+"""Comparison levels of texts and names."""
+
+from __future__ import annotations
+
+import pytest
+
+from resolver.comparison import TextLevel, compare_text, names_disagree
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("Сколько стоит замена масла на Kia Rio?", "сколько стоит замена масла на kia rio??", TextLevel.SAME),
+        # swapped letters in a subject word are a typo, not another subject
+        (
+            "Can I book a tyre change next week? I drive a Hyundai Solaris.",
+            "Can I book a tyre change next week? I drive a Huynadi Solaris.",
+            TextLevel.SAME,
+        ),
+        # one slot word differs: a similar question, not the same one
+        ("Сколько стоит замена масла на Kia Rio?", "Сколько стоит замена колодок на Kia Rio?", TextLevel.NEAR),
+        ("Актуально?", "Актуально?", TextLevel.GENERIC),
+    ],
+)
+def test_text_levels(a: str, b: str, level: TextLevel) -> None:
+    assert compare_text(a, b)[0] is level
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "disagree"),
+    [
+        (["Кондрат"], ["Игорь"], True),  # a rare given name read as a surname is still a first name
+        (["Елена"], ["🙂 Калашникова"], False),  # a first name and a surname: halves of one name
+        (["Светлана"], ["⚡ Иванова"], False),
+        (["Елена Петрова"], ["Калашникова"], True),
+        (["Саша"], ["Александр"], False),
+    ],
+)
+def test_names_disagree(ours: list[str], theirs: list[str], disagree: bool) -> None:
+    assert names_disagree(ours, theirs) is disagree
