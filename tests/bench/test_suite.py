@@ -144,3 +144,14 @@ def test_splink_event_records_carry_identifiers() -> None:
     records = linkage.event_records(line)
     assert records and all(r["unique_id"] and r["profile"] for r in records)
     assert any(r["phone"] for r in records)
+
+
+def test_costs_splits_a_replay_into_sqlite_and_the_rest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import costs
+
+    sample = Path(__file__).resolve().parents[2] / "samples" / "impatient-customer.jsonl"
+    assert costs.main([str(sample), "--store", f"sqlite:///{tmp_path / 'c.db'}", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("events: 4 ")
+    assert "inside SQLite" in out and "statements per event" in out
+    assert len(out.splitlines()) == 8  # four summary lines, the column header, three statements
