@@ -10,7 +10,8 @@ How the store is pre-filled (the fastest honest way we found):
    time span, so the copies follow each other in time like months of traffic. These are exactly the
    rows the resolver wrote, in the same tables and indexes; only the resolver's CPU time is skipped.
    The copied identifiers do not collide with new traffic, and the new batch's time window holds the
-   last copy's recent messages, just as at every other size;
+   last copy's recent messages, just as at every other size. The blocking index of recent messages
+   is then pruned as the resolver's housekeeping would have left it (the last 15 days);
 3. the *next batch*: the same generated events (another seed) with times placed right after the
    last copy, replayed through the resolver in a fresh process (``stitch replay``), whose wall time
    per event, events/s and peak RSS (``os.wait4``) are reported with the store's size per person.
@@ -28,6 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from core.config import TIME_WINDOW_S
+from resolver.blocking import FULL_NAME_SPAN
+from resolver.service import RECENT_MARGIN
 
 # The template's traffic starts here; copies and the batch follow.
 TEMPLATE_START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -68,6 +73,8 @@ NOT_TIME_COLUMNS = frozenset({"score"})
 # Tables that are not traffic.
 SKIP_TABLES = frozenset({"meta", "sqlite_sequence"})
 SUFFIX = "~"
+# How far back the resolver keeps its blocking index of recent messages, with the default window.
+RECENT_KEEP = max(timedelta(seconds=TIME_WINDOW_S), FULL_NAME_SPAN) + RECENT_MARGIN
 # Marks the line on which the replay child reports its peak RSS in KiB.
 PEAK_TAG = "bench-peak-rss-kib:"
 
@@ -246,6 +253,16 @@ def add_copies(target: Path, template: Template, first_copy: int, last_copy: int
     return time.perf_counter() - started
 
 
+def prune_recent(target: Path, before: datetime) -> None:
+    """Leave the blocking index as the resolver's housekeeping keeps it (see resolver/service.py)."""
+    conn = sqlite3.connect(target, isolation_level=None)
+    try:
+        conn.execute("DELETE FROM recent WHERE at < ?", (before.timestamp(),))
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
 def _store_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())
 
@@ -264,6 +281,7 @@ def measure(
         fill = add_copies(grown, template, have, count - 1) if count > have else 0.0
         have = max(have, count)
         start = datetime.fromtimestamp(template.start + count * template.span_s, tz=UTC)
+        prune_recent(grown, start - RECENT_KEEP)
         batch = workdir / f"batch-{count}.jsonl"
         generate(batch_persons, BATCH_SEED, batch, workdir / f"batch-{count}-truth.jsonl", start=start, cwd=cwd)
         # The largest size is measured in place: copying gigabytes would only cost time.

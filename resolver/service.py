@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from core.config import ResolverSettings
 from core.names import NameMatch, is_business_name, parse_name
 from core.phones import mask_email, mask_phone
 from core.records import Evidence, MergeKind, MergeRecord, Person, Profile, RecentHit, Suggestion
 from core.values import Channel, IdKind, Message, Provenance
-from resolver.blocking import Candidates, find_candidates, full_name_keys, message_blocks
+from resolver.blocking import FULL_NAME_SPAN, Candidates, find_candidates, full_name_keys, message_blocks
 from resolver.comparison import TextLevel, TimeLevel, compare_name_sets, compare_text, compare_time, names_disagree
 from resolver.merge import Merger, new_id
 from resolver.scoring import (
@@ -40,6 +40,11 @@ log = logging.getLogger("stitch.resolver")
 STRONG_NAMES = frozenset({NameMatch.EXACT, NameMatch.EQUIVALENT})
 # Score of an exact-identifier suggestion (shown in the review queue; above any evidence score).
 IDENTIFIER_SUGGESTION_SCORE = 20.0
+# The blocking index of recent messages is read no further back than FULL_NAME_SPAN (or the time
+# window, if longer); a day more allows for late deliveries. Older entries, copies of message texts
+# included, are deleted once per PRUNE_EVERY of traffic, so the index does not grow with history.
+RECENT_MARGIN = timedelta(days=1)
+PRUNE_EVERY = timedelta(days=1)
 
 CHANNEL_TITLES = {
     Channel.TELEGRAM: "Telegram",
@@ -86,6 +91,8 @@ class Resolver:
         self.merger = merger
         self.settings = settings
         self.window = timedelta(seconds=settings.time_window_s)
+        self.recent_keep = max(self.window, FULL_NAME_SPAN) + RECENT_MARGIN
+        self._pruned_at = datetime.min.replace(tzinfo=UTC)
 
     def lock_keys(self, message: Message) -> list[str]:
         """Keys whose holders could decide about the same person concurrently."""
@@ -136,6 +143,9 @@ class Resolver:
         if res.merges and not res.new_person:
             names = [p.name for p in await store.profiles_of(person)] + [message.name]
             await store.update_person(person, display_name=display_name(names, key))
+        if at - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = at
+            await store.prune_recent(at - self.recent_keep)
         return res
 
     # -- exact identifiers -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from app.ingest import Outcome, Pipeline
 from core.errors import MergeRefused
 from core.records import MergeKind
 from core.values import Envelope
+from resolver.blocking import full_name_keys
 from store.base import BaseStore
 from tests.resolver.traffic import T0, avito, tg, wa, web
 
@@ -275,6 +276,23 @@ async def test_the_same_full_name_days_apart_is_suggested_never_merged(pipeline:
     (suggestion,) = await store.suggestions()
     assert {suggestion.a, suggestion.b} == {a, b}
     assert "same full name" in suggestion.evidence[0].detail
+
+
+async def test_the_blocking_index_forgets_what_it_will_never_read(pipeline: Pipeline, store: BaseStore) -> None:
+    day = 60 * 24
+    a, b, c = await run(
+        pipeline,
+        web("Светозар Блинов", "Подскажите стоимость тура в Турцию на май", 0, email="a@a"),
+        tg(51, "Светозар", "Сколько стоит замена ремня ГРМ на Haval Jolion?", 13 * day, last="Блинов"),
+        avito(52, "Светозар Блинов", "Есть в наличии летние шины на Tiggo 7?", 40 * day),
+    )
+    # Thirteen days apart the full name is still found (a suggestion); 27 days later the index no
+    # longer holds the older messages at all.
+    assert len({a, b, c}) == 3
+    assert len(await store.suggestions()) == 1
+    keys = [f"f:{key}" for key in full_name_keys("Светозар Блинов")]
+    hits = await store.recent(keys, T0, 10)
+    assert hits and all(hit.at >= T0 + timedelta(days=40) for hit in hits)
 
 
 async def test_two_verified_numbers_link_whatever_the_names(pipeline: Pipeline) -> None:
