@@ -7,13 +7,17 @@ requests in rotation at fixed rates (open loop: requests are started on schedule
 earlier ones have finished, so a slow server shows up as latency, not as a lower offered rate).
 Each phase runs a bounded number of requests and stops by itself.
 
-Latency is measured from the scheduled start of a request to the end of its response.
+Latency is measured from the scheduled start of a request to the end of its response. Next to it:
+the server's CPU time per request (Linux: read from /proc; it includes resolving the events), the
+resolver's backlog when the phase ends, and how long the resolver then takes to catch up (the next
+phase starts only once it has).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import secrets
@@ -58,10 +62,39 @@ class Phase:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    cpu_ms: float = float("nan")  # server CPU per answered request, resolution included
+    backlog: int = 0  # accepted events not yet resolved when the phase ended
+    catch_up_s: float = 0.0  # time the resolver then needed to resolve them
 
     @property
     def throughput(self) -> float:
         return (self.ok + self.limited) / self.seconds if self.seconds else 0.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    # After the command name: state is field 3, utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _backlog(session: aiohttp.ClientSession, base: str) -> int:
+    async with session.get(base + "/readyz") as r:
+        body = await r.json()
+        return int(body["backlog"])
+
+
+async def _catch_up(session: aiohttp.ClientSession, base: str, limit_s: float = 300.0) -> tuple[int, float]:
+    """The backlog right after a phase, and the seconds until it is resolved."""
+    started = time.perf_counter()
+    backlog = left = await _backlog(session, base)
+    while left and time.perf_counter() - started < limit_s:
+        await asyncio.sleep(0.1)
+        left = await _backlog(session, base)
+    return backlog, time.perf_counter() - started
 
 
 def _free_port() -> int:
@@ -148,6 +181,19 @@ class Traffic:
             # as an answer (the guard working), reported in its own column.
             headers={"Content-Type": "application/json"},
         )
+
+
+async def _measured(
+    session: aiohttp.ClientSession, base: str, traffic: Traffic, rate: int, seconds: float, pid: int
+) -> Phase:
+    """One phase, then wait for the resolver to catch up; the CPU counted covers both."""
+    cpu = _cpu_seconds(pid)
+    phase = await _phase(session, base, traffic, rate, seconds)
+    backlog, catch_up = await _catch_up(session, base)
+    cpu = _cpu_seconds(pid) - cpu
+    answered = phase.ok + phase.limited
+    cpu_ms = cpu * 1000 / answered if answered else float("nan")
+    return dataclasses.replace(phase, cpu_ms=cpu_ms, backlog=backlog, catch_up_s=catch_up)
 
 
 async def _phase(session: aiohttp.ClientSession, base: str, traffic: Traffic, rate: int, seconds: float) -> Phase:
@@ -249,9 +295,9 @@ async def run(rates: list[int], seconds: float) -> list[Phase]:
                 traffic = Traffic(base, avito)
                 # Warm-up: caches, SQLite pages, token fetch.
                 await _phase(session, base, traffic, 50, 1.0)
+                await _catch_up(session, base)
                 for rate in rates:
-                    phases.append(await _phase(session, base, traffic, rate, seconds))
-                    await asyncio.sleep(1.0)  # let the resolver catch up between phases
+                    phases.append(await _measured(session, base, traffic, rate, seconds, proc.pid))
         finally:
             proc.terminate()
             try:
@@ -265,13 +311,14 @@ async def run(rates: list[int], seconds: float) -> list[Phase]:
 
 def render(phases: list[Phase]) -> str:
     lines = [
-        "| offered req/s | requests | stored | form 429 | errors | answered req/s | p50 ms | p99 ms | max ms |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| offered req/s | requests | stored | form 429 | errors | answered req/s | p50 ms | p99 ms | max ms"
+        " | server CPU ms/req | backlog at end | caught up in s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in phases:
         lines.append(
             f"| {p.rate} | {p.sent} | {p.ok} | {p.limited} | {p.errors} | {p.throughput:.0f} | {p.p50_ms:.1f} | {p.p99_ms:.1f} |"
-            f" {p.max_ms:.1f} |"
+            f" {p.max_ms:.1f} | {p.cpu_ms:.2f} | {p.backlog} | {p.catch_up_s:.1f} |"
         )
     return "\n".join(lines)
 
