@@ -84,7 +84,7 @@ class Pipeline:
                 return IngestResult(outcome=Outcome.DUPLICATE, event_id=envelope.id, channel=envelope.channel.value)
             result = await self._resolve(envelope, parsed)
         result = replace(result, channel=envelope.channel.value, elapsed_s=time.perf_counter() - started)
-        await self._notify(result)
+        await self.notify(result)
         return result
 
     def _unit(self, parsed: Message | Ignored) -> AbstractAsyncContextManager[None]:
@@ -92,8 +92,12 @@ class Pipeline:
         keys = self.resolver.lock_keys(parsed) if isinstance(parsed, Message) else [parsed.event_id]
         return _locked_atomic(self.store, keys)
 
-    async def process(self, event_id: str) -> IngestResult:
-        """Resolve an event stored by `accept` (idempotent: a done event is reported as duplicate)."""
+    async def process(self, event_id: str, *, notify: bool = True) -> IngestResult:
+        """Resolve an event stored by `accept` (idempotent: a done event is reported as duplicate).
+
+        With `notify=False` the caller tells the observers (`notify`) once the unit has committed:
+        a caller resolving several events in one enclosing transaction.
+        """
         envelope = await self.store.get_event(event_id)
         if envelope is None or await self.store.event_status(event_id) is not EventStatus.PENDING:
             return IngestResult(outcome=Outcome.DUPLICATE, event_id=event_id)
@@ -102,7 +106,8 @@ class Pipeline:
         async with self._unit(parsed):
             result = await self._resolve(envelope, parsed)
         result = replace(result, channel=envelope.channel.value, elapsed_s=time.perf_counter() - started)
-        await self._notify(result)
+        if notify:
+            await self.notify(result)
         return result
 
     async def drain_pending(self, batch: int = 500) -> int:
@@ -155,7 +160,8 @@ class Pipeline:
             await effect(result)
         return result
 
-    async def _notify(self, result: IngestResult) -> None:
+    async def notify(self, result: IngestResult) -> None:
+        """Tell every observer about a committed result; an observer's failure is logged, not raised."""
         for observer in self.observers:
             try:
                 await observer(result)

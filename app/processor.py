@@ -2,6 +2,13 @@
 
 Webhooks answer the provider as soon as the raw event is stored; this worker resolves it next.
 Events left pending by a crash are picked up at start-up (`Pipeline.drain_pending`).
+
+The worker shares the event loop (and SQLite's one writer) with the webhooks, so it works in short
+rounds: the events waiting are resolved in one transaction, each in its own savepoint, until the
+round's time budget is spent; then the round commits, the observers hear about its events, and the
+worker yields to the event loop before the next round. One commit serves several events (each
+commit writes the B-tree pages its transaction touched, and consecutive events touch many of the
+same ones), and a webhook never waits behind more than one round.
 """
 
 from __future__ import annotations
@@ -9,18 +16,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
-from app.ingest import Pipeline
+from app.ingest import IngestResult, Pipeline
 from app.queue import BaseQueue
 
 log = logging.getLogger("stitch.processor")
+
+# Resolution work per round: long enough to share one commit among several events, short enough
+# that a request arriving meanwhile is answered within a few milliseconds of it.
+ROUND_BUDGET_S = 0.008
+ROUND_MAX_EVENTS = 64
+# See `_after_requests`: the shortest timer, only to be ordered after the sockets' callbacks.
+YIELD_TIMER_S = 1e-6
+
+
+async def _after_requests() -> None:
+    """Yield so that the requests which arrived during a round are answered before the next one.
+
+    asyncio.Queue.get returns at once while events wait, so without a yield the worker would
+    resolve a whole backlog before the event loop read another request. A bare `sleep(0)` is not
+    enough: the loop runs the callbacks already queued (this worker's wake-up among them) before
+    the handlers that the sockets' data wakes up. A timer runs after that data has been read, and
+    the `sleep(0)` after it puts this worker behind the handlers it woke.
+    """
+    await asyncio.sleep(YIELD_TIMER_S)
+    await asyncio.sleep(0)
 
 
 class Processor(BaseQueue):
     """The in-process queue: resolves accepted events in a tracked background task (SQLite)."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(
+        self, pipeline: Pipeline, *, budget_s: float = ROUND_BUDGET_S, max_events: int = ROUND_MAX_EVENTS
+    ) -> None:
         self.pipeline = pipeline
+        self.budget_s = budget_s
+        self.max_events = max_events
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -54,11 +86,57 @@ class Processor(BaseQueue):
 
     async def _run(self) -> None:
         while True:
-            event_id = await self.queue.get()
+            taken = [await self.queue.get()]
             try:
-                await self.pipeline.process(event_id)
-            except Exception:
-                # The event stays pending in the store and is retried at the next start.
-                log.exception("resolution failed", extra={"event_id": event_id})
+                results = await self._round(taken)
+                await self._notify(results)
             finally:
-                self.queue.task_done()
+                for _ in taken:
+                    self.queue.task_done()
+            await _after_requests()
+
+    async def _round(self, taken: list[str]) -> list[IngestResult]:
+        """Resolve `taken` and whatever else waits, within the budget, in one transaction.
+
+        `taken` grows with the events this round takes from the queue. A failed event rolls back
+        its own savepoint and stays pending (resolved again at the next start); if the round's
+        commit itself fails, its events are resolved again one transaction each.
+        """
+        store = self.pipeline.store
+        deadline = time.perf_counter() + self.budget_s
+        results: list[IngestResult] = []
+        try:
+            async with store.atomic():
+                while True:
+                    result = await self._process(taken[-1])
+                    if result is not None:
+                        results.append(result)
+                    if time.perf_counter() >= deadline or len(taken) >= self.max_events or self.queue.empty():
+                        break
+                    taken.append(self.queue.get_nowait())
+        except Exception:
+            log.exception("resolution round failed, resolving its events one by one", extra={"count": len(taken)})
+            results = [r for r in [await self._process(event_id) for event_id in taken] if r is not None]
+        return results
+
+    async def _process(self, event_id: str) -> IngestResult | None:
+        try:
+            return await self.pipeline.process(event_id, notify=False)
+        except Exception:
+            # The event stays pending in the store and is retried at the next start.
+            log.exception("resolution failed", extra={"event_id": event_id})
+            return None
+
+    async def _notify(self, results: list[IngestResult]) -> None:
+        """Tell the observers about a committed round; what they store commits together."""
+        if not results:
+            return
+        # The observers here (inbox rows, metrics, the contact question's task) touch only the
+        # store, so one transaction for all of them holds the writer only briefly; each
+        # observer's own unit inside it is a savepoint, so one failing observer undoes only itself.
+        try:
+            async with self.pipeline.store.atomic():
+                for result in results:
+                    await self.pipeline.notify(result)
+        except Exception:
+            log.exception("observers' commit failed", extra={"count": len(results)})
