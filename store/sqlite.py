@@ -5,13 +5,20 @@ lookup or a small insert (microseconds), and with WAL plus `synchronous=NORMAL` 
 fsync. Handing each one to a thread pool would cost more than the query. Durability: a crash may
 lose the last commits since the previous checkpoint-free fsync window, never leave half an event
 (each event's effects are one transaction or savepoint).
+
+Checkpoints (copying the WAL back into the database file, with its fsyncs) are the one slow step:
+SQLite runs them inside whichever commit crosses the threshold, which would stall the event loop
+for milliseconds. A `_Checkpointer` thread with its own connection runs them instead (sqlite3
+releases the GIL while it works); the writer never waits for it (PASSIVE checkpoints).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -234,6 +241,9 @@ _INBOX_ORDER = "ORDER BY unread_rank DESC, last_at DESC, person_id DESC"
 _INBOX_FLAGS = ("repeat_lead", "repeat_inquiry", "repeat_deal")
 
 
+log = logging.getLogger("stitch.store.sqlite")
+
+
 def _qs(n: int) -> str:
     return ",".join("?" * n)
 
@@ -261,6 +271,40 @@ class _UnitCache:
                 self.keys_of.pop(person_id, None)
 
 
+# How often the checkpointer copies the WAL back into the database file. SQLite's own threshold
+# (1000 frames) would be crossed every few hundred milliseconds under load anyway.
+CHECKPOINT_EVERY_S = 0.5
+
+
+class _Checkpointer:
+    """Runs the WAL checkpoints on a thread of its own, off the event loop (see the module doc)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stitch-sqlite-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop.wait(CHECKPOINT_EVERY_S):
+                try:
+                    # PASSIVE: copies what no reader still needs and never waits for the writer.
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as e:
+                    # The WAL grows until the next try; closing the store checkpoints it anyway.
+                    log.warning("sqlite checkpoint failed", extra={"reason": str(e)})
+        finally:
+            db.close()
+
+
 class SqliteStore(BaseStore):
     """The embedded store: one SQLite file in WAL mode."""
 
@@ -272,6 +316,7 @@ class SqliteStore(BaseStore):
         self._writer = asyncio.Lock()
         self._owner: asyncio.Task[object] | None = None
         self._cache = _UnitCache()
+        self._checkpointer: _Checkpointer | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -295,10 +340,16 @@ class SqliteStore(BaseStore):
             db.execute("PRAGMA cache_size=-65536")
             db.executescript(SCHEMA)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            wal = db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            if wal:
+                db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job, off the event loop
         except sqlite3.Error as e:
             raise StoreUnavailable(self.url, str(e)) from e
         self._db = db
         self._index_words_once()
+        if wal:
+            self._checkpointer = _Checkpointer(self.path)
+            self._checkpointer.start()
 
     def _index_words_once(self) -> None:
         """Fill the name index for profiles stored before it existed (one pass, at the first open)."""
@@ -314,8 +365,11 @@ class SqliteStore(BaseStore):
         db.execute("COMMIT")
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._db is not None:
-            self._db.close()
+            self._db.close()  # the last connection to close checkpoints the WAL
             self._db = None
 
     async def ping(self) -> bool:
