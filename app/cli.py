@@ -170,7 +170,7 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
-    from app.web import create_app
+    from app.web import create_app, settle_heap
 
     setup_logging()
     if args.demo:
@@ -185,7 +185,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
         asyncio.run(preflight(settings))
     # access_log=None: the app logs one JSON line per request itself, naming the route, not the path.
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
+    app = create_app(settings)
+    app.on_startup.append(settle_heap)  # after every start-up context: what they built lives on
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -59,6 +60,18 @@ def _plug_probes(app: web.Application, queue: BaseQueue) -> None:
     if isinstance(queue, RedisStreamQueue) and PROBES in app:
         app[PROBES].queue_lag = queue.queue_lag
         app[PROBES].dead_letters = queue.dead_letters
+
+
+async def settle_heap(app: web.Application) -> None:
+    """An on_startup hook for a long-running server: exempt start-up's objects from the collector.
+
+    Start-up leaves a few hundred thousand objects (aiogram's and pydantic's models, routes, the
+    phone metadata) that live as long as the process. Python's full collections walk all of them:
+    every few seconds under load, a pause of 100-200 ms in which no request is answered.
+    `gc.freeze` moves what is alive now to a generation the collector never visits.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(settings: Settings, store: BaseStore | None = None) -> web.Application:
