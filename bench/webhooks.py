@@ -1,4 +1,4 @@
-"""Load benchmark of the live webhooks: `python -m bench.webhooks [--rates 100,250,500] [--seconds 10]`.
+"""Load benchmark of the live webhooks: `python -m bench.webhooks [--rates 100,250,500] [--seconds 10] [--varied]`.
 
 Starts `stitch serve` (SQLite, a temporary file) as a subprocess, with Avito's API pointed at a
 FakeAvito in this process (chat info is fetched once per chat, then cached) and the Telegram
@@ -6,6 +6,11 @@ contact question off. This process then drives signed Telegram, Twilio, Avito an
 requests in rotation at fixed rates (open loop: requests are started on schedule whether or not
 earlier ones have finished, so a slow server shows up as latency, not as a lower offered rate).
 Each phase runs a bounded number of requests and stops by itself.
+
+By default every sender has the same first name and every channel the same text: the resolver's
+worst case (each event is compared with the newest `RECENT_LIMIT` messages sharing a blocking key
+and scores evidence against each of them). `--varied` gives senders different names and questions
+(the lists of `bench.synth`), closer to a real shop's traffic.
 
 Latency is measured from the scheduled start of a request to the end of its response. Next to it:
 the server's CPU time per request (Linux: read from /proc; it includes resolving the events), the
@@ -20,6 +25,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -34,6 +40,7 @@ from urllib.parse import urlencode
 import aiohttp
 from twilio.request_validator import RequestValidator
 
+from bench.synth import ASKS, CITIES, FIRST, GOODS, LAST
 from connectors.fakes.avito import FakeAvito
 
 TG_TOKEN = "42:BENCH"
@@ -107,12 +114,25 @@ def _free_port() -> int:
 class Traffic:
     """Signed requests for the four channels, every one a new provider message."""
 
-    def __init__(self, public: str, avito: FakeAvito) -> None:
+    def __init__(self, public: str, avito: FakeAvito, *, varied: bool = False) -> None:
         self.public = public
         self.avito = avito
+        self.varied = varied
+        self.rnd = random.Random(7)
         self.validator = RequestValidator(TW_TOKEN)
         self.n = int(time.time()) * 1000
         self.kinds: list[Callable[[], Request]] = [self.telegram, self.whatsapp, self.avito_message, self.form]
+
+    def _name(self, sender: int, same: tuple[str, str]) -> tuple[str, str]:
+        if not self.varied:
+            return same
+        return FIRST[sender % len(FIRST)], LAST[sender // len(FIRST) % len(LAST)]
+
+    def _text(self, same: str) -> str:
+        if not self.varied:
+            return same
+        ask = self.rnd.choice(ASKS)
+        return ask.format(g=self.rnd.choice(GOODS), n=self.rnd.randrange(100, 1000), c=self.rnd.choice(CITIES))
 
     def next(self, i: int) -> Request:
         self.n += 1
@@ -120,14 +140,15 @@ class Traffic:
 
     def telegram(self) -> Request:
         user = 10_000 + self.n % 5000
+        first, last = self._name(user, ("Bench", f"User{user}"))
         update = {
             "update_id": self.n,
             "message": {
                 "message_id": self.n,
                 "date": int(time.time()),
                 "chat": {"id": user, "type": "private"},
-                "from": {"id": user, "is_bot": False, "first_name": "Bench", "last_name": f"User{user}"},
-                "text": "Здравствуйте, сколько стоит доставка?",
+                "from": {"id": user, "is_bot": False, "first_name": first, "last_name": last},
+                "text": self._text("Здравствуйте, сколько стоит доставка?"),
             },
         }
         return Request(
@@ -146,8 +167,8 @@ class Traffic:
             "From": f"whatsapp:+{phone}",
             "To": "whatsapp:+14155238886",
             "WaId": phone,
-            "ProfileName": "Bench",
-            "Body": "Добрый день, заказ готов?",
+            "ProfileName": self._name(self.n % 10_000_000, ("Bench", ""))[0],
+            "Body": self._text("Добрый день, заказ готов?"),
             "NumMedia": "0",
         }
         path = "/webhooks/whatsapp"
@@ -161,7 +182,9 @@ class Traffic:
     def avito_message(self) -> Request:
         chat = f"bench-chat-{self.n % AVITO_CHATS}"
         buyer = 900_000 + self.n % AVITO_CHATS
-        body = self.avito.webhook_body(chat_id=chat, author_id=buyer, text="Ещё продаётся?", message_id=f"m{self.n}")
+        body = self.avito.webhook_body(
+            chat_id=chat, author_id=buyer, text=self._text("Ещё продаётся?"), message_id=f"m{self.n}"
+        )
         return Request(
             path=f"/webhooks/avito/{AV_SECRET}",
             data=json.dumps(body).encode(),
@@ -170,9 +193,9 @@ class Traffic:
 
     def form(self) -> Request:
         fields = {
-            "name": "Иван Петров",
+            "name": " ".join(self._name(self.n % 10_000_000, ("Иван", "Петров"))),
             "phone": f"+7926{self.n % 10_000_000:07d}",
-            "message": "Перезвоните, пожалуйста",
+            "message": self._text("Перезвоните, пожалуйста"),
         }
         return Request(
             path="/forms/bench",
@@ -259,7 +282,7 @@ async def _wait_ready(session: aiohttp.ClientSession, base: str, proc: subproces
     raise RuntimeError("stitch serve did not become ready")
 
 
-async def run(rates: list[int], seconds: float) -> list[Phase]:
+async def run(rates: list[int], seconds: float, *, varied: bool = False) -> list[Phase]:
     avito = FakeAvito()
     await avito.start()
     for i in range(AVITO_CHATS):
@@ -292,7 +315,7 @@ async def run(rates: list[int], seconds: float) -> list[Phase]:
             connector = aiohttp.TCPConnector(limit=256)
             async with aiohttp.ClientSession(connector=connector) as session:
                 await _wait_ready(session, base, proc)
-                traffic = Traffic(base, avito)
+                traffic = Traffic(base, avito, varied=varied)
                 # Warm-up: caches, SQLite pages, token fetch.
                 await _phase(session, base, traffic, 50, 1.0)
                 await _catch_up(session, base)
@@ -327,9 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rates", default="100,250,500")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--varied", action="store_true", help="varied names and questions instead of the worst case")
     args = parser.parse_args(argv)
     rates = [int(r) for r in args.rates.split(",") if r.strip()]
-    phases = asyncio.run(run(rates, args.seconds))
+    phases = asyncio.run(run(rates, args.seconds, varied=args.varied))
     print(render(phases))
     return 0
 
