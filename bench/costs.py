@@ -38,8 +38,12 @@ class Costs:
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     calls: Counter[str] = field(default_factory=Counter)
 
+    shapes: dict[str, str] = field(default_factory=dict)
+
     def add(self, sql: str, seconds: float) -> None:
-        shape = _SPACES_RE.sub(" ", _PLACEHOLDERS_RE.sub("(…)", sql)).strip()[:90]
+        shape = self.shapes.get(sql)
+        if shape is None:  # once per distinct statement: the measuring must cost next to nothing
+            shape = self.shapes[sql] = _SPACES_RE.sub(" ", _PLACEHOLDERS_RE.sub("(…)", sql)).strip()[:90]
         self.seconds[shape] += seconds
         self.calls[shape] += 1
 
