@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
+from redis.typing import EncodableT, FieldT
 
 from app.ingest import IngestResult, Outcome, Pipeline
 from app.queue import BaseQueue
@@ -41,6 +42,9 @@ GROUP = "resolvers"
 # redelivery; conflicts need two workers on one person at the same moment, so a few tries suffice.
 CONFLICT_RETRIES = 8
 BLOCK_MS = 500  # how long one read waits for new entries (also bounds shutdown latency)
+# Entries read per XREADGROUP (at least four per event in flight): the batch's events are read ahead
+# in one round trip and its acknowledgements sent in one.
+READ_BATCH = 32
 DEAD_MAXLEN = 100_000
 OUTAGE_PAUSE_S = 0.5  # between attempts while Redis does not answer
 
@@ -65,6 +69,8 @@ class RedisStreamQueue(BaseQueue):
         self.dead = store.key("q", "dead")
         self.errors = store.key("q", "errors")
         self.feed = store.key("feed")
+        # Live-update entries waiting for the worker's next acknowledgement round trip (None: send at once).
+        self.held_feed: list[dict[FieldT, EncodableT]] | None = None
 
     async def start(self) -> None:
         await self.ensure_group()
@@ -146,7 +152,11 @@ class RedisStreamQueue(BaseQueue):
 
 
 class FeedWriter:
-    """A pipeline observer appending (person_id, event_id, kind) to the capped live-update stream."""
+    """A pipeline observer appending (person_id, event_id, kind) to the capped live-update stream.
+
+    A `StreamWorker` collects the entries of a batch (`held`) and sends them with the batch's
+    acknowledgements in one round trip; elsewhere (a web process) each is appended at once.
+    """
 
     def __init__(self, queue: RedisStreamQueue) -> None:
         self.queue = queue
@@ -155,12 +165,12 @@ class FeedWriter:
         if result.outcome is not Outcome.INGESTED:
             return
         kind = "merge" if result.merges else "new_person" if result.new_person else "message"
-        await self.queue.client.xadd(
-            self.queue.feed,
-            {"person_id": result.person_id, "event_id": result.event_id, "kind": kind},
-            maxlen=self.queue.settings.feed_maxlen,
-            approximate=True,
-        )
+        fields: dict[FieldT, EncodableT] = {"person_id": result.person_id, "event_id": result.event_id, "kind": kind}
+        if self.queue.held_feed is not None:
+            self.queue.held_feed.append(fields)
+            return
+        self.queue.store.round_trips += 1
+        await self.queue.client.xadd(self.queue.feed, fields, maxlen=self.queue.settings.feed_maxlen, approximate=True)
 
 
 def default_consumer_name() -> str:
@@ -177,6 +187,7 @@ class StreamWorker:
         self.name = name or default_consumer_name()
         self.client = queue.client
         self.processed = 0
+        self.conflicts = 0  # WriteConflicts re-run (bench/scale.py)
         self._own_first = True
         self._last_claim = 0.0
         self._slots = asyncio.Semaphore(max(1, self.settings.concurrency))
@@ -219,7 +230,7 @@ class StreamWorker:
         return await self._handle_all(await self._read(">", block=BLOCK_MS))
 
     async def _read(self, start: str, *, block: int | None = None) -> list[tuple[str, dict[str, str]]]:
-        count = max(1, self.settings.concurrency) * 4
+        count = max(READ_BATCH, max(1, self.settings.concurrency) * 4)
         got: Any = await self.client.xreadgroup(GROUP, self.name, {self.queue.stream: start}, count=count, block=block)
         self.queue.store.round_trips += 1
         if not got:
@@ -258,17 +269,43 @@ class StreamWorker:
     async def _handle_all(self, entries: list[tuple[str, dict[str, str]]]) -> bool:
         if not entries:
             return False
-        # Several events in flight overlap their Redis round trips; locks keep them apart.
-        results = await asyncio.gather(
-            *(self._handle(entry_id, fields) for entry_id, fields in entries), return_exceptions=True
-        )
+        store = self.queue.store
+        event_ids = [fields.get("event", "") for _, fields in entries]
+        # The batch's events in one round trip, not two reads per event (see RedisStore).
+        await store.read_events_ahead([e for e in event_ids if e])
+        done: list[str] = []
+        self.queue.held_feed = []
+        try:
+            # Several events in flight overlap their Redis round trips; locks keep them apart.
+            results = await asyncio.gather(
+                *(self._handle(entry_id, fields, done) for entry_id, fields in entries), return_exceptions=True
+            )
+        finally:
+            store.forget_events_ahead(event_ids)
+            feed, self.queue.held_feed = self.queue.held_feed, None
+        # Resolved entries are acknowledged together, with their live-update entries; a crash before
+        # this only redelivers them, and a redelivered event is reported as a duplicate.
+        await self._settle(done, feed)
         # Let every event in flight settle before reporting an outage: none is left half-handled.
         for outcome in results:
             if isinstance(outcome, BaseException):
                 raise outcome
         return True
 
-    async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
+    async def _settle(self, done: list[str], feed: list[dict[FieldT, EncodableT]]) -> None:
+        if not done and not feed:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        if done:
+            pipe.xack(self.queue.stream, GROUP, *done)
+            pipe.hdel(self.queue.errors, *done)
+        for fields in feed:
+            pipe.xadd(self.queue.feed, fields, maxlen=self.settings.feed_maxlen, approximate=True)
+        self.queue.store.round_trips += 1
+        await pipe.execute()
+        self.processed += len(done)
+
+    async def _handle(self, entry_id: str, fields: dict[str, str], done: list[str]) -> None:
         event_id = fields.get("event", "")
         async with self._slots:
             if not event_id:
@@ -286,9 +323,7 @@ class StreamWorker:
                 await self.client.hset(self.queue.errors, entry_id, f"{type(e).__name__}: {e}"[:500])
                 log.exception("resolution failed", extra={"event_id": event_id})
                 return
-            await self.client.xack(self.queue.stream, GROUP, entry_id)
-            self.queue.store.round_trips += 1
-            self.processed += 1
+            done.append(entry_id)
 
     async def _process(self, event_id: str) -> None:
         for attempt in range(CONFLICT_RETRIES):
@@ -296,6 +331,7 @@ class StreamWorker:
                 await self.pipeline.process(event_id)
                 return
             except WriteConflict:
+                self.conflicts += 1
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
                 await asyncio.sleep(0.001 * (attempt + 1))
