@@ -9,6 +9,12 @@ A unit is a per-task write overlay with optimistic validation:
 * every read consults Redis (one pipelined round trip per call, cached for the rest of the unit) and
   then the overlay, so a unit reads its own writes (the resolver creates a person, merges, and the
   lead book then reads the members);
+* reads follow the resolver's walk ahead of it: a profile is read with its person's alias chain,
+  members, their profiles and leads (`_graph`, one read-only script), recent hits with their
+  profiles' roots, identifier hits with the shared flags. Each reply is cached only as its accessor
+  would have cached it, and the accessor still adds its commit check when it is called, so reading
+  ahead changes no decision and weakens no check; a fresh person or merge id is taken as free
+  without a read and the commit checks that it is (EXISTS = 0);
 * a nested unit is a savepoint: the overlay keeps an undo journal, and a nested failure pops the
   journal and truncates the operation list back to where the nested unit began;
 * at the outermost exit one Lua script (EVALSHA, one round trip) first re-reads the few values the
@@ -23,12 +29,17 @@ Locks (`lock`)
 --------------
 One Redis string per resolution key (`{stitch}:lock:<key>`), taken all-or-nothing by one Lua script
 (SET NX PX per key in sorted order, undone if any key is busy: a waiter never holds a part, so there
-is no deadlock), retried with capped backoff up to `lock_wait_s`, then StoreError. The lease
-(`lock_lease_s`) is far above one event's time; a dead worker's locks expire with it. Released by a
-compare-and-delete script. Locks taken inside a unit are held until the unit has committed (strict
-two-phase locking): the pipeline takes them inside `process()`'s unit, and releasing them before the
-commit would let another worker decide on state that is not yet written. The commit also checks that
-the tokens are still ours, so a unit that outlived its lease cannot write.
+is no deadlock). A busy try counts itself in `lockwait`; the holder's release pushes one token per
+waiter to `wake:<lock key>`, and the waiter blocks on that list (BLPOP) for at most a pause doubling up
+to LOCK_POLL_MAX_S (a dead holder releases nothing), then tries again, up to `lock_wait_s`, then
+StoreError. Units of one process wait for each other's keys in memory, all-or-nothing as well, and
+never poll Redis for them. The lease (`lock_lease_s`) is far above one event's time; a dead
+worker's locks expire with it. Locks are held until the unit they were taken in has committed
+(strict two-phase locking): releasing them before the commit would let another worker decide on
+state that is not yet written. Outside a unit, `lock` opens one, so the pipeline's
+`lock(keys), atomic()` commits when the lock is left, and the commit script releases the locks in
+the same round trip (compare-and-delete, whatever the outcome); the commit also checks that the
+tokens are still ours, so a unit that outlived its lease cannot write.
 
 Keys (all under the hash tag `{<prefix>}`, default `{stitch}`)
 -------------------------------------------------------------
@@ -72,6 +83,8 @@ Keys (all under the hash tag `{<prefix>}`, default `{stitch}`)
 | `ib:ix:<u, r>:<flag, ->:<all, to:<name>>` | zset | last_at -> person id: the inbox list order, unread (`u`) and read (`r`) apart |
 | `meta` | hash | one-time migrations done (`profile_words`) |
 | `lock:<resolution key>` | string | lock token (PX lease) |
+| `lockwait` | hash | lock key -> processes waiting for it |
+| `wake:<lock key>` | list | one token per waiter, pushed by the release (expires after 1 s) |
 
 Redis Cluster
 -------------
@@ -139,10 +152,10 @@ CHUNK = 1000
 # Defaults for the resolution locks; Settings overrides them.
 LOCK_LEASE_S = 30.0
 LOCK_WAIT_S = 60.0
-# Pauses between two tries of a busy lock, doubling from the first to the longest: an event holds
-# its locks for a few milliseconds, and waiters in the same process do not poll at all.
-LOCK_POLL_MIN_S = 0.0005
-LOCK_POLL_MAX_S = 0.008
+# Longest waits for a busy lock's release before trying again, doubling from the first to the
+# cap: a release wakes the waiter at once, so these only bound the wait for a holder that died.
+LOCK_POLL_MIN_S = 0.01
+LOCK_POLL_MAX_S = 0.2
 # Overlay members not yet numbered by the commit script sort after every committed one.
 _LOCAL_SEQ = 1e15
 # The inbox list's filters (InboxRow fields); each has its own index.
@@ -150,15 +163,33 @@ INBOX_FLAGS = ("repeat_lead", "repeat_inquiry", "repeat_deal")
 # Above every code point: `word < prefix + _LEX_TOP` bounds a prefix range (as SqliteStore does).
 _LEX_TOP = "\U0010ffff"
 
-_COMMIT = """
--- KEYS[1]: the arrival counter; KEYS[2..]: the unit's lock keys, all held with the token ARGV[3].
--- The locks are released here whatever the outcome (compare-and-delete): a separate release would
--- cost the worker one more round trip per event.
-local function release()
-  for i = 2, #KEYS do
-    if redis.call('GET', KEYS[i]) == ARGV[3] then redis.call('DEL', KEYS[i]) end
+# Releasing a lock wakes the processes waiting for it: an acquire that finds a key busy counts
+# itself in the `lockwait` hash, and the release pushes one token per waiter to the key's wake list,
+# which the waiters block on (BLPOP) instead of polling. A token pushed before its waiter blocks is
+# still there when it does (no lost wake-up); a token nobody takes expires with the list.
+_RELEASE_FN = """
+local function release(first, token, waits, wake)
+  for i = first, #KEYS do
+    local k = KEYS[i]
+    if redis.call('GET', k) == token then
+      redis.call('DEL', k)
+      local n = tonumber(redis.call('HGET', waits, k) or '0')
+      if n > 0 then
+        redis.call('HDEL', waits, k)
+        for _ = 1, n do redis.call('RPUSH', wake .. k, '1') end
+        redis.call('PEXPIRE', wake .. k, 1000)
+      end
+    end
   end
 end
+"""
+
+_COMMIT = (
+    _RELEASE_FN
+    + """
+-- KEYS[1]: the arrival counter; KEYS[2..]: the unit's lock keys, all held with the token ARGV[3];
+-- ARGV[4], ARGV[5]: the lockwait hash and the wake lists' prefix. The locks are released here
+-- whatever the outcome (compare-and-delete): a separate release would cost one more round trip.
 local checks = cjson.decode(ARGV[1])
 for i, c in ipairs(checks) do
   local n = #c
@@ -166,7 +197,7 @@ for i, c in ipairs(checks) do
   for j = 3, n - 1 do args[#args + 1] = c[j] end
   local got = redis.call(c[1], c[2], unpack(args))
   if got == false or got == nil then got = '' end
-  if tostring(got) ~= c[n] then release(); return i end
+  if tostring(got) ~= c[n] then release(2, ARGV[3], ARGV[4], ARGV[5]); return i end
 end
 local ops = cjson.decode(ARGV[2])
 for _, op in ipairs(ops) do
@@ -178,27 +209,29 @@ for _, op in ipairs(ops) do
     redis.call(unpack(op))
   end
 end
-release()
+release(2, ARGV[3], ARGV[4], ARGV[5])
 return 0
 """
+)
 
 _ACQUIRE = """
 for i, k in ipairs(KEYS) do
   if not redis.call('SET', k, ARGV[1], 'NX', 'PX', ARGV[2]) then
     for j = 1, i - 1 do redis.call('DEL', KEYS[j]) end
+    redis.call('HINCRBY', ARGV[3], k, 1)
     return i
   end
 end
 return 0
 """
 
-_RELEASE = """
-local n = 0
-for _, k in ipairs(KEYS) do
-  if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k); n = n + 1 end
-end
-return n
+_RELEASE = (
+    _RELEASE_FN
+    + """
+release(1, ARGV[1], ARGV[2], ARGV[3])
+return 0
 """
+)
 
 _RENEW = """
 local n = 0
@@ -432,7 +465,10 @@ class RedisStore(BaseStore):
         # Lock keys held by this process's units -> set when they are released.
         self._local: dict[str, asyncio.Event] = {}
         self.lock_retries = 0  # tries of the lock script that found a key busy (bench/scale.py)
+        self.lock_waited_s = 0.0  # time spent taking locks in Redis, retries included (bench/scale.py)
+        self.lock_waited_local_s = 0.0  # time spent waiting for this process's other units (bench/scale.py)
         self._ahead: dict[str, _Ahead] = {}
+        self._wake_args = (self.key("lockwait"), self.key("wake") + ":")
 
     @classmethod
     def from_url(
@@ -518,7 +554,12 @@ class RedisStore(BaseStore):
             return
         await self._keep_leases(unit)
         checks = unit.checks + [["GET", k, token] for k, token in unit.locks.items()]
-        payload = [json.dumps(checks, ensure_ascii=False), json.dumps(unit.ops, ensure_ascii=False), unit.token]
+        payload = [
+            json.dumps(checks, ensure_ascii=False),
+            json.dumps(unit.ops, ensure_ascii=False),
+            unit.token,
+            *self._wake_args,
+        ]
         self.round_trips += 1
         try:
             failed = await self._commit(keys=[self.key("seq"), *unit.locks], args=payload)
@@ -565,8 +606,12 @@ class RedisStore(BaseStore):
         if need:
             # Tasks of this process wait for each other here, without polling Redis; only another
             # process's holder makes the Redis script below retry.
+            started = time.monotonic()
             await self._local_acquire(unit, need)
+            waited = time.monotonic()
             await self._lock(need, unit.token)
+            self.lock_waited_local_s += waited - started
+            self.lock_waited_s += time.monotonic() - waited
             unit.locks.update(dict.fromkeys(need, unit.token))
             unit.renewed_at = unit.renewed_at or time.monotonic()
             # What was read before waiting may have changed meanwhile: read it again.
@@ -594,16 +639,20 @@ class RedisStore(BaseStore):
         lease_ms = str(int(self.lock_lease_s * 1000))
         deadline = time.monotonic() + self.lock_wait_s
         delay = LOCK_POLL_MIN_S
+        waits, wake = self._wake_args
         while True:
             self.round_trips += 1
-            busy = await self._acquire(keys=names, args=[token, lease_ms])
+            busy = await self._acquire(keys=names, args=[token, lease_ms, waits])
             if not busy:
                 return
             self.lock_retries += 1
             if time.monotonic() >= deadline:
                 raise StoreError(f"resolution keys stayed locked for {self.lock_wait_s:.0f}s")
-            # Jitter keeps two waiters on the same keys from retrying in lockstep.
-            await asyncio.sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
+            # Until the holder releases the busy key (it pushes a token), or a pause that doubles up to
+            # a cap: a holder whose lease ran out releases nothing. Jitter keeps two waiters apart.
+            self.round_trips += 1
+            pause = delay * (0.5 + secrets.randbelow(1000) / 1000)
+            await self.client.blpop([wake + names[int(busy) - 1]], timeout=pause)
             delay = min(delay * 2, LOCK_POLL_MAX_S)
 
     async def _keep_leases(self, unit: _Unit) -> None:
@@ -622,7 +671,7 @@ class RedisStore(BaseStore):
         try:
             for token, names in by_token.items():
                 self.round_trips += 1
-                await self._release(keys=names, args=[token])
+                await self._release(keys=names, args=[token, *self._wake_args])
         except (RedisError, OSError):
             # The lease frees them; a failed release only delays the next worker.
             log.warning("lock release failed; leases will expire", extra={"keys": len(held)})
