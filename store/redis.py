@@ -907,7 +907,9 @@ class RedisStore(BaseStore):
             if status is not None:
                 return False
             self._hset(unit, key, {"envelope": envelope_dump(envelope), "status": "pending", "reason": ""})
-            self._zadd_seq(unit, self.key("ev", "pending"), envelope.id)
+            # The arrival number is kept on the event too: the stream worker compares it with the
+            # oldest entry left in the stream to find events whose entries were trimmed away.
+            self._zadd_seq(unit, self.key("ev", "pending"), envelope.id, key)
             self._count(unit, "ev:pending", 1)
             return True
 
