@@ -619,9 +619,14 @@ class RedisStore(BaseStore):
         yield
 
     async def _local_acquire(self, unit: _Unit, names: list[str]) -> None:
-        # All-or-nothing, like the Redis script: a waiter holds no part, so there is no deadlock.
+        # All-or-nothing, like the Redis script. A unit that already holds keys (a replay batch) and
+        # waits for more can still meet another such unit: the wait is bounded as in Redis.
+        deadline = time.monotonic() + self.lock_wait_s
         while busy := [self._local[n] for n in names if n in self._local]:
-            await busy[0].wait()
+            try:
+                await asyncio.wait_for(busy[0].wait(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError as e:
+                raise StoreError(f"resolution keys stayed locked for {self.lock_wait_s:.0f}s") from e
         freed = asyncio.Event()
         for n in names:
             self._local[n] = freed
