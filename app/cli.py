@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -160,8 +161,16 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        cpu = time.process_time()
         processed = await worker.run(stop=stop, exit_when_idle=args.exit_when_idle)
-        print(json.dumps({"worker": worker.name, "processed": processed, "round_trips": store.round_trips}))
+        report: dict[str, object] = {"worker": worker.name, "processed": processed, "round_trips": store.round_trips}
+        report |= {
+            "conflicts": worker.conflicts,
+            "lock_retries": store.lock_retries,
+            "cpu_s": time.process_time() - cpu,
+        }
+        report |= {"lock_waited_s": store.lock_waited_s, "lock_waited_local_s": store.lock_waited_local_s}
+        print(json.dumps(report))
     finally:
         await store.close()
     return 0

@@ -11,7 +11,13 @@ longer pending as a duplicate, and a unit's commit re-checks the event's status)
 resolved exactly once in effect. A worker first re-reads its own pending entries (id "0": a restart
 with the same `--name`), then new ones (">"); entries idle longer than `claim_idle_s` (a dead
 consumer's) are taken over with XAUTOCLAIM; an entry delivered more than `max_deliveries` times, or
-one that can never parse, goes to `q:dead` and is acknowledged — never silently dropped.
+one that can never parse, goes to `q:dead` and is acknowledged — never silently dropped. Entries the
+stream cap (`stream_maxlen`) trimmed before anyone acknowledged them, delivered or not, have their
+events enqueued again on the next claim round (`requeue_orphans`); a delivered one is also recorded
+in `q:dead` for ops.
+
+A worker reads up to READ_BATCH entries at once, reads their events in one round trip, and
+acknowledges the batch with its live-update entries in one more.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
+from redis.typing import EncodableT, FieldT
 
 from app.ingest import IngestResult, Outcome, Pipeline
 from app.queue import BaseQueue
@@ -41,8 +48,31 @@ GROUP = "resolvers"
 # redelivery; conflicts need two workers on one person at the same moment, so a few tries suffice.
 CONFLICT_RETRIES = 8
 BLOCK_MS = 500  # how long one read waits for new entries (also bounds shutdown latency)
+# Entries read per XREADGROUP (at least four per event in flight): the batch's events are read ahead
+# in one round trip and its acknowledgements sent in one.
+READ_BATCH = 32
+ORPHAN_BATCH = 500  # pending events re-enqueued per round trip after their entries were trimmed
 DEAD_MAXLEN = 100_000
 OUTAGE_PAUSE_S = 0.5  # between attempts while Redis does not answer
+
+
+# Enqueue pending events again under new arrival numbers. KEYS: the stream, the pending index, the
+# arrival counter, then each event's hash; ARGV: the stream cap, then the event ids. An event that
+# was resolved meanwhile (no longer pending) is left alone.
+_REQUEUE = """
+local n = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call('ZSCORE', KEYS[2], id) then
+    local seq = redis.call('INCR', KEYS[3])
+    redis.call('ZADD', KEYS[2], seq, id)
+    redis.call('HSET', KEYS[i + 2], 'seq', seq)
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', id)
+    n = n + 1
+  end
+end
+return n
+"""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +95,9 @@ class RedisStreamQueue(BaseQueue):
         self.dead = store.key("q", "dead")
         self.errors = store.key("q", "errors")
         self.feed = store.key("feed")
+        self._requeue = self.client.register_script(_REQUEUE)
+        # Live-update entries waiting for the worker's next acknowledgement round trip (None: send at once).
+        self.held_feed: list[dict[FieldT, EncodableT]] | None = None
 
     async def start(self) -> None:
         await self.ensure_group()
@@ -88,13 +121,23 @@ class RedisStreamQueue(BaseQueue):
 
     async def backlog(self) -> int:
         """Entries not yet delivered plus entries delivered and not acknowledged."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xinfo_groups(self.stream)
+        pipe.xlen(self.stream)
+        pipe.xrevrange(self.stream, count=1)
         try:
-            groups: Any = await self.client.xinfo_groups(self.stream)
+            groups, length, newest = await pipe.execute()
         except ResponseError:
             return 0
         for g in groups:
             if g["name"] == GROUP:
-                return int(g.get("lag") or 0) + int(g.get("pending") or 0)
+                # Redis counts entries trimmed before delivery in the lag; none waits when the newest
+                # entry was delivered, and never more than the stream holds (trimmed entries' events
+                # are enqueued again, see requeue_orphans).
+                lag = min(int(g.get("lag") or 0), int(length))
+                if not newest or _entry_id(newest[0][0]) <= _entry_id(g["last-delivered-id"]):
+                    lag = 0
+                return lag + int(g.get("pending") or 0)
         return 0
 
     async def queue_lag(self) -> float:
@@ -141,12 +184,46 @@ class RedisStreamQueue(BaseQueue):
         await pipe.execute()
         log.warning("event dead-lettered", extra={"event_id": event_id, "deliveries": deliveries})
 
+    async def requeue_orphans(self) -> int:
+        """Enqueue again the pending events whose stream entries were trimmed away (MAXLEN).
+
+        Events are enqueued in arrival order (their `seq`), and entries leave the stream oldest
+        first, so a pending event that arrived before the event of the oldest entry left has lost its
+        entry, delivered or not. It is enqueued again with a new arrival number, so the order holds
+        for the next look. Enqueuing an event twice is harmless (a resolved event is reported as a
+        duplicate): one enqueued slightly out of order, or accepted and not yet enqueued, may be sent
+        twice, none is lost. Returns how many were enqueued.
+        """
+        oldest: Any = await self.client.xrange(self.stream, count=1)
+        pending = self.store.key("ev", "pending")
+        if oldest:
+            event_id = (oldest[0][1] or {}).get("event", "")
+            seq = await self.client.hget(self.store.key("ev", event_id), "seq") if event_id else None
+            if seq is None:
+                return 0  # an event stored before events kept their arrival number: nothing to compare
+            bound = "(" + str(seq)
+        else:
+            bound = "+inf"  # nothing left in the stream: every pending event has lost its entry
+        requeued = 0
+        while True:
+            ids: Any = await self.client.zrangebyscore(pending, "-inf", bound, start=0, num=ORPHAN_BATCH)
+            if not ids:
+                return requeued
+            keys = [self.stream, pending, self.store.key("seq"), *(self.store.key("ev", i) for i in ids)]
+            self.store.round_trips += 1
+            requeued += int(await self._requeue(keys=keys, args=[self.settings.stream_maxlen, *ids]))
+            log.warning("events re-enqueued after their entries were trimmed", extra={"events": len(ids)})
+
     def feed_writer(self) -> FeedWriter:
         return FeedWriter(self)
 
 
 class FeedWriter:
-    """A pipeline observer appending (person_id, event_id, kind) to the capped live-update stream."""
+    """A pipeline observer appending (person_id, event_id, kind) to the capped live-update stream.
+
+    A `StreamWorker` collects the entries of a batch (`held`) and sends them with the batch's
+    acknowledgements in one round trip; elsewhere (a web process) each is appended at once.
+    """
 
     def __init__(self, queue: RedisStreamQueue) -> None:
         self.queue = queue
@@ -155,12 +232,17 @@ class FeedWriter:
         if result.outcome is not Outcome.INGESTED:
             return
         kind = "merge" if result.merges else "new_person" if result.new_person else "message"
-        await self.queue.client.xadd(
-            self.queue.feed,
-            {"person_id": result.person_id, "event_id": result.event_id, "kind": kind},
-            maxlen=self.queue.settings.feed_maxlen,
-            approximate=True,
-        )
+        fields: dict[FieldT, EncodableT] = {"person_id": result.person_id, "event_id": result.event_id, "kind": kind}
+        if self.queue.held_feed is not None:
+            self.queue.held_feed.append(fields)
+            return
+        self.queue.store.round_trips += 1
+        await self.queue.client.xadd(self.queue.feed, fields, maxlen=self.queue.settings.feed_maxlen, approximate=True)
+
+
+def _entry_id(entry_id: str) -> tuple[int, int]:
+    ms, _, n = str(entry_id).partition("-")
+    return int(ms), int(n or 0)
 
 
 def default_consumer_name() -> str:
@@ -177,6 +259,7 @@ class StreamWorker:
         self.name = name or default_consumer_name()
         self.client = queue.client
         self.processed = 0
+        self.conflicts = 0  # WriteConflicts re-run (bench/scale.py)
         self._own_first = True
         self._last_claim = 0.0
         self._slots = asyncio.Semaphore(max(1, self.settings.concurrency))
@@ -219,7 +302,7 @@ class StreamWorker:
         return await self._handle_all(await self._read(">", block=BLOCK_MS))
 
     async def _read(self, start: str, *, block: int | None = None) -> list[tuple[str, dict[str, str]]]:
-        count = max(1, self.settings.concurrency) * 4
+        count = max(READ_BATCH, max(1, self.settings.concurrency) * 4)
         got: Any = await self.client.xreadgroup(GROUP, self.name, {self.queue.stream: start}, count=count, block=block)
         self.queue.store.round_trips += 1
         if not got:
@@ -235,10 +318,16 @@ class StreamWorker:
         claimed = [(entry_id, fields or {}) for entry_id, fields in reply[1]]
         deleted = reply[2] if len(reply) > 2 else []
         for entry_id in deleted:
-            # Trimmed away before anyone acknowledged it: the event is still pending in the store.
-            await self.queue.to_dead(entry_id, "", "entry trimmed from the stream before it was resolved", 0)
+            # Trimmed away before anyone acknowledged it; its event, still pending, is enqueued again
+            # below (the entry is recorded for ops, and acknowledged).
+            await self.queue.to_dead(
+                entry_id, "", "entry trimmed from the stream before it was resolved; enqueued again", 0
+            )
+        # Entries trimmed before they were ever delivered leave no trace in the group at all: look for
+        # their events on every claim round (three round trips every claim_idle_s / 2).
+        requeued = await self.queue.requeue_orphans()
         if not claimed:
-            return bool(deleted)
+            return bool(deleted) or bool(requeued)
         ids = [e for e, _ in claimed]
         details: Any = await self.client.xpending_range(
             self.queue.stream, GROUP, min=min(ids), max=max(ids), count=len(ids) * 2 + 10, consumername=self.name
@@ -258,17 +347,43 @@ class StreamWorker:
     async def _handle_all(self, entries: list[tuple[str, dict[str, str]]]) -> bool:
         if not entries:
             return False
-        # Several events in flight overlap their Redis round trips; locks keep them apart.
-        results = await asyncio.gather(
-            *(self._handle(entry_id, fields) for entry_id, fields in entries), return_exceptions=True
-        )
+        store = self.queue.store
+        event_ids = [fields.get("event", "") for _, fields in entries]
+        # The batch's events in one round trip, not two reads per event (see RedisStore).
+        await store.read_events_ahead([e for e in event_ids if e])
+        done: list[str] = []
+        self.queue.held_feed = []
+        try:
+            # Several events in flight overlap their Redis round trips; locks keep them apart.
+            results = await asyncio.gather(
+                *(self._handle(entry_id, fields, done) for entry_id, fields in entries), return_exceptions=True
+            )
+        finally:
+            store.forget_events_ahead(event_ids)
+            feed, self.queue.held_feed = self.queue.held_feed, None
+        # Resolved entries are acknowledged together, with their live-update entries; a crash before
+        # this only redelivers them, and a redelivered event is reported as a duplicate.
+        await self._settle(done, feed)
         # Let every event in flight settle before reporting an outage: none is left half-handled.
         for outcome in results:
             if isinstance(outcome, BaseException):
                 raise outcome
         return True
 
-    async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
+    async def _settle(self, done: list[str], feed: list[dict[FieldT, EncodableT]]) -> None:
+        if not done and not feed:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        if done:
+            pipe.xack(self.queue.stream, GROUP, *done)
+            pipe.hdel(self.queue.errors, *done)
+        for fields in feed:
+            pipe.xadd(self.queue.feed, fields, maxlen=self.settings.feed_maxlen, approximate=True)
+        self.queue.store.round_trips += 1
+        await pipe.execute()
+        self.processed += len(done)
+
+    async def _handle(self, entry_id: str, fields: dict[str, str], done: list[str]) -> None:
         event_id = fields.get("event", "")
         async with self._slots:
             if not event_id:
@@ -286,9 +401,7 @@ class StreamWorker:
                 await self.client.hset(self.queue.errors, entry_id, f"{type(e).__name__}: {e}"[:500])
                 log.exception("resolution failed", extra={"event_id": event_id})
                 return
-            await self.client.xack(self.queue.stream, GROUP, entry_id)
-            self.queue.store.round_trips += 1
-            self.processed += 1
+            done.append(entry_id)
 
     async def _process(self, event_id: str) -> None:
         for attempt in range(CONFLICT_RETRIES):
@@ -296,6 +409,7 @@ class StreamWorker:
                 await self.pipeline.process(event_id)
                 return
             except WriteConflict:
+                self.conflicts += 1
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
                 await asyncio.sleep(0.001 * (attempt + 1))

@@ -5,7 +5,11 @@
 Each run: fresh keys (only this store's prefix in the given DB is dropped), `bench.synth` events
 stored and enqueued, then N worker processes started; the clock runs from the first resolved event
 to the last (process start-up excluded). Round trips are counted by each worker's client (reads,
-the commit script, lock scripts, stream reads and acks) and divided by the events.
+the commit script, lock scripts, stream reads and acks) and divided by the events; so are the
+WriteConflicts re-run, the lock tries that found a key held by another process and the time spent
+waiting for it. CPU per event is the workers' own (from their first read) and Redis's (INFO cpu);
+"cores busy" is the whole machine's, other work included, over the workers' run: when it is near the
+core count, more workers cannot add throughput, and the ceiling is cores / (worker + Redis CPU).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ async def run(url: str, events: int, workers: int, path: str) -> dict[str, float
         settings = Settings()
         await enqueue_files(Pipeline(store, settings), RedisStreamQueue(store, settings.worker), [path])
         env = dict(os.environ, STITCH_STORE=url, PYTHONPATH=str(ROOT))
+        redis_cpu = await _redis_cpu_s(store)
+        busy, wall = _machine_busy_s(), time.perf_counter()
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "worker", "--name", f"bench{i}", "--exit-when-idle"],
@@ -57,20 +63,49 @@ async def run(url: str, events: int, workers: int, path: str) -> dict[str, float
                 last = now
                 break
             await asyncio.sleep(0.05)
-        trips = 0
+        redis_cpu = await _redis_cpu_s(store) - redis_cpu
+        busy, wall = _machine_busy_s() - busy, time.perf_counter() - wall
+        totals = dict.fromkeys(("round_trips", "conflicts", "lock_retries", "cpu_s", "lock_waited_s"), 0.0)
         for p in procs:
             out, _ = p.communicate(timeout=60)
-            trips += json.loads(out.decode().strip().splitlines()[-1])["round_trips"]
+            report = json.loads(out.decode().strip().splitlines()[-1])
+            for k in totals:
+                totals[k] += report[k]
         same = await partition(store) == truth(events)
         return {
             "workers": workers,
             "events_per_s": (events - first_done) / (last - first),
-            "round_trips_per_event": trips / events,
+            "round_trips_per_event": totals["round_trips"] / events,
+            "conflicts_per_event": totals["conflicts"] / events,
+            "lock_retries_per_event": totals["lock_retries"] / events,
+            # CPU per event: the workers' (from their first read, start-up left out), and Redis's.
+            "worker_cpu_ms": totals["cpu_s"] / events * 1000,
+            "redis_cpu_ms": redis_cpu / events * 1000,
+            # Cores busy over the run, everything on the machine counted (other work included).
+            "machine_cores_busy": busy / wall,
+            # Time an event waited for another process's locks (in Redis), per event.
+            "lock_wait_ms": totals["lock_waited_s"] / events * 1000,
             "same_grouping": float(same),
         }
     finally:
         await store.drop_everything()
         await store.close()
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (Linux /proc/stat), or 0 where unknown."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+async def _redis_cpu_s(store: RedisStore) -> float:
+    info = await store.client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 async def main(argv: list[str] | None = None) -> None:
@@ -83,10 +118,16 @@ async def main(argv: list[str] | None = None) -> None:
         path = str(Path(tmp) / "events.jsonl")
         write(path, args.events)
         rows = [await run(args.redis, args.events, int(n), path) for n in args.workers.split(",")]
-    print(f"{'workers':>8} {'events/s':>10} {'round trips/event':>18} {'same grouping':>14}")
+    print(
+        f"{'workers':>8} {'events/s':>10} {'round trips/event':>18} {'conflicts/event':>16}"
+        f" {'lock retries/event':>19} {'lock wait ms/event':>19} {'CPU ms/event: workers':>22} {'Redis':>6}"
+        f" {'cores busy':>11} {'same grouping':>14}"
+    )
     for r in rows:
         print(
             f"{r['workers']:>8.0f} {r['events_per_s']:>10.0f} {r['round_trips_per_event']:>18.1f}"
+            f" {r['conflicts_per_event']:>16.3f} {r['lock_retries_per_event']:>19.2f} {r['lock_wait_ms']:>19.2f}"
+            f" {r['worker_cpu_ms']:>22.2f} {r['redis_cpu_ms']:>6.2f} {r['machine_cores_busy']:>11.2f}"
             f" {'yes' if r['same_grouping'] else 'NO':>14}"
         )
 

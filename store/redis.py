@@ -9,6 +9,12 @@ A unit is a per-task write overlay with optimistic validation:
 * every read consults Redis (one pipelined round trip per call, cached for the rest of the unit) and
   then the overlay, so a unit reads its own writes (the resolver creates a person, merges, and the
   lead book then reads the members);
+* reads follow the resolver's walk ahead of it: a profile is read with its person's alias chain,
+  members, their profiles and leads (`_graph`, one read-only script), recent hits with their
+  profiles' roots, identifier hits with the shared flags. Each reply is cached only as its accessor
+  would have cached it, and the accessor still adds its commit check when it is called, so reading
+  ahead changes no decision and weakens no check; a fresh person or merge id is taken as free
+  without a read and the commit checks that it is (EXISTS = 0);
 * a nested unit is a savepoint: the overlay keeps an undo journal, and a nested failure pops the
   journal and truncates the operation list back to where the nested unit began;
 * at the outermost exit one Lua script (EVALSHA, one round trip) first re-reads the few values the
@@ -23,12 +29,17 @@ Locks (`lock`)
 --------------
 One Redis string per resolution key (`{stitch}:lock:<key>`), taken all-or-nothing by one Lua script
 (SET NX PX per key in sorted order, undone if any key is busy: a waiter never holds a part, so there
-is no deadlock), retried with capped backoff up to `lock_wait_s`, then StoreError. The lease
-(`lock_lease_s`) is far above one event's time; a dead worker's locks expire with it. Released by a
-compare-and-delete script. Locks taken inside a unit are held until the unit has committed (strict
-two-phase locking): the pipeline takes them inside `process()`'s unit, and releasing them before the
-commit would let another worker decide on state that is not yet written. The commit also checks that
-the tokens are still ours, so a unit that outlived its lease cannot write.
+is no deadlock). A busy try counts itself in `lockwait`; the holder's release pushes one token per
+waiter to `wake:<lock key>`, and the waiter blocks on that list (BLPOP) for at most a pause doubling up
+to LOCK_POLL_MAX_S (a dead holder releases nothing), then tries again, up to `lock_wait_s`, then
+StoreError. Units of one process wait for each other's keys in memory, all-or-nothing as well, and
+never poll Redis for them. The lease (`lock_lease_s`) is far above one event's time; a dead
+worker's locks expire with it. Locks are held until the unit they were taken in has committed
+(strict two-phase locking): releasing them before the commit would let another worker decide on
+state that is not yet written. Outside a unit, `lock` opens one, so the pipeline's
+`lock(keys), atomic()` commits when the lock is left, and the commit script releases the locks in
+the same round trip (compare-and-delete, whatever the outcome); the commit also checks that the
+tokens are still ours, so a unit that outlived its lease cannot write.
 
 Keys (all under the hash tag `{<prefix>}`, default `{stitch}`)
 -------------------------------------------------------------
@@ -72,6 +83,8 @@ Keys (all under the hash tag `{<prefix>}`, default `{stitch}`)
 | `ib:ix:<u, r>:<flag, ->:<all, to:<name>>` | zset | last_at -> person id: the inbox list order, unread (`u`) and read (`r`) apart |
 | `meta` | hash | one-time migrations done (`profile_words`) |
 | `lock:<resolution key>` | string | lock token (PX lease) |
+| `lockwait` | hash | lock key -> processes waiting for it |
+| `wake:<lock key>` | list | one token per waiter, pushed by the release (expires after 1 s) |
 
 Redis Cluster
 -------------
@@ -139,8 +152,10 @@ CHUNK = 1000
 # Defaults for the resolution locks; Settings overrides them.
 LOCK_LEASE_S = 30.0
 LOCK_WAIT_S = 60.0
-# Longest pause between two tries of a busy lock: an event holds its locks for a few milliseconds.
-LOCK_POLL_MAX_S = 0.008
+# Longest waits for a busy lock's release before trying again, doubling from the first to the
+# cap: a release wakes the waiter at once, so these only bound the wait for a holder that died.
+LOCK_POLL_MIN_S = 0.01
+LOCK_POLL_MAX_S = 0.2
 # Overlay members not yet numbered by the commit script sort after every committed one.
 _LOCAL_SEQ = 1e15
 # The inbox list's filters (InboxRow fields); each has its own index.
@@ -148,7 +163,33 @@ INBOX_FLAGS = ("repeat_lead", "repeat_inquiry", "repeat_deal")
 # Above every code point: `word < prefix + _LEX_TOP` bounds a prefix range (as SqliteStore does).
 _LEX_TOP = "\U0010ffff"
 
-_COMMIT = """
+# Releasing a lock wakes the processes waiting for it: an acquire that finds a key busy counts
+# itself in the `lockwait` hash, and the release pushes one token per waiter to the key's wake list,
+# which the waiters block on (BLPOP) instead of polling. A token pushed before its waiter blocks is
+# still there when it does (no lost wake-up); a token nobody takes expires with the list.
+_RELEASE_FN = """
+local function release(first, token, waits, wake)
+  for i = first, #KEYS do
+    local k = KEYS[i]
+    if redis.call('GET', k) == token then
+      redis.call('DEL', k)
+      local n = tonumber(redis.call('HGET', waits, k) or '0')
+      if n > 0 then
+        redis.call('HDEL', waits, k)
+        for _ = 1, n do redis.call('RPUSH', wake .. k, '1') end
+        redis.call('PEXPIRE', wake .. k, 1000)
+      end
+    end
+  end
+end
+"""
+
+_COMMIT = (
+    _RELEASE_FN
+    + """
+-- KEYS[1]: the arrival counter; KEYS[2..]: the unit's lock keys, all held with the token ARGV[3];
+-- ARGV[4], ARGV[5]: the lockwait hash and the wake lists' prefix. The locks are released here
+-- whatever the outcome (compare-and-delete): a separate release would cost one more round trip.
 local checks = cjson.decode(ARGV[1])
 for i, c in ipairs(checks) do
   local n = #c
@@ -156,7 +197,7 @@ for i, c in ipairs(checks) do
   for j = 3, n - 1 do args[#args + 1] = c[j] end
   local got = redis.call(c[1], c[2], unpack(args))
   if got == false or got == nil then got = '' end
-  if tostring(got) ~= c[n] then return i end
+  if tostring(got) ~= c[n] then release(2, ARGV[3], ARGV[4], ARGV[5]); return i end
 end
 local ops = cjson.decode(ARGV[2])
 for _, op in ipairs(ops) do
@@ -168,26 +209,29 @@ for _, op in ipairs(ops) do
     redis.call(unpack(op))
   end
 end
+release(2, ARGV[3], ARGV[4], ARGV[5])
 return 0
 """
+)
 
 _ACQUIRE = """
 for i, k in ipairs(KEYS) do
   if not redis.call('SET', k, ARGV[1], 'NX', 'PX', ARGV[2]) then
     for j = 1, i - 1 do redis.call('DEL', KEYS[j]) end
+    redis.call('HINCRBY', ARGV[3], k, 1)
     return i
   end
 end
 return 0
 """
 
-_RELEASE = """
-local n = 0
-for _, k in ipairs(KEYS) do
-  if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k); n = n + 1 end
-end
-return n
+_RELEASE = (
+    _RELEASE_FN
+    + """
+release(1, ARGV[1], ARGV[2], ARGV[3])
+return 0
 """
+)
 
 _RENEW = """
 local n = 0
@@ -196,6 +240,121 @@ for _, k in ipairs(KEYS) do
 end
 return n
 """
+
+# Read-only: what the resolver reads about the profiles and persons it is about to follow, in one
+# round trip instead of one per step of a dependent walk (profile -> person -> alias chain -> root ->
+# children -> the members' profiles and leads). ARGV: the key prefix, the longest alias chain, the
+# most keys followed, and a JSON spec: "p" profiles to follow to their whole person, "m" persons to
+# expand, "i" identifier hashes whose profiles are followed like "p", "r" recent-message ranges
+# ([key, min score, limit]) whose profiles are followed to their root only, "f" fields of the
+# shared-identifier hash. KEYS: the keys named in the spec (one slot). Returns flat triples (kind,
+# key, reply): every reply is whole, so the caller may cache it as if it had read that key itself.
+# The budget keeps a huge person or a flooded block from turning one read into a scan: whatever it
+# leaves out is read on demand, as before.
+_GRAPH = """
+local p, depth, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local spec = cjson.decode(ARGV[4])
+local out, seen, parent, expanded = {}, {}, {}, {}
+local function emit(kind, key, got)
+  out[#out + 1] = kind
+  out[#out + 1] = key
+  out[#out + 1] = got
+end
+local function take(kind, key)
+  if seen[key] then return seen[key] end
+  if budget <= 0 then return nil end
+  budget = budget - 1
+  local got
+  if kind == 'h' then got = redis.call('HGETALL', key)
+  elseif kind == 's' then got = redis.call('SMEMBERS', key)
+  else got = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES') end
+  seen[key] = got
+  emit(kind, key, got)
+  return got
+end
+local function field(flat, name)
+  for i = 1, #flat, 2 do
+    if flat[i] == name then return flat[i + 1] end
+  end
+  return nil
+end
+local function root_of(pid)
+  for _ = 1, depth do
+    if parent[pid] == nil then
+      local h = take('h', p .. 'pe:' .. pid)
+      if h == nil then return nil end
+      parent[pid] = field(h, 'merged_into') or false
+    end
+    if parent[pid] == false then return pid end
+    pid = parent[pid]
+  end
+  return nil
+end
+local function expand(root)
+  if expanded[root] then return end
+  expanded[root] = true
+  local members, frontier = {root}, {root}
+  while #frontier > 0 do
+    local nxt = {}
+    for _, m in ipairs(frontier) do
+      local kids = take('s', p .. 'ch:' .. m)
+      if kids == nil then return end
+      for _, c in ipairs(kids) do
+        members[#members + 1] = c
+        nxt[#nxt + 1] = c
+      end
+    end
+    frontier = nxt
+  end
+  for _, m in ipairs(members) do
+    local profiles = take('z', p .. 'pp:' .. m)
+    if profiles == nil then return end
+    for i = 1, #profiles, 2 do take('h', p .. 'pr:' .. profiles[i]) end
+    local leads = take('z', p .. 'ld:of:' .. m)
+    if leads == nil then return end
+    for i = 1, #leads, 2 do take('h', p .. 'ld:' .. leads[i]) end
+    take('h', p .. 'cl:' .. m)
+    take('s', p .. 'sg:of:' .. m)
+  end
+end
+local function follow(profile_key, whole)
+  local profile = take('h', p .. 'pr:' .. profile_key)
+  if profile == nil then return end
+  local pid = field(profile, 'person_id')
+  if not pid then return end
+  local root = root_of(pid)
+  if root and whole then
+    take('h', p .. 'pid:' .. profile_key)
+    expand(root)
+  end
+end
+if spec.f and #spec.f > 0 then
+  emit('f', p .. 'shared', redis.call('HMGET', p .. 'shared', unpack(spec.f)))
+end
+local hits = {}
+for _, r in ipairs(spec.r or {}) do
+  local got = redis.call('ZREVRANGEBYSCORE', r[1], '+inf', r[2], 'WITHSCORES', 'LIMIT', 0, r[3])
+  emit('r', r[1], got)
+  for i = 1, #got, 2 do hits[#hits + 1] = cjson.decode(got[i])[1] end
+end
+local linked = {}
+for _, k in ipairs(spec.i or {}) do
+  local got = redis.call('HGETALL', k)
+  seen[k] = got
+  emit('h', k, got)
+  for i = 1, #got, 2 do linked[#linked + 1] = got[i] end
+end
+for _, k in ipairs(spec.p or {}) do follow(k, true) end
+for _, m in ipairs(spec.m or {}) do
+  local root = root_of(m)
+  if root then expand(root) end
+end
+for _, k in ipairs(linked) do follow(k, true) end
+for _, k in ipairs(hits) do follow(k, false) end
+return out
+"""
+# The most keys one graph read follows (a person of the usual size needs a few dozen).
+GRAPH_BUDGET = 400
 
 _MISSING: Any = object()
 FINISHED = frozenset({EventStatus.DONE.value, EventStatus.IGNORED.value})
@@ -220,7 +379,9 @@ class _Unit:
         self.cache_s: dict[str, set[str]] = {}
         self.cache_z: dict[str, list[tuple[str, float]]] = {}
         self.cache_str: dict[str, str | None] = {}
-        self.locks: dict[str, str] = {}  # lock key -> token
+        self.locks: dict[str, str] = {}  # lock key -> token (the unit's own)
+        self.token = secrets.token_hex(12)
+        self.local: list[str] = []  # lock keys this unit holds in the process's table
         self.renewed_at = 0.0  # monotonic time the held locks' leases were last renewed
         self.local_seq = 0
 
@@ -259,6 +420,17 @@ class _Unit:
         return _LOCAL_SEQ + self.local_seq
 
 
+class _Ahead:
+    """An event read ahead of its resolution (`read_events_ahead`)."""
+
+    __slots__ = ("envelope", "seed", "status")
+
+    def __init__(self, *, envelope: str, status: str | None) -> None:
+        self.envelope = envelope
+        self.status = status  # not yet handed out by event_status
+        self.seed: str | None = None  # handed out, not yet used by the event's unit
+
+
 def _f(value: float) -> str:
     return repr(float(value))
 
@@ -289,6 +461,14 @@ class RedisStore(BaseStore):
         self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
         self._renew = client.register_script(_RENEW)
+        self._graph_script = client.register_script(_GRAPH)
+        # Lock keys held by this process's units -> set when they are released.
+        self._local: dict[str, asyncio.Event] = {}
+        self.lock_retries = 0  # tries of the lock script that found a key busy (bench/scale.py)
+        self.lock_waited_s = 0.0  # time spent taking locks in Redis, retries included (bench/scale.py)
+        self.lock_waited_local_s = 0.0  # time spent waiting for this process's other units (bench/scale.py)
+        self._ahead: dict[str, _Ahead] = {}
+        self._wake_args = (self.key("lockwait"), self.key("wake") + ":")
 
     @classmethod
     def from_url(
@@ -358,28 +538,35 @@ class RedisStore(BaseStore):
         unit = _Unit()
         self._units[task] = unit
         try:
-            try:
-                yield
-            except BaseException:
-                raise
-            else:
-                await self._apply(unit)
+            yield
+            await self._apply(unit)
         finally:
             del self._units[task]
-            if unit.locks:
-                await self._unlock(unit.locks)
+            try:
+                if unit.locks:
+                    await self._unlock(unit.locks)
+            finally:
+                # After Redis: a local waiter let go now finds the keys free there too.
+                self._local_release(unit)
 
     async def _apply(self, unit: _Unit) -> None:
         if not unit.ops:
             return
         await self._keep_leases(unit)
         checks = unit.checks + [["GET", k, token] for k, token in unit.locks.items()]
-        payload = [json.dumps(checks, ensure_ascii=False), json.dumps(unit.ops, ensure_ascii=False)]
+        payload = [
+            json.dumps(checks, ensure_ascii=False),
+            json.dumps(unit.ops, ensure_ascii=False),
+            unit.token,
+            *self._wake_args,
+        ]
         self.round_trips += 1
         try:
-            failed = await self._commit(keys=[self.key("seq")], args=payload)
+            failed = await self._commit(keys=[self.key("seq"), *unit.locks], args=payload)
         except RedisError as e:
             raise StoreError(f"commit failed: {e}") from e
+        # The script released the locks either way (they all carry the unit's token).
+        unit.locks.clear()
         if failed:
             what = checks[int(failed) - 1][0]
             raise WriteConflict(f"another worker changed what this unit read ({what})")
@@ -399,55 +586,87 @@ class RedisStore(BaseStore):
     # -- locks -----------------------------------------------------------------------------------
     @asynccontextmanager
     async def lock(self, keys: Iterable[str]) -> AsyncIterator[None]:
-        names = sorted({self.key("lock", k) for k in keys})
+        """Take the keys all-or-nothing; held until the unit they were taken in has committed.
+
+        Outside a unit, `lock` opens one, so what the block writes commits when the block is left, and
+        the commit script releases the locks in the same round trip (the pipeline's
+        `lock(keys), atomic()` then costs one script for commit and release together).
+        """
         task = asyncio.current_task()
         assert task is not None
-        unit = self._units.get(task)
-        if unit is not None:
-            # Held until the unit commits (see the module docstring); re-entrant within the unit.
-            need = [n for n in names if n not in unit.locks]
-            await self._keep_leases(unit)
-            if need:
-                token = await self._lock(need)
-                unit.locks.update(dict.fromkeys(need, token))
-                unit.renewed_at = unit.renewed_at or time.monotonic()
-                # What was read before waiting may have changed meanwhile: read it again.
-                unit.forget_reads()
-            yield
+        if task not in self._units:
+            async with self.atomic(), self.lock(keys):
+                yield
             return
-        token = await self._lock(names)
-        try:
-            yield
-        finally:
-            await self._unlock(dict.fromkeys(names, token))
+        unit = self._units[task]
+        names = sorted({self.key("lock", k) for k in keys})
+        # Re-entrant within the unit.
+        need = [n for n in names if n not in unit.locks]
+        await self._keep_leases(unit)
+        if need:
+            # Tasks of this process wait for each other here, without polling Redis; only another
+            # process's holder makes the Redis script below retry.
+            started = time.monotonic()
+            await self._local_acquire(unit, need)
+            waited = time.monotonic()
+            await self._lock(need, unit.token)
+            self.lock_waited_local_s += waited - started
+            self.lock_waited_s += time.monotonic() - waited
+            unit.locks.update(dict.fromkeys(need, unit.token))
+            unit.renewed_at = unit.renewed_at or time.monotonic()
+            # What was read before waiting may have changed meanwhile: read it again.
+            unit.forget_reads()
+        yield
 
-    async def _lock(self, names: list[str]) -> str:
-        token = secrets.token_hex(12)
+    async def _local_acquire(self, unit: _Unit, names: list[str]) -> None:
+        # All-or-nothing, like the Redis script. A unit that already holds keys (a replay batch) and
+        # waits for more can still meet another such unit: the wait is bounded as in Redis.
+        deadline = time.monotonic() + self.lock_wait_s
+        while busy := [self._local[n] for n in names if n in self._local]:
+            try:
+                await asyncio.wait_for(busy[0].wait(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError as e:
+                raise StoreError(f"resolution keys stayed locked for {self.lock_wait_s:.0f}s") from e
+        freed = asyncio.Event()
+        for n in names:
+            self._local[n] = freed
+        unit.local.extend(names)
+
+    def _local_release(self, unit: _Unit) -> None:
+        if not unit.local:
+            return
+        freed = {self._local.pop(n) for n in unit.local}
+        unit.local.clear()
+        for event in freed:
+            event.set()
+
+    async def _lock(self, names: list[str], token: str) -> None:
         lease_ms = str(int(self.lock_lease_s * 1000))
         deadline = time.monotonic() + self.lock_wait_s
-        delay = 0.001
+        delay = LOCK_POLL_MIN_S
+        waits, wake = self._wake_args
         while True:
             self.round_trips += 1
-            busy = await self._acquire(keys=names, args=[token, lease_ms])
+            busy = await self._acquire(keys=names, args=[token, lease_ms, waits])
             if not busy:
-                return token
+                return
+            self.lock_retries += 1
             if time.monotonic() >= deadline:
                 raise StoreError(f"resolution keys stayed locked for {self.lock_wait_s:.0f}s")
-            # Jitter keeps two waiters on the same keys from retrying in lockstep.
-            await asyncio.sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
+            # Until the holder releases the busy key (it pushes a token), or a pause that doubles up to
+            # a cap: a holder whose lease ran out releases nothing. Jitter keeps two waiters apart.
+            self.round_trips += 1
+            pause = delay * (0.5 + secrets.randbelow(1000) / 1000)
+            await self.client.blpop([wake + names[int(busy) - 1]], timeout=pause)
             delay = min(delay * 2, LOCK_POLL_MAX_S)
 
     async def _keep_leases(self, unit: _Unit) -> None:
         """Renew the leases of a long unit (a replay batch holds its locks until it commits)."""
         if not unit.locks or time.monotonic() - unit.renewed_at < self.lock_lease_s / 3:
             return
-        by_token: dict[str, list[str]] = {}
-        for name, token in unit.locks.items():
-            by_token.setdefault(token, []).append(name)
         lease_ms = str(int(self.lock_lease_s * 1000))
-        for token, names in by_token.items():
-            self.round_trips += 1
-            await self._renew(keys=names, args=[token, lease_ms])
+        self.round_trips += 1
+        await self._renew(keys=list(unit.locks), args=[unit.token, lease_ms])
         unit.renewed_at = time.monotonic()
 
     async def _unlock(self, held: dict[str, str]) -> None:
@@ -457,7 +676,7 @@ class RedisStore(BaseStore):
         try:
             for token, names in by_token.items():
                 self.round_trips += 1
-                await self._release(keys=names, args=[token])
+                await self._release(keys=names, args=[token, *self._wake_args])
         except (RedisError, OSError):
             # The lease frees them; a failed release only delays the next worker.
             log.warning("lock release failed; leases will expire", extra={"keys": len(held)})
@@ -515,6 +734,78 @@ class RedisStore(BaseStore):
             else:
                 out.append(unit.cache_f[(key, f)])
         return out
+
+    @staticmethod
+    def _assume_absent(unit: _Unit, hashes: Sequence[str]) -> None:
+        """Take the hashes of a freshly made id as absent without reading them; the commit checks it.
+
+        An id that did exist after all makes the unit refuse to commit (WriteConflict, a StoreError),
+        where a read would have refused at once (StoreError): the same unit is rejected either way.
+        """
+        partial = {k for k, _ in unit.cache_f}
+        for k in hashes:
+            if k not in unit.cache_h and k not in partial:
+                unit.cache_h[k] = {}
+                unit.check("EXISTS", k, "0")
+
+    async def _graph(
+        self,
+        unit: _Unit,
+        *,
+        profiles: Sequence[str] = (),
+        persons: Sequence[str] = (),
+        identifiers: Sequence[str] = (),
+        shared: Sequence[str] = (),
+        ranges: Sequence[tuple[str, str, int]] = (),
+    ) -> dict[str, list[Any]]:
+        """One round trip for a read and what the resolver reads next about the profiles it names.
+
+        `profiles` (keys) and `persons` are followed to the whole person: alias chain, root, members,
+        their profiles, leads, cannot-links and suggestions; `identifiers` (identifier keys) are read
+        and their profiles followed the same way; `ranges` are recent-message blocks
+        (key, min score, limit) whose profiles are followed to their root. Every hash, set and sorted
+        set read is cached as if its accessor had read it, only where the unit has not read that key
+        yet (repeatable reads); the accessors add their commit checks when they are called, exactly
+        as before, so reading ahead changes no decision and no guarantee. Returns the replies of the
+        `ranges` (by key) and of the `shared` fields (under the shared hash's key), which are answers
+        rather than cache.
+        """
+        spec: dict[str, list[Any]] = {}
+        if profiles:
+            spec["p"] = list(profiles)
+        if persons:
+            spec["m"] = list(persons)
+        if identifiers:
+            spec["i"] = [self.key("id", k) for k in identifiers]
+        if shared:
+            spec["f"] = list(shared)
+        if ranges:
+            spec["r"] = [list(r) for r in ranges]
+        if not spec:
+            return {}
+        keys = [*(r[0] for r in ranges), *spec.get("i", ())] or [self.key("seq")]
+        self.round_trips += 1
+        try:
+            got = await self._graph_script(
+                keys=keys, args=[self._tag + ":", MAX_ALIAS_DEPTH, GRAPH_BUDGET, json.dumps(spec, ensure_ascii=False)]
+            )
+        except RedisError as e:
+            raise StoreError(f"read failed: {e}") from e
+        partial = {k for k, _ in unit.cache_f}
+        answers: dict[str, list[Any]] = {}
+        for i in range(0, len(got), 3):
+            kind, key, reply = got[i], got[i + 1], got[i + 2]
+            if kind == "h":
+                if key not in unit.cache_h and key not in partial:
+                    unit.cache_h[key] = dict(zip(reply[::2], reply[1::2], strict=True))
+            elif kind == "s":
+                unit.cache_s.setdefault(key, set(reply))
+            elif kind == "z":
+                if key not in unit.cache_z:
+                    unit.cache_z[key] = [(m, float(sc)) for m, sc in zip(reply[::2], reply[1::2], strict=True)]
+            else:
+                answers[key] = reply
+        return answers
 
     def _hset(self, unit: _Unit, key: str, mapping: dict[str, str | None]) -> None:
         over = unit.hashes.setdefault(key, {})
@@ -621,16 +912,45 @@ class RedisStore(BaseStore):
             if status is not None:
                 return False
             self._hset(unit, key, {"envelope": envelope_dump(envelope), "status": "pending", "reason": ""})
-            self._zadd_seq(unit, self.key("ev", "pending"), envelope.id)
+            # The arrival number is kept on the event too: the stream worker compares it with the
+            # oldest entry left in the stream to find events whose entries were trimmed away.
+            self._zadd_seq(unit, self.key("ev", "pending"), envelope.id, key)
             self._count(unit, "ev:pending", 1)
             return True
 
+    async def read_events_ahead(self, event_ids: Sequence[str]) -> None:
+        """Read the events a worker is about to resolve, a whole stream batch in one round trip.
+
+        An envelope never changes once stored, so `get_event` answers from here. The status is handed
+        out once by `event_status` (outside a unit, as the pipeline asks before locking), and then
+        seeds the status read of the event's unit: `finish_event` checks at commit that the status is
+        still the one seen, so a status that changed meanwhile makes the commit refuse and the re-run
+        reads afresh. `forget_events_ahead` drops what is left when the batch is done.
+        """
+        ids = [i for i in dict.fromkeys(event_ids) if i not in self._ahead]
+        got = await self._fetch([("hmget", (self.key("ev", i), ["envelope", "status"])) for i in ids])
+        for event_id, (envelope, status) in zip(ids, got, strict=True):
+            if envelope is not None:
+                self._ahead[event_id] = _Ahead(envelope=envelope, status=status)
+
+    def forget_events_ahead(self, event_ids: Iterable[str]) -> None:
+        for event_id in event_ids:
+            self._ahead.pop(event_id, None)
+
     async def get_event(self, event_id: str) -> Envelope | None:
+        ahead = self._ahead.get(event_id)
+        if ahead is not None:
+            return envelope_load(ahead.envelope)
         async with self._work() as unit:
             (raw,) = await self._fields(unit, self.key("ev", event_id), ["envelope"])
             return None if raw is None else envelope_load(raw)
 
     async def event_status(self, event_id: str) -> EventStatus | None:
+        ahead = self._ahead.get(event_id)
+        task = asyncio.current_task()
+        if ahead is not None and ahead.status is not None and task not in self._units:
+            ahead.seed, ahead.status = ahead.status, None
+            return EventStatus(ahead.seed)
         async with self._work() as unit:
             (raw,) = await self._fields(unit, self.key("ev", event_id), ["status"])
             return None if raw is None else EventStatus(raw)
@@ -638,6 +958,12 @@ class RedisStore(BaseStore):
     async def finish_event(self, event_id: str, status: EventStatus, reason: str = "") -> None:
         async with self._work() as unit:
             key = self.key("ev", event_id)
+            ahead = self._ahead.get(event_id)
+            if ahead is not None and ahead.seed is not None:
+                if (key, "status") not in unit.cache_f and key not in unit.cache_h:
+                    # Seen before the lock; the check below makes the commit confirm it.
+                    unit.cache_f[(key, "status")] = ahead.seed
+                ahead.seed = None
             (old,) = await self._fields(unit, key, ["status"])
             if old is None:
                 return
@@ -781,7 +1107,9 @@ class RedisStore(BaseStore):
         if not keys:
             return {}
         async with self._work() as unit:
-            hashes = await self._hashes(unit, [self.key("pr", k) for k in keys])
+            hash_keys = [self.key("pr", k) for k in keys]
+            await self._graph(unit, profiles=[k for k in dict.fromkeys(keys) if self.key("pr", k) not in unit.cache_h])
+            hashes = await self._hashes(unit, hash_keys)
             return {k: self._profile(k, h) for k, h in zip(keys, hashes, strict=True) if h}
 
     async def put_profile(self, profile: Profile) -> None:
@@ -854,7 +1182,17 @@ class RedisStore(BaseStore):
         if not identifier_keys:
             return out
         async with self._work() as unit:
-            hashes = await self._hashes(unit, [self.key("id", k) for k in identifier_keys])
+            keys = [self.key("id", k) for k in identifier_keys]
+            # The resolver next asks whether these identifiers are shared and follows the profiles
+            # found to their persons: one round trip for all of it.
+            shared = self.key("shared")
+            ask = [k for k in dict.fromkeys(identifier_keys) if self.key("id", k) not in unit.cache_h]
+            fields = [] if shared in unit.cache_h else [k for k in ask if (shared, k) not in unit.cache_f]
+            if ask:
+                answers = await self._graph(unit, identifiers=ask, shared=fields)
+                for f, v in zip(fields, answers.get(shared, ()), strict=True):
+                    unit.cache_f[(shared, f)] = v
+            hashes = await self._hashes(unit, keys)
             for k, h in zip(identifier_keys, hashes, strict=True):
                 out[k] = sorted(h)
             return out
@@ -924,6 +1262,9 @@ class RedisStore(BaseStore):
     async def add_person(self, person: Person) -> None:
         async with self._work() as unit:
             key = self.key("pe", person.person_id)
+            # A new id is taken as free without a round trip: the commit checks that it is. (Its
+            # indexes may exist already, a lead stored before its person: members_of reads them.)
+            self._assume_absent(unit, [key])
             if await self._hash(unit, key):
                 raise StoreError(f"person {person.person_id} already exists")
             self._hset(
@@ -975,6 +1316,14 @@ class RedisStore(BaseStore):
                 self._sadd(unit, self.key("ch", into), person_id)
             self._hset(unit, self.key("pe", person_id), {"merged_into": into})
 
+    async def members_of(self, root: str) -> list[str]:
+        # The walk below is one round trip per generation, and profiles or leads are read next: the
+        # graph read answers all of it at once (and leaves every check to the accessors).
+        async with self._work() as unit:
+            if self.key("ch", root) not in unit.cache_s:
+                await self._graph(unit, persons=[root])
+            return await super().members_of(root)
+
     async def children_of(self, person_ids: Sequence[str]) -> list[str]:
         if not person_ids:
             return []
@@ -1024,6 +1373,7 @@ class RedisStore(BaseStore):
     async def add_merge(self, record: MergeRecord) -> None:
         async with self._work() as unit:
             key = self.key("mg", record.merge_id)
+            self._assume_absent(unit, [key])
             if await self._hash(unit, key):
                 raise StoreError(f"merge {record.merge_id} already exists")
             self._hset(
@@ -1202,12 +1552,13 @@ class RedisStore(BaseStore):
             return []
         async with self._work() as unit:
             low = ts(since)
-            calls: list[tuple[str, tuple[Any, ...]]] = [
-                ("zrevrangebyscore", (k, "+inf", _f(low), 0, limit, True)) for k in keys
-            ]
+            # The hits' profiles and persons are what the resolver reads next: in the same round trip.
+            answers = await self._graph(unit, ranges=[(k, _f(low), limit) for k in dict.fromkeys(keys)])
             found: dict[tuple[str, str, float, str], None] = {}
-            for k, got in zip(keys, await self._fetch(calls), strict=True):
-                for member, score in self._overlaid(unit, k, [(m, float(s)) for m, s in got]):
+            for k in keys:
+                got = answers[k]
+                pairs = [(m, float(sc)) for m, sc in zip(got[::2], got[1::2], strict=True)]
+                for member, score in self._overlaid(unit, k, pairs):
                     if score >= low:
                         profile_key, event_id, text = json.loads(member)
                         found[(profile_key, event_id, score, text)] = None
