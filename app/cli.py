@@ -19,7 +19,10 @@ from store.base import BaseStore
 
 
 def _store_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", help="sqlite:///PATH (default sqlite:///stitch.db) or redis://HOST:PORT/DB")
+    parser.add_argument(
+        "--store",
+        help="sqlite:///PATH (default sqlite:///stitch.db), redis://HOST:PORT/DB or redis+cluster://HOST:PORT,...",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,8 @@ from store.base import BaseStore
 
 
 def open_store(url: str, *, lock_lease_s: float | None = None, lock_wait_s: float | None = None) -> BaseStore:
-    """Build the store a URL names: `sqlite:///PATH` or `redis://HOST:PORT/DB`.
+    """Build the store a URL names: `sqlite:///PATH`, `redis://HOST:PORT/DB` or
+    `redis+cluster://HOST:PORT[,HOST:PORT...][/?prefix=NAME]` (Redis Cluster).
 
     Raises StoreUnavailable with a one-line reason for a malformed URL.
     """
@@ -16,7 +17,7 @@ def open_store(url: str, *, lock_lease_s: float | None = None, lock_wait_s: floa
         from store.sqlite import SqliteStore
 
         return SqliteStore.from_url(url)
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")):
         try:
             from store.redis import RedisStore
         except ImportError as e:  # the Redis backend ships separately in some builds
@@ -27,4 +28,4 @@ def open_store(url: str, *, lock_lease_s: float | None = None, lock_wait_s: floa
         if lock_wait_s is not None:
             store.lock_wait_s = lock_wait_s
         return store
-    raise StoreUnavailable(url, "expected sqlite:///PATH or redis://HOST:PORT/DB")
+    raise StoreUnavailable(url, "expected sqlite:///PATH, redis://HOST:PORT/DB or redis+cluster://HOST:PORT,...")

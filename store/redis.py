@@ -96,6 +96,14 @@ several stores (one prefix per tenant: each prefix is its own slot, spread over 
 slot is not the bottleneck: a worker spends most of an event in Python, and one Redis core serves
 far more commands per second than a handful of workers send.
 
+`redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...][/][?prefix=NAME]` (`rediss+cluster://` for
+TLS) builds a `RedisCluster` client from the seed nodes instead (it learns the rest of the cluster
+from them). Every command this store and the stream queue send names at least one key, so the client
+routes it to the node that owns the slot: each script is called with at least one declared key
+(EVALSHA with no keys would go to a random node), pipelines carry only keys of the one slot (a
+MULTI pipeline is allowed there for that reason), BLPOP, XREADGROUP, XAUTOCLAIM and XACK name the
+store's keys. Only SCAN (`drop_everything`) is sent to every primary, which is what it needs.
+
 Hot paths never scan: recent messages are read per block with ZREVRANGEBYSCORE ... LIMIT and each
 block is trimmed to RECENT_CAP; `iter_*` walk sorted sets in chunks; an inbox page reads the top of
 one index per responsible name; a name search is a ZRANGEBYLEX prefix range. The client must decode responses
@@ -114,8 +122,10 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisError
 
 from core.errors import StoreError, StoreUnavailable, WriteConflict
@@ -435,12 +445,53 @@ def _f(value: float) -> str:
     return repr(float(value))
 
 
+# A single server's client or a cluster's: every command the store sends works on both.
+RedisClient = aioredis.Redis | RedisCluster
+# URL schemes of a Redis Cluster (seed nodes separated by commas).
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def _cluster_client(url: str) -> tuple[RedisCluster, str | None]:
+    """`redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...][/][?prefix=NAME]` -> client, prefix."""
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    nodes: list[ClusterNode] = []
+    for seed in filter(None, hosts.split(",")):
+        host, _, port = seed.rpartition(":")
+        host = host.strip("[]")
+        if not host or not port.isdigit():
+            raise StoreUnavailable(url, f"malformed Redis Cluster URL: expected HOST:PORT, got {seed!r}")
+        nodes.append(ClusterNode(host, int(port)))
+    if not nodes:
+        raise StoreUnavailable(url, "malformed Redis Cluster URL: no HOST:PORT seed node")
+    if parts.path not in ("", "/", "/0"):
+        raise StoreUnavailable(url, "malformed Redis Cluster URL: a cluster has only database 0")
+    options = parse_qs(parts.query, keep_blank_values=True)
+    unknown = set(options) - {"prefix"}
+    if unknown:
+        raise StoreUnavailable(url, f"malformed Redis Cluster URL: unknown option {sorted(unknown)[0]!r}")
+    prefix = options.get("prefix", [""])[-1] or None
+    try:
+        client = RedisCluster(
+            startup_nodes=nodes,
+            decode_responses=True,
+            health_check_interval=30,
+            username=unquote(username) or None,
+            password=unquote(password) or None,
+            ssl=parts.scheme == "rediss+cluster",
+        )
+    except (ValueError, RedisError) as e:
+        raise StoreUnavailable(url, f"malformed Redis Cluster URL: {e}") from e
+    return client, prefix
+
+
 class RedisStore(BaseStore):
     """Stitch's state in Redis; see the module docstring for units, locks and keys."""
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         prefix: str = "stitch",
         url: str = "",
@@ -472,13 +523,35 @@ class RedisStore(BaseStore):
 
     @classmethod
     def from_url(
-        cls, url: str, *, prefix: str = "stitch", lock_lease_s: float = LOCK_LEASE_S, lock_wait_s: float = LOCK_WAIT_S
+        cls,
+        url: str,
+        *,
+        prefix: str | None = None,
+        lock_lease_s: float = LOCK_LEASE_S,
+        lock_wait_s: float = LOCK_WAIT_S,
     ) -> RedisStore:
-        try:
-            client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
-        except (ValueError, RedisError) as e:
-            raise StoreUnavailable(url, f"malformed Redis URL: {e}") from e
-        return cls(client, prefix=prefix, url=url, lock_lease_s=lock_lease_s, lock_wait_s=lock_wait_s, owns_client=True)
+        """A store on `redis://HOST:PORT/DB` (one server) or `redis+cluster://HOST:PORT[,HOST:PORT...]`.
+
+        `prefix` names the store's hash tag; a cluster URL may give it as `?prefix=NAME` (the keyword
+        wins). The default is `stitch`.
+        """
+        client: RedisClient
+        if url.startswith(CLUSTER_SCHEMES):
+            client, url_prefix = _cluster_client(url)
+            prefix = prefix or url_prefix
+        else:
+            try:
+                client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+            except (ValueError, RedisError) as e:
+                raise StoreUnavailable(url, f"malformed Redis URL: {e}") from e
+        return cls(
+            client,
+            prefix=prefix or "stitch",
+            url=url,
+            lock_lease_s=lock_lease_s,
+            lock_wait_s=lock_wait_s,
+            owns_client=True,
+        )
 
     def key(self, *parts: str) -> str:
         """A key of this store (public: the stream queue and tests name keys the same way)."""
@@ -486,7 +559,7 @@ class RedisStore(BaseStore):
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
-        kwargs = self.client.get_connection_kwargs()  # type: ignore[no-untyped-call]
+        kwargs = self.client.get_connection_kwargs()
         if not kwargs.get("decode_responses"):
             raise StoreUnavailable(self.url, "the Redis client must be built with decode_responses=True")
         try:
