@@ -117,7 +117,9 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
             from store.redis import RedisStore
 
             if not isinstance(store, RedisStore):
-                raise StoreUnavailable(settings.store_url, "--enqueue needs a redis:// store")
+                raise StoreUnavailable(
+                    settings.store_url, "--enqueue needs a Redis store (redis:// or redis+cluster://)"
+                )
             queue = RedisStreamQueue(store, settings.worker)
             summary = await enqueue_files(Pipeline(store, settings), queue, args.files)
         else:
@@ -155,7 +157,9 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
     store = await _opened(settings)
     try:
         if not isinstance(store, RedisStore):
-            raise StoreUnavailable(settings.store_url, "stitch worker needs a redis:// store")
+            raise StoreUnavailable(
+                settings.store_url, "stitch worker needs a Redis store (redis:// or redis+cluster://)"
+            )
         queue = RedisStreamQueue(store, settings.worker)
         pipeline = Pipeline(store, settings)
         pipeline.observers.append(queue.feed_writer())
