@@ -737,17 +737,18 @@ class SqliteStore(BaseStore):
             ).fetchall()
             return [r[0] for r in rows]
         cache = self._cache.children
-        missing = [p for p in person_ids if p not in cache]
-        if missing:
-            for p in missing:
-                cache[p] = []
-            rows = self.db.execute(
-                f"SELECT person_id, merged_into FROM persons WHERE merged_into IN ({_qs(len(missing))})",
-                tuple(missing),
-            ).fetchall()
-            for child, parent in rows:
-                cache[parent].append(child)
+        self._fill(cache, person_ids, "SELECT merged_into, person_id FROM persons WHERE merged_into IN ({})")
         return [child for p in person_ids for child in cache[p]]
+
+    def _fill(self, cache: dict[str, list[Any]], ids: Sequence[str], sql: str) -> None:
+        """Cache the rows of the ids not cached yet, grouped by the first column (the rest as the value)."""
+        missing = [i for i in dict.fromkeys(ids) if i not in cache]
+        if not missing:
+            return
+        for i in missing:
+            cache[i] = []
+        for group, *rest in self.db.execute(sql.format(_qs(len(missing))), tuple(missing)).fetchall():
+            cache[group].append(rest[0] if len(rest) == 1 else tuple(rest))
 
     async def profile_keys_of(self, person_ids: Sequence[str]) -> list[str]:
         if not person_ids:
@@ -759,16 +760,7 @@ class SqliteStore(BaseStore):
             ).fetchall()
             return [r[0] for r in rows]
         cache = self._cache.keys_of
-        missing = [p for p in person_ids if p not in cache]
-        if missing:
-            for p in missing:
-                cache[p] = []
-            rows = self.db.execute(
-                f"SELECT person_id, first_seen, key FROM profiles WHERE person_id IN ({_qs(len(missing))})",
-                tuple(missing),
-            ).fetchall()
-            for person, first_seen, key in rows:
-                cache[person].append((first_seen, key))
+        self._fill(cache, person_ids, "SELECT person_id, first_seen, key FROM profiles WHERE person_id IN ({})")
         return [key for _, key in sorted(entry for p in dict.fromkeys(person_ids) for entry in cache[p])]
 
     async def iter_persons(self) -> AsyncIterator[Person]:
