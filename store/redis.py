@@ -251,6 +251,19 @@ end
 return n
 """
 
+# KEYS[1]: the index of block names; KEYS[2..]: blocks; ARGV[1]: the exclusive upper score bound;
+# ARGV[2..]: the blocks' names. Old entries go; a block left empty leaves the index in the same step,
+# so a commit adding to it (ZADD then SADD, atomically) either comes before and keeps it, or after
+# and adds it again.
+_PRUNE = """
+local removed = 0
+for i = 2, #KEYS do
+  removed = removed + redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[1])
+  if redis.call('EXISTS', KEYS[i]) == 0 then redis.call('SREM', KEYS[1], ARGV[i]) end
+end
+return removed
+"""
+
 # Read-only: what the resolver reads about the profiles and persons it is about to follow, in one
 # round trip instead of one per step of a dependent walk (profile -> person -> alias chain -> root ->
 # children -> the members' profiles and leads). ARGV: the key prefix, the longest alias chain, the
@@ -512,6 +525,7 @@ class RedisStore(BaseStore):
         self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
         self._renew = client.register_script(_RENEW)
+        self._prune = client.register_script(_PRUNE)
         self._graph_script = client.register_script(_GRAPH)
         # Lock keys held by this process's units -> set when they are released.
         self._local: dict[str, asyncio.Event] = {}
@@ -1639,7 +1653,8 @@ class RedisStore(BaseStore):
             return [RecentHit(profile_key=p, event_id=e, at=dt(s), text=t) for p, e, s, t in rows]
 
     async def prune_recent(self, before: datetime) -> int:
-        # Maintenance, straight on committed state: a sweep of every block, off the hot path.
+        # Maintenance, straight on committed state: a sweep of every block (and of the index of block
+        # names, which would otherwise only grow), off the hot path.
         removed = 0
         cursor = 0
         index = self.key("rc", "blocks")
@@ -1647,10 +1662,8 @@ class RedisStore(BaseStore):
             (page,) = await self._fetch([("sscan", (index, cursor, None, CHUNK))])
             cursor, blocks = int(page[0]), page[1]
             if blocks:
-                calls: list[tuple[str, tuple[Any, ...]]] = [
-                    ("zremrangebyscore", (self.key("rc", b), "-inf", "(" + _f(ts(before)))) for b in blocks
-                ]
-                removed += sum(await self._fetch(calls))
+                keys = [index, *(self.key("rc", b) for b in blocks)]
+                removed += int(await self._prune(keys=keys, args=["(" + _f(ts(before)), *blocks]))
             if cursor == 0:
                 return removed
 

@@ -28,6 +28,7 @@ from core.records import (
 )
 from core.values import Channel, Envelope, Identifier, IdKind, Provenance
 from store.base import BaseStore
+from store.redis import RedisStore
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 
@@ -153,6 +154,11 @@ async def test_recent_window(store: BaseStore) -> None:
     assert [h.event_id for h in hits] == ["e2", "e1"]
     assert [h.event_id for h in await store.recent(["t:zame"], since=T0 + timedelta(minutes=1), limit=10)] == []
     assert await store.prune_recent(T0 + timedelta(minutes=1)) >= 1
+    assert await store.recent(["t:zame"], since=T0 - timedelta(days=1), limit=10) == []
+    assert [h.event_id for h in await store.recent(["n:g:aleksandr"], T0 - timedelta(days=1), 10)] == ["e2"]
+    if isinstance(store, RedisStore):
+        # A block left empty leaves the index of block names too, so the sweeps do not grow for ever.
+        assert await store.client.smembers(store.key("rc", "blocks")) == {"n:g:aleksandr"}
 
 
 async def test_messages_and_leads(store: BaseStore) -> None:
