@@ -61,6 +61,7 @@ _NON_WORD_RE = re.compile(r"[^\W_]+")
 MIN_SWAP_LEN = 5
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def swap_key(word: str) -> str:
     """The same for a word and its typo with swapped letters (first letter kept)."""
     return word[0] + "".join(sorted(word[1:]))
@@ -70,6 +71,7 @@ _GREETING_SWAPS = frozenset(swap_key(w) for w in _GREETINGS if len(w) >= MIN_SWA
 _STOPWORD_SWAPS = frozenset(swap_key(w) for w in _STOPWORDS if len(w) >= MIN_SWAP_LEN)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def _is_greeting(token: str) -> bool:
     return token in _GREETINGS or (len(token) >= MIN_SWAP_LEN and swap_key(token) in _GREETING_SWAPS)
 
@@ -92,6 +94,7 @@ def _content_key(text: str) -> str:
     return " ".join(content or words)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def _informative(token: str) -> bool:
     if _is_greeting(token) or _is_stopword(token):
         return False
