@@ -293,3 +293,61 @@ GIVEN_NAMES: tuple[tuple[str, str], ...] = (
     ("Sylwia", "Sylvia Сильвия"),
     ("Bartosz", "Бартош"),
 )
+
+
+# Given names with no diminutives listed. A name missing from the table reads as a surname, so a rare
+# one ("Антип", "Кузьма", "Элеонора") neither agrees with itself inside a fuller name nor clashes with
+# another given name: colleagues "Элеонора Лобанова" and "Алина Лобанова" would look like one person.
+MORE_GIVEN_NAMES: str = (
+    # Russian, old and rare names included
+    "Август Авдей Аверкий Аверьян Авксентий Автоном Агап Агата Агафон Агафья Аггей Азарий Аким Акулина "
+    "Алевтина Амвросий Амос Ананий Андрон Андроник Аникей Аникита Анисим Антип Антонин Аполлинарий "
+    "Аполлон Арефий Аристарх Архип Аскольд Афанасий Афиноген Бажен Болеслав Борислав Боян Бронислав "
+    "Будимир Валерьян Варлаам Василиса Вацлав Велимир Венедикт Викентий Викторин Виссарион Владилен "
+    "Владлен Всемил Всеслав Вышеслав Гаврила Галактион Гедеон Герасим Глафира Гордей Гостомысл Гремислав "
+    "Гурий Дементий Демид Добромысл Доброслав Дорофей Евграф Евдоким Евдокия Евлампий Евпраксия Евсей "
+    "Евстафий Евстигней Евфросиния Елизар Елисей Емельян Епифан Еремей Ермил Ермолай Ерофей Ефрем Зиновий "
+    "Зосима Иванна Игнатий Измаил Изот Изяслав Иларион Ипат Ипатий Ипполит Ираида Ираклий Исидор "
+    "Каллистрат Капитон Касьян Клавдий Климент Кондрат Кондратий Конон Корнил Кузьма Куприян Лаврентий "
+    "Ладимир Ладислав Лазарь Леон Леонтий Лонгин Лора Лукия Лукьян Лучезар Любим Любомир Любосмысл Макар "
+    "Максимильян Мариан Мартьян Марфа Мефодий Мечислав Милан Милен Милица Милован Митофан Михей Модест "
+    "Моисей Мокей Мстислав Наина Наркис Наум Нестор Никандр Никанор Никифор Никодим Никон Нинель Нифонт "
+    "Нонна Октябрина Олимпиада Олимпий Онуфрий Орест Осип Остромир Панкрат Панкратий Пантелеймон Панфил "
+    "Парамон Парфен Пахом Пелагея Пимен Поликарп Порфирий Потап Прасковья Прокл Прокофий Радим Радислав "
+    "Радован Ратибор Ратмир Рубен Рюрик Савватий Самсон Светозар Святополк Севастьян Селиван Селиверст "
+    "Серафим Сигизмунд Сидор Силантий Сильвестр Синклитикия Сократ Соломон Софон Софрон Спартак Спиридон "
+    "Станимир Стоян Твердислав Творимир Терентий Трифон Ульян Устин Фадей Фаина Феврония Федосий Федот "
+    "Феликс Феоктист Феофан Ферапонт Филарет Филимон Фирс Флорентин Фока Фортунат Фотий Фрол Фёкла "
+    "Харитон Харлампий Христофор Чеслав Элеонора Эммануил Эраст Эрнест Эрнст Ювеналий Юлиан Юлий Януарий "
+    "Ярополк "
+    # Polish
+    "Adrianna Angelika Aniela Anita Apolonia Arkadiusz Aurelia Bianka Blanka Bruno Błażej Cezary Cyprian "
+    "Dagmara Fabian Gustaw Ignacy Inga Jacek Janina Jeremi Julianna Julita Juliusz Jędrzej Kacper Kajetan "
+    "Kalina Klara Kornel Kornelia Krystian Ksawery Liwia Malwina Marcel Marcelina Marianna Marika Maurycy "
+    "Melania Mieszko Miłosz Natasza Nicole Nikodem Norbert Olaf Olgierd Roksana Rozalia Róża Tobiasz "
+    "Tymon Urszula Witold "
+    # English
+    "Aaron Adrienne Aimee Alec Alejandra Alexandria Alexis Alisha Alison Allison Alvin Amanda Andrea "
+    "Andres Angie Annette Ariana Ariel Ashlee Ashley Audrey Barry Belinda Bethany Beverly Bianca Bonnie "
+    "Brad Brandi Brandon Brandy Breanna Brenda Brendan Brent Brett Briana Brianna Bridget Brittany "
+    "Brittney Brooke Bryce Caitlin Caitlyn Caleb Calvin Candace Candice Carla Carlos Carly Carmen Carolyn "
+    "Casey Cassandra Cassidy Cassie Cesar Chad Charlene Chelsea Chelsey Cheryl Cheyenne Christie Christy "
+    "Cindy Claire Clarence Claudia Cody Colin Colleen Connie Corey Cory Craig Cristian Cristina Cynthia "
+    "Daisy Damon Dana Danielle Darin Darius Darlene Darrell Darren Darryl Daryl Deanna Denise Derek "
+    "Derrick Desiree Devin Diane Dominique Donna Doris Duane Dustin Dwayne Dylan Edgar Eduardo Edwin "
+    "Eileen Elaine Erica Erika Erin Ethan Evan Felicia Fernando Francisco Gabriela Gabriella Gabrielle "
+    "Gail Gary Gavin Gina Glenda Gloria Gwendolyn Hailey Harold Hector Heidi Isaiah Jaclyn Jaime Jane "
+    "Janet Janice Jared Jasmin Jasmine Javier Jeanette Jeffery Jeremiah Jermaine Jerome Jesus Jillian "
+    "Joanne Jocelyn Jodi Jody Joel Johnathan Jonathan Jonathon Jorge Jose Joyce Juan Justin Kaitlin "
+    "Kaitlyn Karen Karla Katelyn Kathleen Katrina Kayla Kaylee Keith Kelli Kellie Kendra Kerri Kiara "
+    "Kimberly Kirsten Krista Kristen Kristi Kristie Kristin Kristine Kristy Krystal Kurt Kyle Kylie Lacey "
+    "Latasha Latoya Laura Lauren Laurie Leah Leroy Lonnie Loretta Lori Lorraine Luis Makayla Mallory "
+    "Mandy Manuel Marcia Marco Mariah Marilyn Mario Marisa Marissa Maureen Maurice Meagan Meghan Melanie "
+    "Melinda Melissa Melody Meredith Michaela Micheal Michele Michelle Miguel Mikayla Mindy Miranda "
+    "Monique Nichole Norma Paula Pedro Phyllis Priscilla Rachael Ralph Randy Raymond Rebekah Reginald "
+    "Renee Rhonda Ricardo Rickey Roberta Roberto Robyn Rodney Roger Ryan Sabrina Samantha Sean Selena "
+    "Shane Shari Sharon Shaun Shawn Shawna Sheena Sheila Shelia Shelley Shelly Sheri Sherri Sherry Sheryl "
+    "Shirley Stacey Stacie Stacy Tabitha Tami Tammie Tammy Tara Tasha Tiffany Tracey Traci Tracie Tracy "
+    "Trevor Tricia Tristan Troy Tyrone Valerie Vanessa Vickie Virginia Wanda Wendy Willie Xavier Yesenia "
+    "Yolanda Yvette Yvonne "
+)

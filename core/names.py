@@ -35,7 +35,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 from unidecode import unidecode
 
-from core.given_names import GIVEN_NAMES
+from core.given_names import GIVEN_NAMES, MORE_GIVEN_NAMES
 
 # A folded name at or above this token_sort_ratio is a typo of the other (providers.md: ~88-90 is
 # weak evidence, so it is FUZZY, never EQUIVALENT).
@@ -132,7 +132,7 @@ def _build_given_index() -> tuple[dict[str, frozenset[str]], dict[str, frozenset
     """Folded variant -> canonical names; canonical -> folded first letters of all its variants."""
     index: dict[str, set[str]] = {}
     letters: dict[str, set[str]] = {}
-    for canonical_raw, variants in GIVEN_NAMES:
+    for canonical_raw, variants in (*GIVEN_NAMES, *((name, "") for name in MORE_GIVEN_NAMES.split())):
         canonical = fold_token(canonical_raw)
         for variant in (canonical_raw, *variants.split()):
             folded = fold_token(variant)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA
 
-from core.names import NameMatch, PersonName, compare_names, gender_stem, parse_name
+from core.names import NameMatch, PersonName, compare_names, gender_stem, given_canonicals, parse_name
+from core.records import Profile, RecentHit
 from core.text import MIN_SWAP_LEN, informative_tokens, is_generic_text, swap_key, text_key, text_similarity
+from core.values import Message
 
 # Text levels (rapidfuzz scores over normalized texts, 0..100).
 TEXT_SAME_MIN = 90.0
@@ -159,3 +163,69 @@ def compare_time(a: datetime, b: datetime) -> tuple[TimeLevel, float]:
     if gap <= CLOSE_S:
         return TimeLevel.CLOSE, gap
     return TimeLevel.WINDOW, gap
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PairLevels:
+    """The comparison vector of a message and another profile's recent message."""
+
+    name: NameMatch
+    name_mismatch: bool  # readable names that share nothing: against the link, short of a clash
+    text: TextLevel
+    similarity: float
+    time: TimeLevel
+    gap_s: float
+    same_channel: bool
+
+    @property
+    def same_text(self) -> bool:
+        return self.text in (TextLevel.SAME, TextLevel.NEAR)
+
+    @property
+    def exact_text(self) -> bool:
+        return self.text is TextLevel.SAME
+
+    @property
+    def named(self) -> bool:
+        return self.name not in (NameMatch.UNKNOWN, NameMatch.DIFFERENT)
+
+
+def compare_pair(message: Message, other: Profile, hit: RecentHit) -> PairLevels:
+    name = compare_name_sets([message.name], [other.name])
+    text, similarity = compare_text(message.text, hit.text)
+    time, gap = compare_time(message.received_at, hit.at)
+    mismatch = name is NameMatch.UNKNOWN and names_disagree([message.name], [other.name])
+    # The same question from several channels within minutes, one of them signed "Еифан" and another
+    # "Епифан": a typo in a given name does not make two people.
+    burst = text is TextLevel.SAME and time in (TimeLevel.IMMEDIATE, TimeLevel.BURST)
+    if mismatch and burst and given_name_typo(message.name, other.name):
+        name, mismatch = NameMatch.FUZZY, False
+    return PairLevels(
+        name=name,
+        name_mismatch=mismatch,
+        text=text,
+        similarity=similarity,
+        time=time,
+        gap_s=gap,
+        same_channel=message.channel == other.channel,
+    )
+
+
+# Words shorter than this are too short to call one a typo of the other.
+TYPO_MIN_LEN = 3
+
+
+def given_name_typo(a: str, b: str) -> bool:
+    """One edit (a letter dropped, added, changed or two swapped) between a word of each name:
+    "Еифан" / "Епифан", "Фис" / "Фирс", "Атнип" / "Антип". Rare given names are not in our table, so
+    any word counts; a first letter that differs too counts only for a given name we know."""
+    ours, theirs = parse_name(a).tokens, parse_name(b).tokens
+    for x in ours:
+        for y in theirs:
+            if min(len(x), len(y)) < TYPO_MIN_LEN:
+                continue
+            if x[0] != y[0] and not (given_canonicals(x) or given_canonicals(y)):
+                continue
+            if OSA.distance(x, y) == 1:
+                return True
+    return False

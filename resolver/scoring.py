@@ -31,6 +31,10 @@ TIME_WEIGHTS: dict[TimeLevel, float] = {
     TimeLevel.CLOSE: 0.0,
     TimeLevel.WINDOW: 0.0,
 }
+# An exact identifier: both channels verified it (a WhatsApp sender and a Telegram contact share), or
+# at least one side typed it. Merges through identifiers do not need a score to pass; the weight orders
+# conflicting links and tells managers how strong the link is.
+IDENTIFIER_WEIGHTS: dict[str, float] = {"verified": 16.0, "typed": 12.0}
 # Share of an earlier link from another of our profiles to the same candidate that is added.
 CORROBORATION_FACTOR = 0.5
 # Readable names that share nothing ("Кондрат" / "Игорь"): against the link, short of a veto.
@@ -46,17 +50,13 @@ class PairScore:
     named: bool = False  # the names agree (not merely fail to clash)
     same_text: bool = False  # the texts are near-identical
     exact_text: bool = False  # the texts are the same question (every subject word matches)
-    immediate: bool = False  # the messages came within minutes
 
 
-def total(
-    *parts: Evidence, named: bool = False, same_text: bool = False, exact_text: bool = False, immediate: bool = False
-) -> PairScore:
+def total(*parts: Evidence, named: bool = False, same_text: bool = False, exact_text: bool = False) -> PairScore:
     return PairScore(
         score=sum(p.score for p in parts),
         evidence=tuple(p for p in parts if p.detail),
         named=named,
         same_text=same_text,
         exact_text=exact_text,
-        immediate=immediate,
     )
