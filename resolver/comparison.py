@@ -106,7 +106,10 @@ def names_disagree(ours: Iterable[str], theirs: Iterable[str]) -> bool:
     if not ours_parsed or not theirs_parsed:
         return False
     return all(
-        compare_person_names(a, b) is NameMatch.UNKNOWN and not _complement(a, b) and not _complement(b, a)
+        compare_person_names(a, b) is NameMatch.UNKNOWN
+        and not _complement(a, b)
+        and not _complement(b, a)
+        and not _one_edit_apart(a, b)
         for a in ours_parsed
         for b in theirs_parsed
     )
@@ -198,8 +201,8 @@ def compare_pair(message: Message, other: Profile, hit: RecentHit) -> PairLevels
     # The same question from several channels within minutes, one of them signed "Еифан" and another
     # "Епифан": a typo in a given name does not make two people.
     burst = text is TextLevel.SAME and time in (TimeLevel.IMMEDIATE, TimeLevel.BURST)
-    if mismatch and burst and given_name_typo(message.name, other.name):
-        name, mismatch = NameMatch.FUZZY, False
+    if name is NameMatch.UNKNOWN and burst and given_name_typo(message.name, other.name):
+        name = NameMatch.FUZZY
     return PairLevels(
         name=name,
         name_mismatch=mismatch,
@@ -219,9 +222,12 @@ def given_name_typo(a: str, b: str) -> bool:
     """One edit (a letter dropped, added, changed or two swapped) between a word of each name:
     "Еифан" / "Епифан", "Фис" / "Фирс", "Атнип" / "Антип". Rare given names are not in our table, so
     any word counts; a first letter that differs too counts only for a given name we know."""
-    ours, theirs = parse_name(a).tokens, parse_name(b).tokens
-    for x in ours:
-        for y in theirs:
+    return _one_edit_apart(parse_name(a), parse_name(b))
+
+
+def _one_edit_apart(a: PersonName, b: PersonName) -> bool:
+    for x in a.tokens:
+        for y in b.tokens:
             if min(len(x), len(y)) < TYPO_MIN_LEN:
                 continue
             if x[0] != y[0] and not (given_canonicals(x) or given_canonicals(y)):
