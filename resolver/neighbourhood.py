@@ -95,7 +95,8 @@ async def read_neighbourhood(store: BaseStore, message: Message, window: timedel
         if hit.profile_key in profiles and root_of[hit.profile_key] != own_root
     ]
 
-    wanted = {root_of[k] for k in ident_keys if k in root_of}
+    ident_roots = {root_of[k] for k in ident_keys if k in root_of} - {own_root or ""}
+    wanted = set(ident_roots)
     wanted |= {p.root for p in pairs if worth(p.levels, p.other)}
     wanted |= {root for _, _, root in namesakes}
     wanted.discard(own_root or "")
@@ -117,7 +118,7 @@ async def read_neighbourhood(store: BaseStore, message: Message, window: timedel
         # The impatient customer's second channel matching the same person again corroborates; the
         # group may grow through identifiers first, so the earlier links of those profiles count too.
         ours = [p.key for p in person.profiles] if person else []
-        ours += [p.key for root in {root_of[k] for k in ident_keys if k in root_of} for p in persons[root].profiles]
+        ours += [p.key for root in ident_roots for p in persons[root].profiles]
         others = sorted({k for k in ours if k != key})
         if others:
             edges = [(a, b, score) for a, b, score, _ in await store.edges_of(others)]
