@@ -285,7 +285,7 @@ class _Crowd:
         else:
             self._ask(person.pid, self._pick_channels(person, 1)[0], at, about)
         for _ in range(rng.choice((1, 1, 2))):
-            at += timedelta(days=rng.uniform(3, 30), minutes=rng.randint(0, 600))
+            at = self._days_later(at, 3, 30)
             if at >= self.end:
                 return
             self._come_back(person.pid, at, twist)
@@ -329,7 +329,7 @@ class _Crowd:
             self._telegram(person.pid, shared, "", contact=self._someone_elses_card(person))
             return
         self._telegram(person.pid, shared, "", contact=self._own_card(person))
-        later = shared + timedelta(hours=rng.uniform(1, 24 * 20))
+        later = self._days_later(shared, 0, 20) if rng.random() < 0.8 else shared + timedelta(hours=rng.uniform(1, 5))
         if later >= self.end:
             return
         text = tx.question(tx.topic(person.lang, rng), rng)
@@ -423,7 +423,7 @@ class _Crowd:
         rng = self.rng
         if rng.random() >= RETURN_CHANCE:
             return
-        at = after + timedelta(days=rng.uniform(2, 35), minutes=rng.randint(0, 600))
+        at = self._days_later(after, 2, 35)
         if at >= self.end:
             return
         person = self.people[pid]
@@ -861,8 +861,15 @@ class _Crowd:
     # --- time --------------------------------------------------------------------------------------
     def _moment(self, *, latest: float = 0.95) -> datetime:
         """A moment within the first `latest` share of the period, at an hour people write."""
+        return self._on_day(self.rng.randrange(max(1, int(self.days * latest))))
+
+    def _days_later(self, after: datetime, least: int, most: int) -> datetime:
+        """A moment `least` to `most` days after `after` (never before it), at an hour people write."""
+        day = (after - START).days + self.rng.randint(least, most)
+        return max(self._on_day(day), after + timedelta(minutes=self.rng.randint(30, 240)))
+
+    def _on_day(self, day: int) -> datetime:
         rng = self.rng
-        day = rng.randrange(max(1, int(self.days * latest)))
         hour = rng.choices(list(HOUR_WEIGHTS), weights=list(HOUR_WEIGHTS.values()))[0] - LOCAL_OFFSET_H
         return START + timedelta(days=day, hours=hour, minutes=rng.randint(0, 59), seconds=rng.randint(0, 59))
 
