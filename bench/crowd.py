@@ -11,21 +11,21 @@ written from how customers of a small furniture workshop behave, with its own na
 
 Who the crowd is (shares of persons; languages 80% Russian, 10% Polish, 10% English):
 
-- 27% impatient: one question on 2-4 channels within minutes (2: half, 3: a third, 4: the rest),
-  copied, copied carelessly or reworded; each channel shows its own part of the name;
-- 30% one channel, sometimes with a follow-up ("Ау", "Можно фото?");
-- 13% returning with a twist, days or weeks later: a new phone, a new e-mail, a form whose typed phone
+- 28% impatient: one question on 2-4 channels within minutes (2: half, 3: a third, 4: the rest),
+  copied, copied carelessly, greeted differently or reworded; each channel shows its own part of the name;
+- 31% one channel, sometimes with a follow-up ("Ау", "Можно фото?");
+- 14% returning with a twist, days or weeks later: a new phone, a new e-mail, a form whose typed phone
   is their earlier WhatsApp number (whose profile name was empty), two forms weeks apart with the same
   name and phone and a new e-mail, a new browser, or another channel with only the name in common;
 - 6% share their contact in Telegram, then write from that phone elsewhere (one in seven shares
   someone else's card instead: a relative's number, not theirs);
-- 7% colleagues (groups of 2-4) writing from one office phone and typing it in forms with their own names;
-- 6% families (groups of 2-3, one surname) sharing the owner's phone;
+- 5% colleagues (groups of 2-4) writing from one office phone and typing it in forms with their own names;
+- 5% families (groups of 2-3, one surname) sharing the owner's phone;
 - 7% send only a template text ("Сколько стоит?", "Актуально?") on one channel;
 - 4% junk form submissions (test names, invalid or placeholder phones, placeholder e-mails).
 
 On top of that every impatient or one-channel customer comes back with probability 0.2; one person in
-ten reuses an earlier person's given name and one in thirty their full name (namesakes, at other times);
+ten reuses an earlier person's given name and one in a hundred their full name (namesakes, at other times);
 forms carry phones typed in many formats, now and then an invalid one, and typos in given names.
 Everything is drawn from one ``random.Random(seed)`` (Faker seeded from it), so a seed gives the same bytes.
 """
@@ -56,16 +56,18 @@ START = datetime(2026, 9, 7, tzinfo=UTC)
 DEFAULT_DAYS = 40
 LOCALES = {"ru": "ru_RU", "pl": "pl_PL", "en": "en_US"}
 LANGS = (("ru", 0.8), ("pl", 0.1), ("en", 0.1))
+# Shares of persons (not of draws: an office or a family is drawn once and brings several persons).
 KINDS = (
-    ("impatient", 0.27),
-    ("single", 0.30),
-    ("returning", 0.13),
+    ("impatient", 0.28),
+    ("single", 0.31),
+    ("returning", 0.14),
     ("sharer", 0.06),
-    ("office", 0.07),
-    ("family", 0.06),
+    ("office", 0.05),
+    ("family", 0.05),
     ("template", 0.07),
     ("junk", 0.04),
 )
+GROUP_SIZES = {"office": (2, 3, 4), "family": (2, 2, 3)}
 TWISTS = ("new_phone", "new_email", "form_equals_whatsapp", "two_forms", "new_browser", "other_channel")
 # How likely each language's customers are to use each channel (Avito is Russian).
 CHANNEL_HABITS = {
@@ -74,7 +76,7 @@ CHANNEL_HABITS = {
     "en": {"telegram": 0.35, "whatsapp": 0.6, "avito": 0.02, "webform": 0.5},
 }
 RETURN_CHANCE = 0.2
-NAMESAKE_GIVEN, NAMESAKE_FULL = 0.1, 1 / 30
+NAMESAKE_GIVEN, NAMESAKE_FULL = 0.1, 0.01
 # Moscow time is UTC+3; people write from morning to late evening, most around lunch and after work.
 LOCAL_OFFSET_H = 3
 HOUR_WEIGHTS = {8: 2, 9: 4, 10: 6, 11: 7, 12: 8, 13: 8, 14: 7, 15: 7, 16: 6, 17: 6, 18: 7, 19: 8, 20: 8, 21: 6,
@@ -187,14 +189,15 @@ class _Crowd:
     # --- persons -----------------------------------------------------------------------------------
     def populate(self, count: int) -> None:
         kinds = [k for k, _ in KINDS]
-        weights = [w for _, w in KINDS]
+        sizes = {kind: sum(options) / len(options) for kind, options in GROUP_SIZES.items()}
+        weights = [share / sizes.get(kind, 1) for kind, share in KINDS]
         while len(self.people) < count:
             kind = self.rng.choices(kinds, weights=weights)[0]
             room = count - len(self.people)
             if kind == "office":
-                self._office(min(room, self.rng.randint(2, 4)))
+                self._office(min(room, self.rng.choice(GROUP_SIZES[kind])))
             elif kind == "family":
-                self._family(min(room, self.rng.randint(2, 3)))
+                self._family(min(room, self.rng.choice(GROUP_SIZES[kind])))
             else:
                 getattr(self, f"_{kind}")(self._person())
 
@@ -405,11 +408,12 @@ class _Crowd:
     def _burst(self, pid: str, at: datetime, channels: Sequence[str], about: tx.Topic) -> None:
         """The same question on several channels within minutes."""
         rng = self.rng
-        first = tx.question(about, rng)
+        body = tx.phrase(about, rng)
+        first = tx.dress(body, about.lang, rng)
         for i, channel in enumerate(channels):
             if i:
                 at += timedelta(seconds=rng.randint(20, 900))
-            self._say(pid, channel, at, first if i == 0 else tx.repeat(first, about, rng))
+            self._say(pid, channel, at, first if i == 0 else tx.repeat(first, body, about, rng))
             if rng.random() < 0.15 and channel != "webform":
                 self._say(pid, channel, at + timedelta(seconds=rng.randint(60, 1200)), tx.follow_up(about.lang, rng))
 

@@ -91,13 +91,13 @@ QUESTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "pl": {
-        "price": ("Ile kosztuje {item}?", "Jaka jest cena za {item}?", "Dzień dobry, {item} - jaka cena?"),
+        "price": ("Ile kosztuje {item}?", "Jaka jest cena za {item}?", "{item} - jaka cena?"),
         "stock": ("Czy {item} jest dostępna?", "{item} - jest na stanie?", "Czy {item} jest jeszcze aktualna?"),
         "delivery": ("Czy jest dostawa? Chodzi o {item}", "Ile kosztuje dostawa, {item}?"),
         "color": ("Czy {item} jest w kolorze szarym?", "Jakie kolory ma {item}?"),
     },
     "en": {
-        "price": ("How much is the {item}?", "What's the price of the {item}?", "Hi, {item} - how much?"),
+        "price": ("How much is the {item}?", "What's the price of the {item}?", "{item} - how much?"),
         "stock": ("Is the {item} available?", "Do you have the {item} in stock?", "Is the {item} still for sale?"),
         "delivery": ("Do you deliver? Looking at the {item}", "How much is delivery for the {item}?"),
         "color": ("Does the {item} come in grey?", "What colours does the {item} come in?"),
@@ -189,31 +189,39 @@ def topic(lang: str, rng: random.Random) -> Topic:
     return Topic(lang=lang, kind=kind, item=rng.choice(ITEMS[lang]))
 
 
-def question(about: Topic, rng: random.Random, *, greet: bool = True) -> str:
-    """One wording of the question, with or without a greeting and sign-off."""
+def phrase(about: Topic, rng: random.Random) -> str:
+    """One wording of the question, bare."""
     body = rng.choice(QUESTIONS[about.lang][about.kind]).format(
         item=about.item, day=rng.choice(DAYS), color=rng.choice(COLORS)
     )
-    body = body[0].upper() + body[1:]
-    if not greet:
-        return body
-    head = rng.choice(GREETINGS[about.lang])
-    if head:
-        body = body[0].lower() + body[1:] if head.endswith(", ") else body
-    return head + body + rng.choice(SIGN_OFFS[about.lang])
+    return body[0].upper() + body[1:]
 
 
-def repeat(text: str, about: Topic, rng: random.Random) -> str:
-    """The same question on another channel: copied, copied carelessly, reworded or with a note."""
+def dress(body: str, lang: str, rng: random.Random) -> str:
+    """The bare question with a greeting and a sign-off, or without."""
+    head = rng.choice(GREETINGS[lang])
+    if head.endswith(", "):
+        body = body[0].lower() + body[1:]
+    return head + body + rng.choice(SIGN_OFFS[lang])
+
+
+def question(about: Topic, rng: random.Random) -> str:
+    return dress(phrase(about, rng), about.lang, rng)
+
+
+def repeat(first: str, body: str, about: Topic, rng: random.Random) -> str:
+    """The same question on another channel: copied, copied carelessly, re-dressed, reworded, with a note."""
     roll = rng.random()
     if roll < 0.35:
-        return text
+        return first
     if roll < 0.55:
-        careless = text.lower() if rng.random() < 0.5 else text.rstrip("?!.) ")
+        careless = first.lower() if rng.random() < 0.5 else first.rstrip("?!.) ")
         return careless + ("??" if rng.random() < 0.3 else "")
+    if roll < 0.75:
+        return dress(body, about.lang, rng)
     if roll < 0.9:
         return question(about, rng)
-    return rng.choice(DUPLICATE_NOTES[about.lang]) + text
+    return rng.choice(DUPLICATE_NOTES[about.lang]) + first
 
 
 def follow_up(lang: str, rng: random.Random) -> str:
