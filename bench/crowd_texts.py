@@ -172,6 +172,27 @@ JUNK_TEXTS = ("test", "тест", "проверка", "ааа", "ываыва", 
 JUNK_NAMES = ("test", "тест", "asdf", "ййй", "Иван", "123", "qwerty", ".")
 
 
+# What makes a question someone's own: sizes, places, budgets. About half of the questions carry one.
+DETAILS: dict[str, tuple[str, ...]] = {
+    "ru": (
+        "Нужна ширина {n} см.",
+        "Нам в {district} район.",
+        "Бюджет до {k} тысяч.",
+        "Нужно {q} шт.",
+        "Для дачи.",
+        "Для детской, ребёнку {age} лет.",
+        "Проём {n} на {m} см.",
+        "Переезжаем {date}, надо успеть.",
+        "Видел у вас на сайте за {k} {h}00.",
+        "Этаж {floor}, лифт есть.",
+    ),
+    "pl": ("Szerokość {n} cm.", "Budżet do {k} tys. zł.", "Potrzebuję {q} szt.", "Mieszkam na {floor} piętrze."),
+    "en": ("I need it {n} cm wide.", "Budget up to {k}k.", "Need {q} of them.", "Moving in on the {age}th."),
+}
+DISTRICTS = ("Заречный", "Центральный", "Ленинский", "Октябрьский", "Северный", "Индустриальный")
+DATES = ("в конце месяца", "15-го", "через две недели", "к 1 числу", "на следующей неделе")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Topic:
     """What one inquiry is about: the same topic gives the rewordings of one question."""
@@ -179,6 +200,7 @@ class Topic:
     lang: str
     kind: str
     item: str
+    detail: str
 
 
 def topic(lang: str, rng: random.Random) -> Topic:
@@ -186,7 +208,20 @@ def topic(lang: str, rng: random.Random) -> Topic:
     # Price and availability are most of what people ask first.
     weights = [5 if k in ("price", "stock") else 2 for k in kinds]
     kind = rng.choices(list(kinds), weights=weights)[0]
-    return Topic(lang=lang, kind=kind, item=rng.choice(ITEMS[lang]))
+    detail = ""
+    if rng.random() < 0.5:
+        detail = rng.choice(DETAILS[lang]).format(
+            n=rng.randrange(60, 260, 5),
+            m=rng.randrange(180, 260, 5),
+            district=rng.choice(DISTRICTS),
+            k=rng.randint(15, 150),
+            h=rng.randint(1, 9),
+            q=rng.randint(2, 8),
+            age=rng.randint(3, 16),
+            date=rng.choice(DATES),
+            floor=rng.randint(2, 16),
+        )
+    return Topic(lang=lang, kind=kind, item=rng.choice(ITEMS[lang]), detail=detail)
 
 
 def phrase(about: Topic, rng: random.Random) -> str:
@@ -194,7 +229,8 @@ def phrase(about: Topic, rng: random.Random) -> str:
     body = rng.choice(QUESTIONS[about.lang][about.kind]).format(
         item=about.item, day=rng.choice(DAYS), color=rng.choice(COLORS)
     )
-    return body[0].upper() + body[1:]
+    body = body[0].upper() + body[1:]
+    return f"{body} {about.detail}" if about.detail else body
 
 
 def dress(body: str, lang: str, rng: random.Random) -> str:
