@@ -157,6 +157,11 @@ def given_canonicals(token: str) -> frozenset[str]:
 
 # Folded forms of courtesy titles people put before their name ("Mr. Виктория", "Pani Anna").
 _TITLES = frozenset({"mr", "mrs", "ms", "mis", "miss", "dr", "sir", "pan", "pani", "gospodin", "gospoza"})
+# Folded words people type when a form insists on a name ("test", "тест", "qwerty"): not a name, so
+# two junk submissions never agree on one.
+_PLACEHOLDERS = frozenset(
+    {"test", "testt", "tests", "proverka", "qwerty", "qwe", "asd", "asdf", "aaa", "name", "imia", "anonim", "anonymous"}
+)
 
 # Folded words that mark a business, a bot or a role rather than a person.
 _BUSINESS_WORDS_TEXT = (
@@ -253,6 +258,8 @@ def parse_name(raw: str) -> PersonName:
         else:
             folded.append(token)
 
+    if folded and all(t in _PLACEHOLDERS for t in folded):
+        return PersonName(raw=raw)
     business = (
         _quotes_name_a_business(text)
         or any(t in _BUSINESS_WORDS for t in folded)

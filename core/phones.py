@@ -92,6 +92,8 @@ def normalize_email(raw: str) -> str | None:
     local, _, domain = normalized.rpartition("@")
     if local in _GENERIC_EMAIL_LOCALS or domain in _GENERIC_EMAIL_DOMAINS:
         return None
+    if len(local) == 1 and len(domain.partition(".")[0]) == 1:
+        return None  # "a@a.ru": a keyboard stroke, not an address
     return normalized
 
 

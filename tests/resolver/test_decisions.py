@@ -210,3 +210,12 @@ async def test_a_telegram_username_on_another_account_needs_agreeing_names(pipel
         tg(104, "Виктор", "Снова мойка", 30 * DAY, username="viktor_k"),
     )
     assert c == d
+
+
+async def test_junk_forms_with_placeholder_names_and_addresses_never_link(pipeline: Pipeline) -> None:
+    a, b = await run(
+        pipeline,
+        web("test", "проверка", 0, email="a@a.ru"),
+        web("тест", "123", 3 * DAY, email="a@a.ru"),
+    )
+    assert a != b
