@@ -126,7 +126,9 @@ class Processor(BaseQueue):
         except Exception as e:
             # The store failed (an outage, not the event): it stays pending, counted by /readyz,
             # and is resolved again at the next start.
-            log.warning("resolution deferred: the store failed", extra={"event_id": event_id, "error": type(e).__name__})
+            log.warning(
+                "resolution deferred: the store failed", extra={"event_id": event_id, "error": type(e).__name__}
+            )
             return None
 
     async def _notify(self, results: list[IngestResult]) -> None:
