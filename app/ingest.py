@@ -136,7 +136,12 @@ class Pipeline:
                 error = e
                 log.warning("resolution failed", extra={"event_id": event_id, "attempt": attempt, **_where(e)})
         assert error is not None
-        envelope = await self.store.get_event(event_id)
+        try:
+            envelope = await self.store.get_event(event_id)
+        except self.store.outages:
+            raise
+        except Exception:  # a stored envelope that no longer loads is itself why the event failed
+            envelope = None
         reason = failure_reason(error, self._text_of(envelope))
         async with self.store.atomic():
             parked = await self.store.park_event(event_id, reason, self.max_attempts)
@@ -178,7 +183,7 @@ class Pipeline:
             return ""
         try:
             parsed = self.parse(envelope)
-        except InputError:
+        except Exception:  # the parser itself may be what failed
             return ""
         return parsed.text if isinstance(parsed, Message) else ""
 

@@ -20,7 +20,7 @@ from aiohttp import ClientSession, web
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.cli import build_parser, main
-from app.ingest import Outcome, Pipeline
+from app.ingest import Outcome, Pipeline, failure_reason
 from app.parked import retry_parked, run_events
 from app.replay import replay
 from app.streams import RedisStreamQueue, StreamWorker
@@ -319,3 +319,18 @@ def _args(*argv: str) -> argparse.Namespace:
 async def _main(*argv: str) -> int:
     # `stitch` runs its own event loop: run it off this test's loop.
     return await asyncio.to_thread(main, list(argv))
+
+
+def test_a_reason_names_the_error_and_never_quotes_the_customer() -> None:
+    text = customer_text()
+    try:
+        raise ValueError(f"cannot fold {text!r}")
+    except ValueError as e:
+        quoting = failure_reason(e, text)
+    assert quoting.startswith("ValueError at test_parked.py:") and text[:10] not in quoting
+    assert quoting.endswith("(detail withheld: it quotes the message)")
+    try:
+        raise LookupError("no region for +79123456789\nsecond line")
+    except LookupError as e:
+        masked = failure_reason(e, text)
+    assert "+79123456789" not in masked and "second line" not in masked and "no region for" in masked
