@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -334,3 +335,21 @@ def test_a_reason_names_the_error_and_never_quotes_the_customer() -> None:
     except LookupError as e:
         masked = failure_reason(e, text)
     assert "+79123456789" not in masked and "second line" not in masked and "no region for" in masked
+
+
+async def test_a_file_from_before_parking_gets_the_attempts_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,"
+            " channel TEXT NOT NULL, received_at REAL NOT NULL, envelope TEXT NOT NULL, status TEXT NOT NULL,"
+            " reason TEXT NOT NULL DEFAULT '')"
+        )
+    db.close()
+    store = await poisoned("sqlite", path)
+    try:
+        settings = Settings.from_env({"STITCH_STORE": f"sqlite:///{path}"})
+        await replay(Pipeline(store, settings), [str(SAMPLES)], err=io.StringIO(), progress=False)
+        assert [(p.event_id, p.attempts) for p in await store.parked_events(10)] == [(POISON, 3)]
+    finally:
+        await store.close()
