@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.ops.commands import add_graph_parser
 
     add_graph_parser(sub, _store_option)
+    from app.parked import add_events_parser
+
+    add_events_parser(sub, _store_option)
     return parser
 
 
@@ -217,6 +220,16 @@ async def _graph(args: argparse.Namespace, settings: Settings) -> int:
         await store.close()
 
 
+async def _events(args: argparse.Namespace, settings: Settings) -> int:
+    from app.parked import run_events
+
+    store = await _opened(settings)
+    try:
+        return await run_events(args, store, settings)
+    finally:
+        await store.close()
+
+
 def _require(value: str, key: str) -> str:
     if not value:
         raise ConfigError(key, "required for this command")
@@ -308,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_user(args, settings))
         if args.command == "graph":
             return asyncio.run(_graph(args, settings))
+        if args.command == "events":
+            return asyncio.run(_events(args, settings))
     except (ConfigError, StoreUnavailable) as e:
         print(f"stitch: {e}", file=sys.stderr)
         return 2

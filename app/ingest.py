@@ -3,12 +3,18 @@
 Live webhooks `accept` (store the raw event, answer the provider) and `process` later; replay
 `ingest`s both at once. Either way each event's effects commit as one unit, so a crash leaves the
 event pending (processed again at start-up) or fully done, never half.
+
+An event whose resolution raises (a poison event) is tried `max_attempts` times in all, then parked:
+stored as failed with the error's one-line summary, out of the pending backlog, until an operator
+retries it (`settle`, `ingest_or_park`). An outage of the store is not the event's fault: it
+propagates, and the event stays pending.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -16,6 +22,8 @@ from enum import StrEnum
 
 from connectors.parsers import parse_envelope
 from core.config import Settings
+from core.errors import InputError
+from core.loggers import scrub
 from core.records import Direction, EventStatus, MergeRecord, StoredMessage, Suggestion
 from core.values import Envelope, Ignored, Message
 from crm.leads import LeadBook
@@ -30,6 +38,7 @@ class Outcome(StrEnum):
     INGESTED = "ingested"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
+    PARKED = "parked"  # resolution kept raising: stored as failed with the reason
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +73,7 @@ class Pipeline:
         self.resolver = Resolver(store, self.merger, settings.resolver)
         self.observers: list[Observer] = []
         self.effects: list[Effect] = []
+        self.max_attempts = settings.max_attempts
 
     def parse(self, envelope: Envelope) -> Message | Ignored:
         """Raises ParseError for a payload the channel's parser cannot use."""
@@ -110,12 +120,82 @@ class Pipeline:
             await self.notify(result)
         return result
 
+    async def settle(self, event_id: str, *, notify: bool = True) -> IngestResult:
+        """`process`, or park the event when its resolution raised `max_attempts` times.
+
+        Each attempt rolls back alone (its own unit). The store's outages propagate, leaving the
+        event pending: they say nothing about the event.
+        """
+        error: Exception | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await self.process(event_id, notify=notify)
+            except self.store.outages:
+                raise
+            except Exception as e:
+                error = e
+                log.warning("resolution failed", extra={"event_id": event_id, "attempt": attempt, **_where(e)})
+        assert error is not None
+        try:
+            envelope = await self.store.get_event(event_id)
+        except self.store.outages:
+            raise
+        except Exception:  # a stored envelope that no longer loads is itself why the event failed
+            envelope = None
+        reason = failure_reason(error, self._text_of(envelope))
+        async with self.store.atomic():
+            parked = await self.store.park_event(event_id, reason, self.max_attempts)
+        if not parked:  # resolved meanwhile by someone else
+            return IngestResult(outcome=Outcome.DUPLICATE, event_id=event_id)
+        return await self._parked(envelope, event_id, reason, notify=notify)
+
+    async def ingest_or_park(self, envelope: Envelope) -> IngestResult:
+        """`ingest` for replay, storing the event parked when its resolution raised `max_attempts`
+        times (unusable input still raises InputError: it is reported, not stored)."""
+        error: Exception | None = None
+        passing: tuple[type[Exception], ...] = (InputError, *self.store.outages)
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await self.ingest(envelope)
+            except passing:
+                raise
+            except Exception as e:
+                error = e
+                log.warning("resolution failed", extra={"event_id": envelope.id, "attempt": attempt, **_where(e)})
+        assert error is not None
+        reason = failure_reason(error, self._text_of(envelope))
+        async with self.store.atomic():
+            await self.store.add_event(envelope)
+            await self.store.park_event(envelope.id, reason, self.max_attempts)
+        return await self._parked(envelope, envelope.id, reason, notify=True)
+
+    async def _parked(self, envelope: Envelope | None, event_id: str, reason: str, *, notify: bool) -> IngestResult:
+        log.error("event parked", extra={"event_id": event_id, "attempts": self.max_attempts, "reason": reason})
+        channel = envelope.channel.value if envelope is not None else ""
+        result = IngestResult(outcome=Outcome.PARKED, event_id=event_id, reason=reason, channel=channel)
+        if notify:
+            await self.notify(result)
+        return result
+
+    def _text_of(self, envelope: Envelope | None) -> str:
+        """The customer's text of an event, to keep it out of a failure's reason."""
+        if envelope is None:
+            return ""
+        try:
+            parsed = self.parse(envelope)
+        except Exception:  # the parser itself may be what failed
+            return ""
+        return parsed.text if isinstance(parsed, Message) else ""
+
     async def drain_pending(self, batch: int = 500) -> int:
-        """Resolve events left pending by a crash or a restart; returns how many."""
+        """Resolve events left pending by a crash or a restart; returns how many were settled.
+
+        A poison event among them is parked (`settle`), so start-up never fails because of one.
+        """
         done = 0
         while pending := await self.store.pending_events(batch):
             for envelope in pending:
-                await self.process(envelope.id)
+                await self.settle(envelope.id)
                 done += 1
         return done
 
@@ -167,6 +247,33 @@ class Pipeline:
                 await observer(result)
             except Exception:  # an observer (live feed, CRM push) must never undo an ingest
                 log.exception("observer failed", extra={"event_id": result.event_id})
+
+
+# The shortest piece of a customer's text that a failure's reason must not quote.
+QUOTE_MIN = 4
+REASON_MAX = 200
+
+
+def failure_reason(error: BaseException, text: str = "") -> str:
+    """The one-line summary kept with a parked event: the error's type, where it was raised, and its
+    first line with phones and e-mails masked, withheld if it quotes the customer's `text`."""
+    where = _where(error).get("where", "")
+    detail = scrub(str(error).strip().splitlines()[0]) if str(error).strip() else ""
+    probe = text.strip()[:24]
+    quotes = (len(probe) >= QUOTE_MIN and probe in detail) or (len(detail) >= QUOTE_MIN and detail in text)
+    if quotes:
+        detail = "(detail withheld: it quotes the message)"
+    summary = type(error).__name__ + (f" at {where}" if where else "") + (f": {detail}" if detail else "")
+    return summary[:REASON_MAX]
+
+
+def _where(error: BaseException) -> dict[str, str]:
+    """The file and line an error was raised at, for logs and reasons (never its text)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return {"error": type(error).__name__}
+    last = frames[-1]
+    return {"error": type(error).__name__, "where": f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}"}
 
 
 @asynccontextmanager

@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from app.ingest import IngestResult
 from app.probes import QueueLag
+from core.records import EventStatus
 from store.base import BaseStore
 
 # Resolution takes milliseconds on SQLite and tens of milliseconds through Redis round trips.
@@ -70,9 +71,14 @@ class _StoreCollector(Collector):
             outbox.add_metric([status], snap.outbox.get(status, 0))
         yield outbox
         events = GaugeMetricFamily("stitch_events_stored", "Stored raw events by status", labels=["status"])
-        for status, n in sorted(snap.events.items()):
-            events.add_metric([status], n)
+        for status in sorted({s.value for s in EventStatus} | set(snap.events)):
+            events.add_metric([status], snap.events.get(status, 0))
         yield events
+        yield GaugeMetricFamily(
+            "stitch_events_parked",
+            "Events parked as failed after their resolution kept raising (stitch events retry)",
+            value=snap.events.get(EventStatus.FAILED.value, 0),
+        )
         yield GaugeMetricFamily("stitch_person_profiles_max", "Profiles of the largest person", value=snap.largest)
         yield GaugeMetricFamily(
             "stitch_persons_over_alarm", "Persons larger than the ops alarm size", value=snap.over_alarm

@@ -22,6 +22,7 @@ from app.probes import PROBES, Probes
 from app.webhooks import AUTH_FAILURES
 from core.config import Settings
 from core.loggers import correlation_id
+from core.records import EventStatus
 
 log = logging.getLogger("stitch.http")
 
@@ -79,13 +80,31 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 
 async def readiness(app: web.Application) -> tuple[bool, dict[str, object]]:
-    """Ready when the store answers and the resolvers keep up (backlog below STITCH_READY_MAX_BACKLOG)."""
-    store_ok = await app[STORE].ping()
-    backlog = await app[PROBES].backlog()
+    """Ready when the store answers and the resolvers keep up (backlog below STITCH_READY_MAX_BACKLOG).
+
+    `pending` is what the store holds unresolved and not parked, whoever was handed it; `backlog`
+    is the larger of that and the queue's own count. Parked events are reported, not waited for:
+    they need an operator, not more time.
+    """
+    store = app[STORE]
+    store_ok = await store.ping()
+    pending = parked = 0
+    if store_ok:
+        pending = await store.count_events(EventStatus.PENDING)
+        parked = await store.count_events(EventStatus.FAILED)
+    backlog = max(pending, await app[PROBES].backlog())
     limit = app[SETTINGS].ready_max_backlog
     keeping_up = backlog < limit
     ok = store_ok and keeping_up
-    return ok, {"ok": ok, "store": store_ok, "backlog": backlog, "max_backlog": limit, "keeping_up": keeping_up}
+    return ok, {
+        "ok": ok,
+        "store": store_ok,
+        "backlog": backlog,
+        "pending": pending,
+        "parked": parked,
+        "max_backlog": limit,
+        "keeping_up": keeping_up,
+    }
 
 
 def setup_observability(app: web.Application, settings: Settings) -> None:

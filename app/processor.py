@@ -1,7 +1,8 @@
 """Background resolution of accepted events, tracked so shutdown waits for them.
 
 Webhooks answer the provider as soon as the raw event is stored; this worker resolves it next.
-Events left pending by a crash are picked up at start-up (`Pipeline.drain_pending`).
+Events left pending by a crash are picked up at start-up (`Pipeline.drain_pending`). An event whose
+resolution keeps raising is parked as failed (`Pipeline.settle`), at start-up as in a round.
 
 The worker shares the event loop (and SQLite's one writer) with the webhooks, so it works in short
 rounds: the events waiting are resolved in one transaction, each in its own savepoint, until the
@@ -98,9 +99,9 @@ class Processor(BaseQueue):
     async def _round(self, taken: list[str]) -> list[IngestResult]:
         """Resolve `taken` and whatever else waits, within the budget, in one transaction.
 
-        `taken` grows with the events this round takes from the queue. A failed event rolls back
-        its own savepoint and stays pending (resolved again at the next start); if the round's
-        commit itself fails, its events are resolved again one transaction each.
+        `taken` grows with the events this round takes from the queue. A failed attempt rolls back
+        its own savepoint; an event that keeps failing is parked; if the round's commit itself
+        fails, its events are resolved again one transaction each.
         """
         store = self.pipeline.store
         deadline = time.perf_counter() + self.budget_s
@@ -121,10 +122,13 @@ class Processor(BaseQueue):
 
     async def _process(self, event_id: str) -> IngestResult | None:
         try:
-            return await self.pipeline.process(event_id, notify=False)
-        except Exception:
-            # The event stays pending in the store and is retried at the next start.
-            log.exception("resolution failed", extra={"event_id": event_id})
+            return await self.pipeline.settle(event_id, notify=False)
+        except Exception as e:
+            # The store failed (an outage, not the event): it stays pending, counted by /readyz,
+            # and is resolved again at the next start.
+            log.warning(
+                "resolution deferred: the store failed", extra={"event_id": event_id, "error": type(e).__name__}
+            )
             return None
 
     async def _notify(self, results: list[IngestResult]) -> None:

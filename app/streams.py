@@ -10,8 +10,10 @@ Delivery is at least once; processing is idempotent (`Pipeline.process` reports 
 longer pending as a duplicate, and a unit's commit re-checks the event's status), so every event is
 resolved exactly once in effect. A worker first re-reads its own pending entries (id "0": a restart
 with the same `--name`), then new ones (">"); entries idle longer than `claim_idle_s` (a dead
-consumer's) are taken over with XAUTOCLAIM; an entry delivered more than `max_deliveries` times, or
-one that can never parse, goes to `q:dead` and is acknowledged — never silently dropped. Entries the
+consumer's) are taken over with XAUTOCLAIM. An event whose resolution keeps raising is parked in the
+store as failed (`Pipeline.settle`) and its entry acknowledged; an entry delivered more than
+`max_deliveries` times (a worker died on it each time) goes to `q:dead`, its event parked the same
+way, and is acknowledged — never silently dropped. Entries the
 stream cap (`stream_maxlen`) trimmed before anyone acknowledged them, delivered or not, have their
 events enqueued again on the next claim round (`requeue_orphans`); a delivered one is also recorded
 in `q:dead` for ops.
@@ -34,7 +36,7 @@ from typing import Any
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, FieldT
 
-from app.ingest import IngestResult, Outcome, Pipeline
+from app.ingest import IngestResult, Outcome, Pipeline, failure_reason
 from app.queue import BaseQueue
 from app.replay import ReplaySummary, open_input, read_lines
 from core.config import WorkerSettings
@@ -171,6 +173,12 @@ class RedisStreamQueue(BaseQueue):
         ]
 
     async def to_dead(self, entry_id: str, event_id: str, reason: str, deliveries: int) -> None:
+        # The event is parked first, as a poison event resolved in-process would be: it leaves the
+        # pending backlog and waits for `stitch events retry`. A crash before the entry is acknowledged
+        # only redelivers it, and an event no longer pending is reported as a duplicate.
+        if event_id and deliveries:
+            async with self.store.atomic():
+                await self.store.park_event(event_id, reason, deliveries)
         # Dead-letter and acknowledge together: a crash between them must not lose or double the entry.
         pipe = self.client.pipeline(transaction=True)
         pipe.xadd(
@@ -391,22 +399,20 @@ class StreamWorker:
                 return
             try:
                 await self._process(event_id)
-            except InputError as e:
-                await self.queue.to_dead(entry_id, event_id, f"cannot parse: {e}", 1)
-                return
             except (RedisError, OSError):
                 raise  # an outage: the round stops, the entry stays pending and is read again
             except Exception as e:
-                # Left unacknowledged: XAUTOCLAIM hands it out again after claim_idle_s.
-                await self.client.hset(self.queue.errors, entry_id, f"{type(e).__name__}: {e}"[:500])
-                log.exception("resolution failed", extra={"event_id": event_id})
+                # The store failed (a lock wait ran out, a conflict kept coming back): left
+                # unacknowledged, XAUTOCLAIM hands it out again after claim_idle_s.
+                await self.client.hset(self.queue.errors, entry_id, failure_reason(e))
+                log.warning("resolution deferred", extra={"event_id": event_id, "error": type(e).__name__})
                 return
             done.append(entry_id)
 
     async def _process(self, event_id: str) -> None:
         for attempt in range(CONFLICT_RETRIES):
             try:
-                await self.pipeline.process(event_id)
+                await self.pipeline.settle(event_id)
                 return
             except WriteConflict:
                 self.conflicts += 1

@@ -30,6 +30,7 @@ BITRIX24_RATE = 2.0  # requests/s Bitrix24 drains (cloud plans; Enterprise: 5)
 BITRIX24_BURST = 50  # bucket size before 503 QUERY_LIMIT_EXCEEDED (cloud; Enterprise: 250)
 BITRIX24_FIRST_RESPONSE_MIN = 15  # a new lead's to-do deadline: answer within this many minutes
 BITRIX24_JOB_ATTEMPTS = 5  # a push the portal refuses (not an outage) is marked failed after this many
+MAX_ATTEMPTS = 3  # resolutions of one event that may raise before it is parked as failed
 READY_MAX_BACKLOG = 1000  # accepted events not yet resolved above which /readyz says "not keeping up"
 
 # The inbox.
@@ -162,6 +163,7 @@ class Settings:
     ops_token: str = ""  # empty: the /ops pages answer loopback clients only
     ops_alarm_profiles: int = 0  # a person larger than this raises the ops alarm; 0: resolver.max_profiles
     ready_max_backlog: int = READY_MAX_BACKLOG
+    max_attempts: int = MAX_ATTEMPTS
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     inbox: InboxSettings = field(default_factory=InboxSettings)
@@ -206,6 +208,7 @@ class Settings:
             ops_token=e.get("STITCH_OPS_TOKEN", ""),
             ops_alarm_profiles=max(0, _int(e, "STITCH_OPS_ALARM_PROFILES", 0)),
             ready_max_backlog=max(1, _int(e, "STITCH_READY_MAX_BACKLOG", READY_MAX_BACKLOG)),
+            max_attempts=int(_positive(_int(e, "STITCH_MAX_ATTEMPTS", MAX_ATTEMPTS), "STITCH_MAX_ATTEMPTS")),
             resolver=ResolverSettings(
                 merge_score=_float(e, "STITCH_MERGE_SCORE", MERGE_SCORE),
                 review_score=_float(e, "STITCH_REVIEW_SCORE", REVIEW_SCORE),

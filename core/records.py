@@ -145,7 +145,18 @@ class EventStatus(StrEnum):
     PENDING = "pending"
     DONE = "done"
     IGNORED = "ignored"
-    FAILED = "failed"
+    FAILED = "failed"  # parked: resolving it kept raising; waits for `stitch events retry`
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParkedEvent:
+    """A stored event whose resolution kept raising, set aside with why (ops, `stitch events failed`)."""
+
+    event_id: str
+    channel: str
+    received_at: datetime
+    attempts: int  # resolutions tried, over every parking of this event
+    reason: str  # the error's one-line summary, never the customer's text
 
 
 class OutboxStatus(StrEnum):

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
+from core.errors import StoreError
 from core.inbox import AuditEntry, Deal, InboxRow, Session, User
 from core.records import (
     CrmJob,
@@ -23,6 +24,7 @@ from core.records import (
     Lead,
     MergeRecord,
     OutboxItem,
+    ParkedEvent,
     Person,
     Profile,
     RecentHit,
@@ -40,6 +42,9 @@ class BaseStore(ABC):
     """Stitch's state. Backends: SqliteStore (one file) and RedisStore (shared by many workers)."""
 
     url: str
+    # Errors that say the store failed, not the event: an event that meets one stays pending and is
+    # tried again later instead of counting an attempt towards being parked.
+    outages: tuple[type[Exception], ...] = (StoreError, OSError)
 
     # -- lifecycle -------------------------------------------------------------------------------
     @abstractmethod
@@ -82,6 +87,23 @@ class BaseStore(ABC):
     @abstractmethod
     async def event_counts(self) -> dict[str, int]:
         """Events by status."""
+
+    @abstractmethod
+    async def count_events(self, status: EventStatus) -> int:
+        """Events in one status, from an index (readiness asks for pending and failed on every probe)."""
+
+    @abstractmethod
+    async def park_event(self, event_id: str, reason: str, attempts: int) -> bool:
+        """Set a pending event aside as failed with why, adding `attempts` to its count; False if it
+        is not pending (resolved meanwhile, or unknown)."""
+
+    @abstractmethod
+    async def unpark_event(self, event_id: str) -> bool:
+        """Make a parked (failed) event pending again, its attempts kept; False if it is not parked."""
+
+    @abstractmethod
+    async def parked_events(self, limit: int) -> list[ParkedEvent]:
+        """Parked events, the earliest received first."""
 
     # -- messages --------------------------------------------------------------------------------
     @abstractmethod

@@ -47,6 +47,7 @@ Keys (all under the hash tag `{<prefix>}`, default `{stitch}`)
 |---|---|---|
 | `ev:<event id>` | hash | envelope (JSON), status, reason |
 | `ev:pending` | zset | seq -> event id, events not yet resolved |
+| `ev:failed` | zset | received_at -> event id, parked events (the hash adds `attempts`) |
 | `seq` | string | arrival counter (events, messages, merges), taken by the commit script |
 | `counts` | hash | ev:<status>, persons (roots), profiles, merges, suggestions, leads, messages, mg:<kind>, ob:<status>, cj:<status>, inbox |
 | `msg:<event id>` | hash | a stored message (+ seq) |
@@ -142,6 +143,7 @@ from core.records import (
     MergeRecord,
     OutboxItem,
     OutboxStatus,
+    ParkedEvent,
     Person,
     Profile,
     RecentHit,
@@ -501,6 +503,8 @@ def _cluster_client(url: str) -> tuple[RedisCluster, str | None]:
 
 class RedisStore(BaseStore):
     """Stitch's state in Redis; see the module docstring for units, locks and keys."""
+
+    outages = (StoreError, OSError, RedisError)
 
     def __init__(
         self,
@@ -1082,6 +1086,73 @@ class RedisStore(BaseStore):
         async with self._work() as unit:
             counts = await self._counters(unit)
             return {f[3:]: n for f, n in counts.items() if f.startswith("ev:") and n > 0}
+
+    async def count_events(self, status: EventStatus) -> int:
+        async with self._work() as unit:
+            return max(0, (await self._counters(unit)).get(f"ev:{EventStatus(status).value}", 0))
+
+    async def park_event(self, event_id: str, reason: str, attempts: int) -> bool:
+        async with self._work() as unit:
+            key = self.key("ev", event_id)
+            status, raw, before = await self._fields(unit, key, ["status", "envelope", "attempts"])
+            if status != EventStatus.PENDING.value or raw is None:
+                return False
+            # A worker that resolved the event meanwhile makes this commit refuse (WriteConflict).
+            self._check_status(unit, key, status)
+            total = int(before or 0) + attempts
+            self._hset(unit, key, {"status": EventStatus.FAILED.value, "reason": reason, "attempts": str(total)})
+            self._count(unit, "ev:pending", -1)
+            self._count(unit, "ev:failed", 1)
+            self._zrem(unit, self.key("ev", "pending"), event_id)
+            self._zadd(unit, self.key("ev", "failed"), event_id, ts(envelope_load(raw).received_at))
+            return True
+
+    async def unpark_event(self, event_id: str) -> bool:
+        async with self._work() as unit:
+            key = self.key("ev", event_id)
+            (status,) = await self._fields(unit, key, ["status"])
+            if status != EventStatus.FAILED.value:
+                return False
+            self._check_status(unit, key, status)
+            self._hset(unit, key, {"status": EventStatus.PENDING.value, "reason": ""})
+            self._count(unit, "ev:failed", -1)
+            self._count(unit, "ev:pending", 1)
+            self._zrem(unit, self.key("ev", "failed"), event_id)
+            # A new arrival number, as when it was stored: the stream worker's orphan check reads it.
+            self._zadd_seq(unit, self.key("ev", "pending"), event_id, key)
+            return True
+
+    @staticmethod
+    def _check_status(unit: _Unit, key: str, status: str) -> None:
+        # Only a status read from Redis is checked at commit; one this unit wrote (an event stored
+        # and parked in one unit, as replay does) is not in Redis yet.
+        if "status" not in unit.hashes.get(key, {}):
+            unit.check("HGET", key, "status", status)
+
+    async def parked_events(self, limit: int) -> list[ParkedEvent]:
+        async with self._work() as unit:
+            key = self.key("ev", "failed")
+            (got,) = await self._fetch([("zrange", (key, 0, limit - 1, False, True))])
+            rows = self._overlaid(unit, key, [(m, float(sc)) for m, sc in got])
+            rows.sort(key=lambda ms: ms[1])
+            parked = []
+            for event_id, _ in rows[:limit]:
+                raw, attempts, reason = await self._fields(
+                    unit, self.key("ev", event_id), ["envelope", "attempts", "reason"]
+                )
+                if raw is None:
+                    continue
+                envelope = envelope_load(raw)
+                parked.append(
+                    ParkedEvent(
+                        event_id=event_id,
+                        channel=envelope.channel.value,
+                        received_at=envelope.received_at,
+                        attempts=int(attempts or 0),
+                        reason=reason or "",
+                    )
+                )
+            return parked
 
     # -- messages --------------------------------------------------------------------------------
     async def message_seen(self, channel: str, provider_message_id: str) -> bool:

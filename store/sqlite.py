@@ -40,6 +40,7 @@ from core.records import (
     MergeRecord,
     OutboxItem,
     OutboxStatus,
+    ParkedEvent,
     Person,
     Profile,
     RecentHit,
@@ -62,9 +63,11 @@ CREATE TABLE IF NOT EXISTS events (
   received_at REAL NOT NULL,
   envelope TEXT NOT NULL,
   status TEXT NOT NULL,
-  reason TEXT NOT NULL DEFAULT ''
+  reason TEXT NOT NULL DEFAULT '',
+  attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events(status) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS events_failed ON events(status) WHERE status = 'failed';
 CREATE TABLE IF NOT EXISTS messages (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   event_id TEXT NOT NULL UNIQUE,
@@ -244,6 +247,18 @@ _INBOX_FLAGS = ("repeat_lead", "repeat_inquiry", "repeat_deal")
 log = logging.getLogger("stitch.store.sqlite")
 
 
+# Columns added after a table's first release: (table, column, definition). A file made by an
+# older Stitch gets them at open; CREATE TABLE IF NOT EXISTS leaves an existing table as it was.
+ADDED_COLUMNS = (("events", "attempts", "INTEGER NOT NULL DEFAULT 0"),)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    for table, column, definition in ADDED_COLUMNS:
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+
+
 def _qs(n: int) -> str:
     return ",".join("?" * n)
 
@@ -339,6 +354,7 @@ class SqliteStore(BaseStore):
             db.execute("PRAGMA busy_timeout=5000")
             db.execute("PRAGMA cache_size=-65536")
             db.executescript(SCHEMA)
+            _add_missing_columns(db)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             wal = db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             if wal:
@@ -469,6 +485,35 @@ class SqliteStore(BaseStore):
 
     async def event_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, count(*) FROM events GROUP BY status").fetchall())
+
+    async def count_events(self, status: EventStatus) -> int:
+        # The status is written into the statement: only a literal lets SQLite use the partial
+        # index of pending (or failed) events instead of reading the whole table.
+        row = self.db.execute(f"SELECT count(*) FROM events WHERE status='{EventStatus(status).value}'").fetchone()
+        return int(row[0])
+
+    async def park_event(self, event_id: str, reason: str, attempts: int) -> bool:
+        cur = self.db.execute(
+            "UPDATE events SET status='failed', reason=?, attempts=attempts+? WHERE event_id=? AND status='pending'",
+            (reason, attempts, event_id),
+        )
+        return cur.rowcount == 1
+
+    async def unpark_event(self, event_id: str) -> bool:
+        cur = self.db.execute(
+            "UPDATE events SET status='pending', reason='' WHERE event_id=? AND status='failed'", (event_id,)
+        )
+        return cur.rowcount == 1
+
+    async def parked_events(self, limit: int) -> list[ParkedEvent]:
+        rows = self.db.execute(
+            "SELECT event_id, channel, received_at, attempts, reason FROM events WHERE status='failed'"
+            " ORDER BY received_at, seq LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            ParkedEvent(event_id=r[0], channel=r[1], received_at=dt(r[2]), attempts=r[3], reason=r[4]) for r in rows
+        ]
 
     # -- messages --------------------------------------------------------------------------------
     async def message_seen(self, channel: str, provider_message_id: str) -> bool:

@@ -1,5 +1,6 @@
 """The ops sub-app (mounted at /ops): identity graphs, explanations, merges and splits, shared identifiers,
-person sizes and their alarm, the review backlog, dead letters and failed replies.
+person sizes and their alarm, the review backlog, parked events (with a retry button), dead letters and
+failed replies.
 
 Server-rendered HTML and SVG, no script. Handlers read the root app's state through
 `request.config_dict`; every route but the login form passes the access hook first.
@@ -29,9 +30,10 @@ from app.ops.reports import (
     size_report,
 )
 from app.ops.svg import render_graph
+from app.parked import retry_parked
 from app.probes import PROBES
 from core.errors import MergeRefused, NotFound
-from core.records import MergeKind, MergeRecord
+from core.records import MergeKind, MergeRecord, ParkedEvent
 from resolver.graph import person_graph
 from resolver.merge import Merger
 
@@ -63,7 +65,7 @@ def _page(title: str, body: str, *, status: int = 200) -> web.Response:
             ("merges", "Merges"),
             ("shared", "Shared identifiers"),
             ("review", "Review queue"),
-            ("failures", "Dead letters & failed replies"),
+            ("failures", "Parked events & failures"),
         )
     )
     html = (
@@ -416,12 +418,56 @@ async def review(request: web.Request) -> web.Response:
     return _page("Review queue", body)
 
 
-# -- dead letters and failed replies ----------------------------------------------------------------
+# -- parked events, dead letters and failed replies -------------------------------------------------
+def _retry_form(action: str, csrf: str, label: str) -> str:
+    return (
+        f'<form class="inline" method="post" action="{escape(action)}">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}"><button>{escape(label)}</button></form>'
+    )
+
+
+def _parked_section(parked: Iterable[ParkedEvent], user: OpsUser) -> str:
+    rows = [
+        [
+            escape(p.event_id),
+            escape(p.channel),
+            _when(p.received_at),
+            str(p.attempts),
+            escape(p.reason),
+            _retry_form(f"/ops/events/{quote(p.event_id, safe='')}/retry", user.csrf, "Retry"),
+        ]
+        for p in parked
+    ]
+    body = (
+        "<h2>Parked events</h2><p>Stored events whose resolution kept failing: set aside as failed, out of the"
+        " pending backlog. Fix the cause, then retry (or <code>stitch events retry</code>).</p>"
+    )
+    if not rows:
+        return body + "<p class='muted'>No parked events.</p>"
+    body += _retry_form("/ops/events/retry", user.csrf, "Retry all") if len(rows) > 1 else ""
+    return body + _table(["event", "channel", "received", "attempts", "reason", ""], rows)
+
+
+@routes.post("/events/retry")
+@routes.post("/events/{event_id}/retry")
+async def retry_events(request: web.Request) -> web.Response:
+    user = _user(request)
+    form = await request.post()
+    if not csrf_ok(user, str(form.get("csrf", ""))):
+        return _page("Refused", "<p>This form is stale (or not ours): reload the page and try again.</p>", status=403)
+    event_id = request.match_info.get("event_id", "")
+    summary = await retry_parked(request.config_dict[PIPELINE], [event_id] if event_id else ())
+    raise web.HTTPSeeOther(f"/ops/failures?{urlencode({'retried': summary.line()})}")
+
+
 @routes.get("/failures")
 async def failures(request: web.Request) -> web.Response:
     store = request.config_dict[STORE]
+    retried = request.query.get("retried", "")
+    body = f'<p class="ok">{escape(retried.capitalize())}.</p>' if retried else ""
+    body += _parked_section(await store.parked_events(FAILURES_LISTED), _user(request))
     dead = await request.config_dict[PROBES].dead_letters(FAILURES_LISTED)
-    body = "<h2>Dead letters</h2><p>Queued events that kept failing to resolve (Redis ingest stream).</p>"
+    body += "<h2>Dead letters</h2><p>Queued events that kept failing to resolve (Redis ingest stream).</p>"
     body += (
         _table(
             ["entry", "event", "reason", "deliveries", "at"],
@@ -451,7 +497,7 @@ async def failures(request: web.Request) -> web.Response:
         if failed
         else "<p class='muted'>None.</p>"
     )
-    return _page("Dead letters and failed replies", body)
+    return _page("Parked events, dead letters and failed replies", body)
 
 
 def create_ops_app(token: str, *, access: OpsAccess | None = None) -> web.Application:

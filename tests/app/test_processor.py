@@ -72,19 +72,20 @@ async def test_waiting_events_resolve_in_one_transaction_then_observers_hear(
     assert (await sqlite_store.counts())["persons"] == 1  # the impatient customer, as in replay
 
 
-async def test_a_failing_event_rolls_back_alone_and_stays_pending(
-    pipeline: Pipeline, sqlite_store: SqliteStore
-) -> None:
+async def test_a_failing_event_rolls_back_alone_and_is_parked(pipeline: Pipeline, sqlite_store: SqliteStore) -> None:
     envelopes = samples()
     broken = envelopes[1].id
     heard: list[str] = []
+    tries: list[str] = []
 
     async def effect(result: IngestResult) -> None:
         if result.event_id == broken:
+            tries.append(broken)
             raise RuntimeError("the CRM queue refused this one")
 
     async def observer(result: IngestResult) -> None:
-        heard.append(result.event_id)
+        if result.outcome is Outcome.INGESTED:
+            heard.append(result.event_id)
 
     pipeline.effects.append(effect)
     pipeline.observers.append(observer)
@@ -95,9 +96,10 @@ async def test_a_failing_event_rolls_back_alone_and_stays_pending(
         await processor.idle()
     finally:
         await processor.stop()
-    assert await sqlite_store.event_status(broken) is EventStatus.PENDING
+    assert await sqlite_store.event_status(broken) is EventStatus.FAILED
+    assert len(tries) == pipeline.max_attempts == 3
     assert heard == [e.id for e in envelopes if e.id != broken]
-    assert await sqlite_store.event_counts() == {"done": 3, "pending": 1}
+    assert await sqlite_store.event_counts() == {"done": 3, "failed": 1}
     stored = [m.event_id async for m in sqlite_store.iter_messages()]
     assert sorted(stored) == sorted(e.id for e in envelopes if e.id != broken)
 
