@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app.cli import main
 from app.inbox.index import InboxIndex
 from app.inbox.live import Broker
 from app.inbox.service import InboxService
@@ -23,8 +26,10 @@ from core.records import LeadStatus, MergeKind, MergeRecord
 from core.values import Channel, Envelope
 from crm.deals import Conversion
 from store.base import BaseStore
+from store.sqlite import SqliteStore
 from tests.resolver.traffic import T0, avito, tg, wa, web
 
+SAMPLE = Path(__file__).parents[2] / "samples" / "impatient-customer.jsonl"
 QUESTION = "Здравствуйте! Сколько стоит замена масла на Kia Rio?"
 SUE = User(name="sue", role=Role.SUPERVISOR, password_hash="-", created_at=T0)
 
@@ -272,3 +277,32 @@ async def test_splitting_twice_or_an_unknown_merge_changes_nothing(desk: Desk) -
             await desk.inbox.split(SUE, merge_id)
     assert await desk.store.counts() == counts
     assert (await desk.store.merges())[0].kind is MergeKind.SPLIT
+
+
+async def test_the_tour_split_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`stitch replay` the tour's sample, then `stitch graph split` its WhatsApp merge."""
+    url = f"sqlite:///{tmp_path / 'tour.db'}"
+    assert await asyncio.to_thread(main, ["replay", "--store", url, str(SAMPLE)]) == 0
+    store = SqliteStore(tmp_path / "tour.db")
+    await store.open()
+    try:
+        assert await InboxIndex(store, Broker()).rebuild_if_empty() == 1  # the inbox has run once
+        whatsapp = "whatsapp:+79123456789"
+        home = (await store.get_profiles([whatsapp]))[whatsapp].person_id
+        (merge,) = [m for m in await store.merges() if m.from_ == home]
+    finally:
+        await store.close()
+    assert await asyncio.to_thread(main, ["graph", "split", merge.merge_id, "--store", url]) == 0
+    assert await asyncio.to_thread(main, ["graph", "split", "m_nope", "--store", url]) == 1
+    assert "unknown merge 'm_nope'" in capsys.readouterr().err
+    await store.open()
+    try:
+        sides = [merge.into, merge.from_]
+        assert [await store.root_of(p) for p in sides] == sides
+        rows = await store.inbox_rows(sides)
+        for person in sides:
+            (lead,) = await store.leads_of(await store.members_of(person))
+            assert rows[person].lead_id == lead.lead_id and not rows[person].repeat_lead and not lead.is_repeat
+        assert (await store.leads_of([merge.from_]))[0].channel is Channel.WHATSAPP
+    finally:
+        await store.close()
