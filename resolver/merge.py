@@ -1,8 +1,10 @@
 """The one place that merges and splits persons (Chatwoot's ContactMergeAction in spirit).
 
-A merge points the absorbed person at the survivor (`merged_into`); profiles, messages and leads
-stay where they are and are found through the alias, so a split restores both sides exactly by
-clearing that pointer. Every merge and split is an audit record with its evidence and actor.
+A merge points the absorbed person at the survivor (`merged_into`); profiles and messages stay where
+they are and are found through the alias, so clearing that pointer gives both sides their profiles
+and messages back. What was addressed to the merged person while merged follows the channel profile
+it belongs to: a split moves each reply to the side that owns its profile now, and the lead book
+(a MergeListener) sorts out leads. Every merge and split is an audit record with its evidence and actor.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
@@ -27,6 +30,9 @@ class MergeListener(Protocol):
 
     async def split(self, record: MergeRecord, undone: MergeRecord) -> None: ...
 
+
+# Replies of the two sides a split looks at; a person has a handful, this bounds a corrupt store.
+SPLIT_REPLIES = 100_000
 
 # Ids created while resolving an event derive from the event id, so a worker that crashes half-way
 # and an event processed again produce the same persons, leads and merges (idempotent effects).
@@ -102,11 +108,31 @@ class Merger:
         await self.store.set_merged_into(merge.from_, None)
         await self.store.add_merge(record)
         await self.store.set_merge_undone(merge_id, record.merge_id)
+        await self._return_replies(merge)
         # A split is the strongest "not the same person" there is: never merge them again by itself.
         await self.store.add_cannot_link(merge.into, merge.from_, actor, at)
         for listener in self.listeners:
             await listener.split(record, merge)
         return record
+
+    async def _return_replies(self, merge: MergeRecord) -> None:
+        """A reply stays with the channel profile it was sent to: it goes to the side owning that profile.
+
+        While merged a reply is addressed to the root of the day; it is readdressed to the profile's
+        home person (not the side's root), so a later split deeper in a chain finds it on the right side.
+        """
+        sides = (
+            await self.store.members_of(await self.store.root_of(merge.into)),
+            await self.store.members_of(merge.from_),
+        )
+        side_of = {pid: n for n, members in enumerate(sides) for pid in members}
+        replies = await self.store.outbox_of([*sides[0], *sides[1]], limit=SPLIT_REPLIES)
+        profiles = await self.store.get_profiles(sorted({r.profile_key for r in replies}))
+        for reply in replies:
+            profile = profiles.get(reply.profile_key)
+            home = side_of.get(profile.person_id) if profile is not None else None
+            if profile is not None and home is not None and home != side_of.get(reply.person_id):
+                await self.store.put_outbox(replace(reply, person_id=profile.person_id))
 
     async def not_same(self, a: str, b: str, *, actor: str, at: datetime) -> None:
         a, b = await self._roots(a, b)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
+from app.inbox.index import InboxIndex
+from app.inbox.live import Broker
 from app.ingest import Pipeline
 from app.ops.reports import explain, review_backlog, shared_report, size_report
 from core.config import Settings
@@ -43,6 +45,9 @@ async def run_graph(args: argparse.Namespace, store: BaseStore, settings: Settin
     pipeline = Pipeline(store, settings)  # its merger carries the lead book: leads are split too
     async with store.atomic():
         record = await pipeline.merger.split(args.merge_id, actor=args.actor, at=datetime.now(UTC))
+        # Rows exist once the inbox has run; before that its first start builds them all.
+        if await store.inbox_row_count():
+            await InboxIndex(store, Broker()).split(record)
     print(f"split {args.merge_id} ({record.merge_id}): {record.from_} is separate from {record.into} again")
     return 0
 

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from app.inbox.keys import INDEX
 from app.keys import PIPELINE, SETTINGS, STORE
 from app.ops.access import COOKIE, OpsAccess, OpsUser, TokenOrLoopback, csrf_ok
 from app.ops.reports import (
@@ -329,8 +330,11 @@ async def split(request: web.Request) -> web.Response:
     store = request.config_dict[STORE]
     merge_id = request.match_info["merge_id"]
     pipeline_merger = _merger(request)
+    index = request.config_dict.get(INDEX)
     async with store.atomic():
         record = await pipeline_merger.split(merge_id, actor=user.name, at=datetime.now(UTC))
+        if index is not None:  # the inbox list shows both sides with their own leads and flags
+            await index.split(record)
     raise web.HTTPSeeOther(f"/ops/merges?{urlencode({'split': record.undoes or merge_id})}")
 
 
