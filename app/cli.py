@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TextIO
 
-from core.config import DEFAULT_STORE, Settings, port_number
+from core.config import DEFAULT_STORE, DEMO_STORE, Settings, port_number
 from core.errors import ConfigError, ListenError, StitchError, StoreUnavailable
 from core.loggers import setup_logging
 from store import open_store
@@ -89,9 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_graph_parser(sub, _store_option)
     return parser
-
-
-DEMO_STORE = "sqlite:///stitch-demo.db"  # the demo never plays into the store of real customers
 
 
 def settings_for(args: argparse.Namespace) -> Settings:

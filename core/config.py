@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from core.errors import ConfigError
 
 DEFAULT_STORE = "sqlite:///stitch.db"
+DEMO_STORE = "sqlite:///stitch-demo.db"  # `stitch serve --demo` never plays into real customers' store
 
 # Resolver defaults; bench/accuracy.py measured them (README, "Accuracy").
 MERGE_SCORE = 12.0  # evidence at or above this merges automatically
