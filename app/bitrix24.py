@@ -166,7 +166,7 @@ async def command(action: str, settings: Settings) -> int:
         if check.missing_optional:
             print(f"  optional scopes not granted: {', '.join(check.missing_optional)} (the push works without)")
         return 0
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, existing=True)  # jobs and sync read a store, never create one
     await store.open()
     try:
         if action == "jobs":

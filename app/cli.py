@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import json
 import os
+import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from typing import TextIO
 
-from core.config import Settings
-from core.errors import ConfigError, StitchError, StoreUnavailable
+from core.config import DEFAULT_STORE, DEMO_STORE, Settings, port_number
+from core.errors import ConfigError, ListenError, StitchError, StoreUnavailable
 from core.loggers import setup_logging
 from store import open_store
 from store.base import BaseStore
@@ -92,18 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_for(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
-    if getattr(args, "store", None):
-        settings = replace(settings, store_url=args.store)
+    store = getattr(args, "store", None)
+    if store is not None:
+        if not store.strip():
+            raise ConfigError("--store", "is empty; expected sqlite:///PATH or redis://HOST:PORT/DB")
+        settings = replace(settings, store_url=store)
+    elif getattr(args, "demo", False) and settings.store_url == DEFAULT_STORE:
+        settings = replace(settings, store_url=DEMO_STORE)
     if getattr(args, "host", None):
         settings = replace(settings, host=args.host)
-    if getattr(args, "port", None):
-        settings = replace(settings, port=args.port)
+    if getattr(args, "port", None) is not None:
+        settings = replace(settings, port=port_number(args.port, "--port"))
     return settings
 
 
-async def _opened(settings: Settings) -> BaseStore:
+async def _opened(settings: Settings, *, existing: bool = False) -> BaseStore:
+    """Open the store; `existing` for commands that only read it, so a typo never creates one."""
     store = open_store(
-        settings.store_url, lock_lease_s=settings.worker.lock_lease_s, lock_wait_s=settings.worker.lock_wait_s
+        settings.store_url,
+        lock_lease_s=settings.worker.lock_lease_s,
+        lock_wait_s=settings.worker.lock_wait_s,
+        existing=existing,
     )
     await store.open()
     return store
@@ -111,8 +124,10 @@ async def _opened(settings: Settings) -> BaseStore:
 
 async def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from app.ingest import Pipeline
-    from app.replay import replay
+    from app.replay import check_input, replay
 
+    for name in args.files:
+        check_input(name)  # before the store is opened: a wrong file name creates nothing
     store = await _opened(settings)
     try:
         if args.enqueue:
@@ -134,18 +149,36 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
     from app.export import What, export
 
-    store = await _opened(settings)
+    if args.out:
+        folder = Path(args.out).resolve().parent
+        if not folder.is_dir():
+            raise ConfigError("--out", f"folder {folder} does not exist")
+        if Path(args.out).is_dir():
+            raise ConfigError("--out", f"{args.out} is a folder; name a file")
+    store = await _opened(settings, existing=True)
     try:
         if args.out:
-            with open(args.out, "w", encoding="utf-8", newline="") as out:
+            with _output(args.out) as out:
                 await export(store, What(args.what), out, fmt=args.format)
         else:
             await export(store, What(args.what), sys.stdout, fmt=args.format)
     finally:
         await store.close()
     return 0
+
+
+@contextlib.contextmanager
+def _output(name: str) -> Iterator[TextIO]:
+    try:
+        out = open(name, "w", encoding="utf-8", newline="")  # noqa: SIM115 (closed below)
+    except OSError as e:
+        raise ConfigError("--out", f"cannot write {name}: {e.strerror or e}") from e
+    with out:
+        yield out
 
 
 async def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -192,10 +225,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.web import create_app, settle_heap
 
     setup_logging()
+    # Before anything starts: a taken port is one line, not start-up logs followed by a traceback.
+    _check_port(settings)
     if args.demo:
         from app.demo import run_demo
 
-        result: int = run_demo(settings)
+        with listening(settings):
+            result: int = run_demo(settings)
         return result
     # Fail fast on a bad store URL or a refused Bitrix24 webhook, before binding the port.
     asyncio.run(_check_store(settings))
@@ -206,14 +242,58 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # access_log=None: the app logs one JSON line per request itself, naming the route, not the path.
     app = create_app(settings)
     app.on_startup.append(settle_heap)  # after every start-up context: what they built lives on
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    with listening(settings):
+        web.run_app(app, host=settings.host, port=settings.port, print=_announce(settings), access_log=None)
     return 0
+
+
+def _announce(settings: Settings) -> Callable[[str], None]:
+    """What `stitch serve` prints once it listens (aiohttp calls it after binding, with its own line)."""
+
+    def say(_: str) -> None:
+        base = f"http://{settings.host}:{settings.port}"
+        print(f"Stitch listening on {base} (store {settings.store_url})")
+        print(f"  inbox: {base}/inbox/")
+        print(f"  ops:   {base}/ops/")
+        print("Running until Ctrl+C.", flush=True)
+
+    return say
+
+
+@contextlib.contextmanager
+def listening(settings: Settings) -> Iterator[None]:
+    """Turn a refused bind (port taken, address not here, host unknown) into one ListenError."""
+    try:
+        yield
+    except OSError as e:
+        reason = _BIND_ERRORS.get(e.errno or 0)
+        if isinstance(e, socket.gaierror):
+            reason = "unknown host"
+        if reason is None:
+            raise
+        raise ListenError(settings.host, settings.port, reason) from e
+
+
+def _check_port(settings: Settings) -> None:
+    with listening(settings):
+        family, kind, proto, _, address = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: TIME_WAIT is fine
+            probe.bind(address)
+            probe.listen()
+
+
+_BIND_ERRORS = {
+    errno.EADDRINUSE: "the port is taken (is another stitch serve running?)",
+    errno.EADDRNOTAVAIL: "this machine has no such address",
+    errno.EACCES: "permission denied (ports below 1024 need privileges)",
+}
 
 
 async def _graph(args: argparse.Namespace, settings: Settings) -> int:
     from app.ops.commands import run_graph
 
-    store = await _opened(settings)
+    store = await _opened(settings, existing=True)
     try:
         return await run_graph(args, store, settings)
     finally:

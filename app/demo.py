@@ -4,6 +4,9 @@ Everything goes through the real webhooks, signed the way each provider signs th
 secret header, Twilio's signature, Avito's secret URL, the website's form post. A newcomer watches
 an impatient customer write on four channels within minutes and end up as one person, next to a
 namesake who stays apart and two colleagues who share an office phone.
+
+The story's ids are fixed and it is played once per store: running the demo again on the same
+store shows the same persons, channels and leads instead of adding a second story to them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import asyncio
 import contextlib
 import secrets
 import sys
-import time
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
@@ -20,15 +22,19 @@ import aiohttp
 from aiohttp import web
 
 from app.bitrix24 import BITRIX24
+from app.inbox.auth import add_user
 from app.keys import PROCESSOR, STORE
 from app.web import create_app
 from app.webhooks import CONTACT_ASKER, OUTBOX
 from connectors.fakes.avito import FakeAvito
 from connectors.fakes.telegram import FakeTelegram
 from connectors.fakes.twilio import FakeTwilio
-from core.config import Settings
+from core.config import DEMO_STORE, Settings
 from core.errors import ConnectorError
+from core.inbox import Role
 from crm.bitrix24.fake import FakeBitrix24
+from store import open_store
+from store.base import BaseStore
 
 BUSINESS_NUMBER = "+14155238886"
 PAUSE_S = 0.4  # between story steps, so a watcher of the logs can follow along
@@ -37,8 +43,15 @@ PAUSE_S = 0.4  # between story steps, so a watcher of the logs can follow along
 ANNA_PHONE = "79123456789"
 ANNA_TG = 7001
 ANNA_AVITO = 88001
+ANNA_PROFILE = f"telegram:{ANNA_TG}"  # in the store once the story has been played
 NAMESAKE_PHONE = "79035550101"
 OFFICE_PHONE = "+7 495 123-45-67"
+FIRST_UPDATE_ID = 500_000
+
+# The inbox login the demo creates when a store has no users. The fixed password is printed and
+# documented, so it is used only on the demo's own store; any other store gets a random one.
+DEMO_USER = "demo"
+DEMO_PASSWORD = "stitch-demo"
 
 
 @dataclass(slots=True)
@@ -76,20 +89,28 @@ class StoryResult:
     reply_channel: str
 
 
-async def start_demo(settings: Settings, *, host: str | None = None, port: int | None = None) -> DemoRun:
-    """Start the three fakes and Stitch (webhook mode, public URL = where it listens)."""
-    telegram, twilio, avito, bitrix24 = FakeTelegram(), FakeTwilio(), FakeAvito(), FakeBitrix24()
+async def start_demo(
+    settings: Settings, *, host: str | None = None, port: int | None = None, crm: bool = True
+) -> DemoRun:
+    """Start the three fakes and Stitch (webhook mode, public URL = where it listens).
+
+    `crm`: push to a local Bitrix24 stand-in portal; without it the push is off. Never a real portal.
+    """
+    telegram, twilio, avito = FakeTelegram(), FakeTwilio(), FakeAvito()
+    bitrix24 = FakeBitrix24() if crm else None
     await telegram.start()
     await twilio.start()
     await avito.start()
-    # The CRM push goes to a local stand-in portal too, never to a real one from the demo.
-    settings = replace(settings, bitrix24_webhook_url=await bitrix24.start())
+    portal = await bitrix24.start() if bitrix24 is not None else ""
+    settings = replace(settings, bitrix24_webhook_url=portal)
     host = host or settings.host
     port = settings.port if port is None else port
     try:
         runner, app, base, demo_settings = await _serve(settings, host, port, telegram, twilio, avito)
     except BaseException:
-        await asyncio.gather(telegram.close(), twilio.close(), avito.close(), bitrix24.close())
+        await asyncio.gather(telegram.close(), twilio.close(), avito.close())
+        if bitrix24 is not None:
+            await bitrix24.close()
         raise
     return DemoRun(
         settings=demo_settings,
@@ -149,9 +170,7 @@ class _Story:
         self.out = out
         self.pause = pause
         self.settings = run.settings
-        # Unique per run, so playing the story again into the same store is new traffic, not duplicates.
-        self.tag = secrets.token_hex(3)
-        self.update_base = int(time.time()) % 1_000_000 * 100
+        self.update_base = FIRST_UPDATE_ID
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
@@ -193,14 +212,14 @@ class _Story:
 
     async def play(self) -> StoryResult:
         tg = self.run.telegram
-        tg_id, avito_id = ANNA_TG + int(self.tag, 16) % 1000, ANNA_AVITO + int(self.tag, 16) % 1000
+        tg_id, avito_id = ANNA_TG, ANNA_AVITO
         self.say("\n1. Anna writes to the shop's Telegram bot.")
         await self.telegram(
             tg.text_update(
                 user_id=tg_id,
                 first_name="Анна",
                 last_name="Смирнова",
-                username=f"anna_smirnova_{self.tag}",
+                username="anna_smirnova",
                 text="Здравствуйте! iPhone 13 на 128 ГБ ещё продаётся?",
             )
         )
@@ -212,7 +231,7 @@ class _Story:
         await self.whatsapp(ANNA_PHONE, "Добрый день! Не дождалась ответа в Telegram. iPhone 13 ещё есть?", "Anna")
         self.say("4. ...and to the listing on Avito, leaving her number in the text.")
         await self.avito(
-            f"u2i-{self.tag}",
+            "u2i-anna",
             avito_id,
             "Анна",
             "Здравствуйте, iPhone 13 ещё продаётся? Мой телефон +7 912 345-67-89",
@@ -222,20 +241,20 @@ class _Story:
             {
                 "name": "Анна Смирнова",
                 "phone": "8 (912) 345-67-89",
-                "email": f"anna.smirnova.{self.tag}@yandex.ru",
+                "email": "anna.smirnova@yandex.ru",
                 "message": "Перезвоните, пожалуйста, по iPhone 13",
                 "page_url": "https://shop.example/iphone-13",
             }
         )
         self.say("6. A namesake, another Anna Smirnova, asks about a sofa on WhatsApp from her own number.")
-        namesake = "7903" + str(int(self.tag, 16) % 10_000_000).zfill(7)
+        namesake = NAMESAKE_PHONE
         await self.whatsapp(namesake, "Здравствуйте, диван ещё доступен?", "Anna Smirnova")
         self.say("7. Two colleagues leave the office's shared phone in the web form.")
         await self.form(
             {
                 "name": "Пётр Иванов",
                 "phone": OFFICE_PHONE,
-                "email": f"p.ivanov.{self.tag}@romashka-office.ru",
+                "email": "p.ivanov@romashka-office.ru",
                 "message": "Нужен счёт на 10 ноутбуков",
             }
         )
@@ -243,7 +262,7 @@ class _Story:
             {
                 "name": "Мария Козлова",
                 "phone": OFFICE_PHONE,
-                "email": f"m.kozlova.{self.tag}@romashka-office.ru",
+                "email": "m.kozlova@romashka-office.ru",
                 "message": "Подскажите сроки доставки в офис",
             }
         )
@@ -275,27 +294,84 @@ async def play_story(run: DemoRun, *, out: TextIO = sys.stdout, pause: float = P
     return await _Story(run, out, pause).play()
 
 
-async def _main(settings: Settings) -> int:
-    run = await start_demo(settings)
+async def played_before(settings: Settings) -> bool:
+    """Whether this store already holds the story (its customer's Telegram chat is there)."""
+    store = open_store(settings.store_url)
+    await store.open()
     try:
-        print(f"Stitch demo on {run.base_url} (store {settings.store_url})")
-        print(f"  fakes: telegram {run.telegram.base_url}, twilio {run.twilio.base_url}, avito {run.avito.base_url}")
-        result = await play_story(run)
-        counts = await run.app[STORE].counts()
-        print(
-            f"\nAnna's chats on {len(result.anna_profiles)} channels are one person: {', '.join(result.anna_profiles)}"
-        )
-        print(f"Store now: {counts}")
+        return await store.person_of_profile(ANNA_PROFILE) is not None
+    finally:
+        await store.close()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoLogin:
+    name: str
+    password: str  # empty: the user existed before this run, its password is not known here
+
+
+async def demo_login(store: BaseStore, store_url: str) -> DemoLogin | None:
+    """A supervisor to log in with, created when the store has no users yet (None: users of its own)."""
+    names = {user.name for user in await store.users()}
+    password = DEMO_PASSWORD if store_url == DEMO_STORE else ""
+    if not names:
+        # Any other store is someone's data: a password everyone can read in the README would open it.
+        password = password or secrets.token_urlsafe(12)
+        await add_user(store, DEMO_USER, Role.SUPERVISOR, password)
+        return DemoLogin(name=DEMO_USER, password=password)
+    if DEMO_USER in names:
+        return DemoLogin(name=DEMO_USER, password=password)
+    return None
+
+
+async def open_demo(settings: Settings, *, host: str | None = None, port: int | None = None) -> DemoRun:
+    """Start the demo, play the story unless this store has it, and print where to look."""
+    played = await played_before(settings)
+    run = await start_demo(settings, host=host, port=port, crm=not played)
+    try:
+        base = run.base_url
+        print(f"Stitch demo on {base}, store {settings.store_url}")
+        if played:
+            print("The story is already in this store: showing it as it is (delete the store file to play it again).")
+        else:
+            print(f"  stand-ins: telegram {run.telegram.base_url}, twilio {run.twilio.base_url}, ", end="")
+            print(f"avito {run.avito.base_url}, bitrix24 {run.settings.bitrix24_webhook_url}")
+            await play_story(run)
+        store = run.app[STORE]
+        anna = await store.person_of_profile(ANNA_PROFILE)
+        profiles = [p.key for p in await store.profiles_of(anna)] if anna else []
+        channels = sorted({key.split(":")[0] for key in profiles})
+        print(f"\nAnna's chats on {len(channels)} channels ({', '.join(channels)}) are one person: {anna}")
+        print(f"Store now: {await store.counts()}")
         if run.bitrix24 is not None:
             await run.settle()
             crm = {kind: len(rows) for kind, rows in run.bitrix24.entities.items()}
             print(f"Bitrix24 stand-in portal: {crm}, {len(run.bitrix24.comments)} timeline comments")
-        print("\nWhere to look:")
-        print(f"  {run.base_url}/healthz  {run.base_url}/readyz")
-        print(f"  stitch export --what persons --store {settings.store_url}")
-        print(f"  stitch export --what merges --store {settings.store_url}")
-        print(f"  webhooks: {run.base_url}/webhooks/telegram, /webhooks/whatsapp, /webhooks/avito/<secret>")
-        print("\nRunning until Ctrl-C.", flush=True)
+        else:
+            # The stand-in keeps nothing between runs: pushing to a fresh one would only find stale links.
+            print("Bitrix24 stand-in portal: off (it is shown while the story plays)")
+        login = await demo_login(store, settings.store_url)
+        print(f"\nInbox:        {base}/inbox/")
+        if anna:
+            print(f"Anna's page:  {base}/inbox/persons/{anna}")
+        print(f"Ops pages:    {base}/ops/")
+        if login is None:
+            print("Log in:       as one of this store's users (`stitch user add` makes one)")
+        elif login.password:
+            print(f"Log in:       {login.name} / {login.password} (a supervisor)")
+        else:
+            print(f"Log in:       {login.name}, with the password printed when it was created")
+        print(f"Files:        stitch export --what persons --store {settings.store_url}")
+        print("\nRunning until Ctrl+C.", flush=True)
+    except BaseException:
+        await run.close()
+        raise
+    return run
+
+
+async def _main(settings: Settings) -> int:
+    run = await open_demo(settings)
+    try:
         await asyncio.Event().wait()
     finally:
         await run.close()
@@ -303,7 +379,7 @@ async def _main(settings: Settings) -> int:
 
 
 def run_demo(settings: Settings) -> int:
-    """Start the fakes and Stitch, play the story, keep serving until Ctrl-C."""
+    """Start the fakes and Stitch, play the story, keep serving until Ctrl+C."""
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(_main(settings))
     return 0

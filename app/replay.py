@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import itertools
 import json
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, TextIO
 
 from app.ingest import Outcome, Pipeline
 from connectors.envelope import envelope_from_json
-from core.errors import InputError, ReplayLineError
+from core.errors import InputError, ReplayFileError, ReplayLineError
 
 # Events per transaction: amortizes the commit; each event still has its own savepoint.
 BATCH = 500
 PROGRESS_EVERY = 2000
+SNIFF_BYTES = 8192  # how much of a file is looked at to tell text from binary
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -66,6 +71,58 @@ def open_input(name: str) -> IO[str]:
     return open(name, encoding="utf-8")
 
 
+def check_input(name: str) -> None:
+    """Refuse a file that cannot be JSON Lines at all, before anything is opened or stored.
+
+    A bad line inside a good file is skipped and reported; a missing file, a folder, a binary file
+    or a `.gz` that is not gzip would only give a reason per line, or a traceback.
+    """
+    if name == "-":
+        return
+    path = Path(name)
+    if not path.exists():
+        raise ReplayFileError(name, "no such file")
+    if path.is_dir():
+        raise ReplayFileError(name, "is a folder, not a JSON Lines file")
+    try:
+        with open(name, "rb") as raw:
+            head = raw.read(SNIFF_BYTES)
+        if name.endswith(".gz"):
+            if head[:2] != GZIP_MAGIC:
+                raise ReplayFileError(name, "named .gz but not gzip-compressed")
+            with gzip.open(name, "rb") as packed:
+                head = packed.read(SNIFF_BYTES)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise ReplayFileError(name, f"damaged gzip file ({e})") from e
+    except OSError as e:
+        raise ReplayFileError(name, f"cannot read: {e.strerror or e}") from e
+    if _binary(head):
+        raise ReplayFileError(name, "binary file, not JSON Lines text (UTF-8)")
+
+
+def _binary(head: bytes) -> bool:
+    if b"\0" in head:
+        return True
+    try:
+        # Not final: the sniffed block may end inside a multi-byte character.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _guarded(name: str, lines: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """Lines of one file; a file that turns unreadable half-way ends the run with its name and line."""
+    number = 0
+    try:
+        for number, line in lines:
+            yield number, line
+    except UnicodeDecodeError as e:
+        raise ReplayFileError(name, f"after line {number}: not UTF-8 text") from e
+    except (EOFError, zlib.error, OSError) as e:
+        raise ReplayFileError(name, f"after line {number}: cannot read further ({e})") from e
+
+
 def _peek_gzip(raw: IO[bytes]) -> bool:
     peek = getattr(raw, "peek", None)
     return bool(peek and peek(2)[:2] == b"\x1f\x8b")
@@ -87,7 +144,7 @@ async def replay(
     store = pipeline.store
     for name in names:
         with open_input(name) as stream:
-            lines = read_lines(stream)
+            lines = _guarded(name, read_lines(stream))
             # Each chunk is one transaction (the commit is amortized); each event inside it still
             # has its own savepoint, so a bad event never takes its neighbours down.
             while chunk := list(itertools.islice(lines, BATCH)):

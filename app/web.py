@@ -28,6 +28,17 @@ log = logging.getLogger("stitch.web")
 routes = web.RouteTableDef()
 
 
+@routes.get("/")
+async def home(request: web.Request) -> web.Response:
+    # The inbox is the way in; it sends whoever is not logged in to its login first.
+    raise web.HTTPFound("/inbox/")
+
+
+@routes.get("/ops")
+async def ops_home(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/ops/")
+
+
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
@@ -100,11 +111,12 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
             await app[STORE].close()
 
     app.cleanup_ctx.append(store_ctx)
+    # Before the sub-apps: a sub-app's prefix resource would answer `/ops` (no slash) with 404.
+    app.add_routes(routes)
     setup_live(app, settings)  # after store_ctx: the live context uses the store and the pipeline
     setup_inbox(app, settings)  # after setup_live: the inbox answers customers through its outbox
     setup_bitrix24(app, settings)  # after setup_live and setup_inbox: the push hooks into the outbox and conversion
     setup_observability(app, settings)  # after store_ctx: observes the pipeline
     app.add_subapp("/ops", create_ops_app(settings.ops_token))
-    app.add_routes(routes)
     app.add_routes(form_routes)
     return app

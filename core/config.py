@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from core.errors import ConfigError
 
 DEFAULT_STORE = "sqlite:///stitch.db"
+DEMO_STORE = "sqlite:///stitch-demo.db"  # `stitch serve --demo` never plays into real customers' store
 
 # Resolver defaults; bench/accuracy.py measured them (README, "Accuracy").
 MERGE_SCORE = 12.0  # evidence at or above this merges automatically
@@ -45,6 +46,7 @@ JUNK_REASONS = (
     "not our product",
 )
 ROLES = ("manager", "supervisor", "ops", "admin")
+MAX_PORT = 65535
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
@@ -55,6 +57,13 @@ def _int(env: Mapping[str, str], key: str, default: int) -> int:
         return int(raw)
     except ValueError as e:
         raise ConfigError(key, f"expected a whole number, got {raw!r}") from e
+
+
+def port_number(value: int, key: str) -> int:
+    """A TCP port to listen on; 0 or above 65535 would fail later, deep inside the socket call."""
+    if not 1 <= value <= MAX_PORT:
+        raise ConfigError(key, f"expected a port from 1 to {MAX_PORT}, got {value}")
+    return value
 
 
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
@@ -180,7 +189,7 @@ class Settings:
         return cls(
             store_url=e.get("STITCH_STORE") or DEFAULT_STORE,
             host=e.get("STITCH_HOST") or "127.0.0.1",
-            port=_int(e, "STITCH_PORT", 8080),
+            port=port_number(_int(e, "STITCH_PORT", 8080), "STITCH_PORT"),
             public_url=(e.get("STITCH_PUBLIC_URL") or "").rstrip("/"),
             default_region=(e.get("STITCH_DEFAULT_REGION") or "RU").upper(),
             telegram_bot_token=e.get("STITCH_TELEGRAM_BOT_TOKEN", ""),

@@ -5,11 +5,14 @@ StitchError
  ├── InputError             something from outside cannot be used
  │    ├── ParseError        a provider payload lacks a field we need (names channel + field)
  │    ├── ReplayLineError   a replay line is not a usable envelope (names the line)
+ │    ├── ReplayFileError   a replay file cannot be read at all (names the file)
  │    └── FieldErrors       a form or API body failed validation (field -> reason)
+ ├── ListenError            `stitch serve` cannot listen where it was told (names host and port)
  ├── AuthError              a webhook or API call failed authentication
  ├── Forbidden              a logged-in user may not do this (names the action)
  ├── StoreError             the store failed
  │    ├── StoreUnavailable  the store URL is malformed or the store does not answer
+ │    ├── StoreMissing      a reading command named a store file that is not there
  │    └── WriteConflict     an optimistic write lost a race; the caller retries
  ├── ResolverError
  │    ├── NotFound          a person, merge, lead or suggestion id is unknown
@@ -54,10 +57,25 @@ class ReplayLineError(InputError):
         self.reason = reason
 
 
+class ReplayFileError(InputError):
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
 class FieldErrors(InputError):
     def __init__(self, errors: Mapping[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = dict(errors)
+
+
+class ListenError(StitchError):
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {reason}")
+        self.host = host
+        self.port = port
+        self.reason = reason
 
 
 class AuthError(StitchError):
@@ -85,6 +103,12 @@ class StoreUnavailable(StoreError):
         super().__init__(f"store {url}: {reason}")
         self.url = url
         self.reason = reason
+
+
+class StoreMissing(StoreError):
+    def __init__(self, url: str) -> None:
+        super().__init__(f"store {url}: no such store file (reading commands never create one)")
+        self.url = url
 
 
 class WriteConflict(StoreError):

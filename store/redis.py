@@ -501,6 +501,16 @@ def _cluster_client(url: str) -> tuple[RedisCluster, str | None]:
     return client, prefix
 
 
+def _check_database(url: str) -> None:
+    """redis-py reads `/abc` as database 0 without a word: a typo would share another store's data."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return  # the path is the socket; the database comes as `?db=N`
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        raise StoreUnavailable(url, f"malformed Redis URL: database {database!r} is not a number")
+
+
 class RedisStore(BaseStore):
     """Stitch's state in Redis; see the module docstring for units, locks and keys."""
 
@@ -558,6 +568,7 @@ class RedisStore(BaseStore):
             client, url_prefix = _cluster_client(url)
             prefix = prefix or url_prefix
         else:
+            _check_database(url)
             try:
                 client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
             except (ValueError, RedisError) as e:

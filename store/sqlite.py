@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.errors import StoreUnavailable
+from core.errors import StoreMissing, StoreUnavailable
 from core.inbox import AuditEntry, Deal, DealKind, DealStatus, InboxRow, Role, Session, User, search_words
 from core.records import (
     CrmJob,
@@ -323,9 +323,10 @@ class _Checkpointer:
 class SqliteStore(BaseStore):
     """The embedded store: one SQLite file in WAL mode."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, existing: bool = False) -> None:
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
+        self.existing = existing  # reading commands: a missing file is a typo, not a new store
         self._db: sqlite3.Connection | None = None
         self._depth = 0
         self._writer = asyncio.Lock()
@@ -334,10 +335,10 @@ class SqliteStore(BaseStore):
         self._checkpointer: _Checkpointer | None = None
 
     @classmethod
-    def from_url(cls, url: str) -> SqliteStore:
+    def from_url(cls, url: str, *, existing: bool = False) -> SqliteStore:
         if not url.startswith("sqlite:///") or len(url) <= len("sqlite:///"):
             raise StoreUnavailable(url, "expected sqlite:///PATH")
-        return cls(url.removeprefix("sqlite:///"))
+        return cls(url.removeprefix("sqlite:///"), existing=existing)
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -346,6 +347,10 @@ class SqliteStore(BaseStore):
         parent = Path(self.path).parent
         if not parent.exists():
             raise StoreUnavailable(self.url, f"folder {parent} does not exist")
+        if Path(self.path).is_dir():
+            raise StoreUnavailable(self.url, "is a folder, not a store file")
+        if self.existing and self.path != ":memory:" and not Path(self.path).exists():
+            raise StoreMissing(self.url)
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")

@@ -23,13 +23,14 @@ def setup_inbox(app: web.Application, settings: Settings) -> None:
     """Mount /api and /inbox; call after `setup_live` (the inbox answers through its outbox)."""
     app.cleanup_ctx.append(_inbox_ctx)
     app.on_shutdown.append(_close_streams)
-    app.add_subapp("/api", api_app())
-    app.add_subapp("/inbox", inbox_app())
 
     async def to_inbox(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("/inbox/")
 
+    # Before the sub-app: its prefix resource would otherwise answer `/inbox` with 404.
     app.router.add_get("/inbox", to_inbox)
+    app.add_subapp("/api", api_app())
+    app.add_subapp("/inbox", inbox_app())
 
 
 async def _close_streams(app: web.Application) -> None:

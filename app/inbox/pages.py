@@ -6,8 +6,6 @@ API with the session's CSRF token, so there is one set of checks. Live updates: 
 
 from __future__ import annotations
 
-import asyncio
-import json
 import secrets
 from html import escape
 from pathlib import Path
@@ -19,6 +17,7 @@ from aiohttp_sse import sse_response
 
 from app.inbox.auth import COOKIE, LOGIN_CSRF_COOKIE
 from app.inbox.keys import AUTH, BROKER, SERVICE
+from app.inbox.live import feed
 from app.inbox.service import FLAGS, STAGES
 from core.errors import Forbidden, NotFound
 from core.inbox import Role, Session, User
@@ -400,20 +399,8 @@ async def _stream(request: web.Request, person_id: str | None) -> web.StreamResp
             root = await service._visible_root(user, person_id, "follow person")
         except Forbidden as err:
             raise web.HTTPForbidden(text=err.reason) from None
-    async with broker.subscribe() as queue, sse_response(request) as sse:
-        await sse.send(json.dumps({"kind": "hello"}), event="hello")
-        while not broker.closed.is_set():
-            getter = asyncio.ensure_future(queue.get())
-            closer = asyncio.ensure_future(broker.closed.wait())
-            done, pending = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-            if getter not in done:
-                break
-            event = getter.result()
-            if root is not None and event.person_id != root and event.detail != root:
-                continue
-            await sse.send(json.dumps({"kind": event.kind, "person_id": event.person_id}), event=event.kind)
+    async with sse_response(request) as sse:
+        await feed(broker, sse, lambda event: root is None or root in (event.person_id, event.detail))
     return sse
 
 

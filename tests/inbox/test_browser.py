@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from app.demo import ANNA_PHONE, BUSINESS_NUMBER
+from app.demo import ANNA_PHONE, BUSINESS_NUMBER, DEMO_PASSWORD, DEMO_USER, open_demo
+from core.config import DEMO_STORE, Settings
 from inbox.conftest import PASSWORD, Demo
 from tests.browser import SCREENSHOTS, chromium
 
@@ -158,3 +160,29 @@ async def test_a_manager_cannot_merge_and_login_failures_are_shown(demo: Demo, b
         await expect(page.locator("form.suggestion").first).to_contain_text("Only reviewers may merge.")
     finally:
         await context.close()
+
+
+async def test_a_newcomer_goes_from_the_root_through_the_login_to_the_demo_customer(
+    browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the demo's own store, stitch-demo.db, with its printed login
+    run = await open_demo(Settings.from_env({"STITCH_STORE": DEMO_STORE}), host="127.0.0.1", port=0)
+    context = await browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-GB")
+    page = await context.new_page()
+    try:
+        printed = capsys.readouterr().out
+        anna_page = next(line.split()[-1] for line in printed.splitlines() if line.startswith("Anna's page:"))
+        await page.goto(run.base_url + "/")
+        await expect(page).to_have_url(re.compile(r"/inbox/login\?next="))
+        await page.fill('input[name="name"]', DEMO_USER)
+        await page.fill('input[name="password"]', DEMO_PASSWORD)
+        await page.click('button[type="submit"]')
+        await expect(page.locator("h1")).to_have_text("Inbox")
+        anna = anna_page.rsplit("/", 1)[-1]
+        await page.click(f'a[href="/inbox/persons/{anna}"]')
+        await expect(page).to_have_url(anna_page)
+        await expect(page.locator(".why .evidence")).to_contain_text("same phone")
+        await shot(page, "10-newcomer-demo-customer")
+    finally:
+        await context.close()
+        await run.close()

@@ -60,5 +60,8 @@ async def test_graph_commands(
 
 
 async def test_stats_without_alarm_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = SqliteStore(tmp_path / "empty.db")  # `graph stats` reads a store, it never creates one
+    await empty.open()
+    await empty.close()
     assert await asyncio.to_thread(cli, "graph", "stats", "--store", f"sqlite:///{tmp_path / 'empty.db'}") == 0
     assert "persons 0" in capsys.readouterr().out

@@ -1,0 +1,47 @@
+"""`stitch serve` says where it listens, with the inbox and ops addresses, and stops on Ctrl+C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_serve_prints_where_it_listens(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, "-m", "app.cli", "serve", "--store", "sqlite:///s.db", "--port", str(port)]
+    with subprocess.Popen(
+        argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as server:
+        try:
+            assert server.stdout is not None
+            lines = []
+            for line in server.stdout:
+                lines.append(line.rstrip("\n"))
+                if line.startswith("Running until Ctrl+C"):
+                    break
+            base = f"http://127.0.0.1:{port}"
+            assert lines == [
+                f"Stitch listening on {base} (store sqlite:///s.db)",
+                f"  inbox: {base}/inbox/",
+                f"  ops:   {base}/ops/",
+                "Running until Ctrl+C.",
+            ]
+            server.send_signal(signal.SIGINT)
+            assert server.wait(timeout=60) == 0
+        finally:
+            if server.poll() is None:
+                server.kill()
