@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from core.config import Settings
 from core.errors import ConfigError, StitchError, StoreUnavailable
@@ -80,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     _store_option(add)
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["manager", "supervisor", "ops", "admin"])
+
+    person = sub.add_parser("person", help="one person's data (GDPR, 152-FZ): export or erase")
+    person_sub = person.add_subparsers(dest="action", required=True)
+    p_export = person_sub.add_parser("export", help="everything held about a person, as one JSON document")
+    p_forget = person_sub.add_parser("forget", help="erase a person; an audit entry without personal data stays")
+    for p in (p_export, p_forget):
+        _store_option(p)
+        p.add_argument("person_id", metavar="PERSON_ID", help="any id of the person, merged-away ids too")
+    p_export.add_argument("--out", help="file to write (default stdout)")
+    p_forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p_forget.add_argument("--actor", help="who asks for the erasure, for the audit (default: the OS user)")
 
     from app.ops.commands import add_graph_parser
 
@@ -277,6 +290,37 @@ async def _user(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _person(args: argparse.Namespace, settings: Settings) -> int:
+    from app import personal
+
+    if args.action == "forget" and not args.yes:
+        if not sys.stdin.isatty():
+            print("stitch: person forget needs --yes when not run on a terminal", file=sys.stderr)
+            return 1
+        answer = input(f"Erase everything Stitch holds about {args.person_id}? This cannot be undone. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("stitch: nothing erased", file=sys.stderr)
+            return 1
+    store = await _opened(settings)
+    try:
+        now = datetime.now(UTC)
+        if args.action == "export":
+            doc = await personal.export_person(store, args.person_id, at=now, region=settings.default_region)
+            text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+            if args.out:
+                with open(args.out, "w", encoding="utf-8") as out:
+                    out.write(text)
+            else:
+                sys.stdout.write(text)
+            return 0
+        actor = args.actor or f"cli:{getpass.getuser()}"
+        summary = await personal.forget(store, args.person_id, actor=actor, at=now, region=settings.default_region)
+    finally:
+        await store.close()
+    print(summary.render())
+    return 0
+
+
 async def _check_store(settings: Settings) -> None:
     store = await _opened(settings)
     await store.close()
@@ -306,6 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(command(args.action, settings))
         if args.command == "user":
             return asyncio.run(_user(args, settings))
+        if args.command == "person":
+            return asyncio.run(_person(args, settings))
         if args.command == "graph":
             return asyncio.run(_graph(args, settings))
     except (ConfigError, StoreUnavailable) as e:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
+from core.erasure import FORGET_ACTION, Erasure
 from core.inbox import AuditEntry, Deal, InboxRow, Session, User
 from core.records import (
     CrmJob,
@@ -410,6 +411,22 @@ class BaseStore(ABC):
     @abstractmethod
     async def outbox_failed(self, limit: int) -> list[OutboxItem]:
         """Replies that failed, most recently updated first."""
+
+    # -- one person's data: export, erasure, retention (app/personal.py) -------------------------
+    @abstractmethod
+    def iter_events(self) -> AsyncIterator[Envelope]:
+        """Every stored raw event, in no particular order (erasure looks for one person's; not a hot path)."""
+
+    @abstractmethod
+    async def erase(self, erasure: Erasure) -> None:
+        """Delete or blank what `erasure` names in one unit of work, so that nothing of it stays
+        readable in the store's files either (SQLite: freed pages zeroed, the WAL truncated)."""
+
+    async def forgotten(self, person_id: str) -> bool:
+        """True when the person this id stands for was erased (an audit entry records it)."""
+        root = await self.root_of(person_id)
+        entries = await self.audit_log(person_ids=[root], limit=1000)
+        return any(entry.action == FORGET_ACTION for entry in entries)
 
     # -- written once on top of the primitives ---------------------------------------------------
     async def root_of(self, person_id: str) -> str:
