@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p_forget.add_argument("--actor", help="who asks for the erasure, for the audit (default: the OS user)")
 
+    retention = sub.add_parser("retention", help="keep chats only as long as needed (STITCH_RETENTION_DAYS)")
+    retention_sub = retention.add_subparsers(dest="action", required=True)
+    r_sweep = retention_sub.add_parser("sweep", help="erase message texts and raw payloads older than the retention")
+    _store_option(r_sweep)
+    r_sweep.add_argument("--days", type=int, help="retention in days (default STITCH_RETENTION_DAYS)")
+    r_sweep.add_argument("--vacuum", action="store_true", help="SQLite: also rewrite the file without free pages")
+
     from app.ops.commands import add_graph_parser
 
     add_graph_parser(sub, _store_option)
@@ -321,6 +328,21 @@ async def _person(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _retention(args: argparse.Namespace, settings: Settings) -> int:
+    from app.retention import sweep
+
+    days = settings.retention_days if args.days is None else args.days
+    if days <= 0:
+        raise ConfigError("STITCH_RETENTION_DAYS", "set it (or --days) to a number of days above 0")
+    store = await _opened(settings)
+    try:
+        done = await sweep(store, days, vacuum=args.vacuum)
+    finally:
+        await store.close()
+    print(done.render())
+    return 0
+
+
 async def _check_store(settings: Settings) -> None:
     store = await _opened(settings)
     await store.close()
@@ -352,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_user(args, settings))
         if args.command == "person":
             return asyncio.run(_person(args, settings))
+        if args.command == "retention":
+            return asyncio.run(_retention(args, settings))
         if args.command == "graph":
             return asyncio.run(_graph(args, settings))
     except (ConfigError, StoreUnavailable) as e:

@@ -422,6 +422,19 @@ class BaseStore(ABC):
         """Delete or blank what `erasure` names in one unit of work, so that nothing of it stays
         readable in the store's files either (SQLite: freed pages zeroed, the WAL truncated)."""
 
+    @abstractmethod
+    async def expire(self, before: datetime) -> dict[str, int]:
+        """Retention: blank message and reply texts, raw provider payloads and CRM job payloads older
+        than `before` (work still pending keeps its own) and drop older recent-message entries;
+        profiles, identifiers and merges stay. How many of each: messages, replies, events, crm_jobs, recent."""
+
+    @abstractmethod
+    async def put_note(self, name: str, value: str) -> None:
+        """Keep a small named value (the last retention sweep) for the ops pages."""
+
+    @abstractmethod
+    async def get_note(self, name: str) -> str | None: ...
+
     async def forgotten(self, person_id: str) -> bool:
         """True when the person this id stands for was erased (an audit entry records it)."""
         root = await self.root_of(person_id)

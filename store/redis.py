@@ -120,6 +120,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -2562,6 +2563,61 @@ class RedisStore(BaseStore):
                     ops.append(["SREM", index, block])
             if cursor == 0:
                 return ops
+
+    async def expire(self, before: datetime) -> dict[str, int]:
+        # Maintenance on committed state, off the hot path: whole indexes are walked in chunks. Plain
+        # HSETs are safe here: a stored text, a resolved event's envelope and a finished job's payload
+        # never change again, and pending work is skipped.
+        bound = ts(before)
+        counts = {"messages": 0, "replies": 0, "events": 0, "crm_jobs": 0}
+        for direction in ("in", "out"):
+            async for ids in self._walk(self.key("msg", direction)):
+                got = await self._fetch([("hmget", (self.key("msg", i), ["sent_at", "text", "meta"])) for i in ids])
+                old = [
+                    i
+                    for i, (at, text, meta) in zip(ids, got, strict=True)
+                    if at and float(at) < bound and (text or meta != "{}")
+                ]
+                await self._write([["HSET", self.key("msg", i), "text", "", "meta", "{}"] for i in old])
+                counts["messages"] += len(old)
+        for sent in (s for s in OutboxStatus if s is not OutboxStatus.QUEUED):
+            (ids,) = await self._fetch(
+                [("zrangebyscore", (self.key("ob", "st", sent.value), "-inf", f"({_f(bound)}"))]
+            )
+            got = await self._fetch([("hget", (self.key("ob", i), "text")) for i in ids])
+            old = [i for i, text in zip(ids, got, strict=True) if text]
+            await self._write([["HSET", self.key("ob", i), "text", ""] for i in old])
+            counts["replies"] += len(old)
+        async for batch in self._scan(self.key("ev", "*")):
+            got = await self._fetch([("hmget", (k, ["envelope", "status"])) for k in batch])
+            ops: list[list[str]] = []
+            for key, (raw, status) in zip(batch, got, strict=True):
+                if not raw or status == EventStatus.PENDING.value:
+                    continue
+                envelope = envelope_load(raw)
+                if envelope.received_at.timestamp() < bound and (envelope.payload or envelope.lookups):
+                    ops.append(["HSET", key, "envelope", envelope_dump(replace(envelope, payload={}, lookups={}))])
+            await self._write(ops)
+            counts["events"] += len(ops)
+        for finished in (s for s in CrmJobStatus if s is not CrmJobStatus.QUEUED):
+            async for ids in self._walk(self.key("cj", "st", finished.value)):
+                got = await self._fetch([("hmget", (self.key("cj", i), ["created_at", "payload"])) for i in ids])
+                old = [
+                    i
+                    for i, (at, payload) in zip(ids, got, strict=True)
+                    if at and float(at) < bound and payload not in (None, "{}")
+                ]
+                await self._write([["HSET", self.key("cj", i), "payload", "{}"] for i in old])
+                counts["crm_jobs"] += len(old)
+        counts["recent"] = await self.prune_recent(before)
+        return counts
+
+    async def put_note(self, name: str, value: str) -> None:
+        await self._write([["HSET", self.key("meta"), f"note:{name}", value]])
+
+    async def get_note(self, name: str) -> str | None:
+        (value,) = await self._fetch([("hget", (self.key("meta"), f"note:{name}"))])
+        return None if value is None else str(value)
 
     async def _write(self, ops: Sequence[Sequence[str]]) -> None:
         if not ops:

@@ -1503,6 +1503,48 @@ class SqliteStore(BaseStore):
             db.execute(f"UPDATE audit SET detail='' WHERE entry_id IN ({_qs(len(chunk))})", chunk)
         self._cache.clear()
 
+    async def expire(self, before: datetime, *, vacuum: bool = False) -> dict[str, int]:
+        db = self.db
+        bound = ts(before)
+        db.execute("PRAGMA secure_delete=ON")  # the old texts' bytes are zeroed, not just unlinked
+        try:
+            async with self.atomic():
+                counts = {
+                    "messages": db.execute(
+                        "UPDATE messages SET text='', meta='{}' WHERE sent_at < ? AND (text != '' OR meta != '{}')",
+                        (bound,),
+                    ).rowcount,
+                    "replies": db.execute(
+                        "UPDATE outbox SET text='' WHERE created_at < ? AND status != 'queued' AND text != ''",
+                        (bound,),
+                    ).rowcount,
+                    "events": db.execute(
+                        "UPDATE events SET envelope=json_set(envelope, '$.payload', json('{}'), '$.lookups', json('{}'))"
+                        " WHERE received_at < ? AND status != 'pending' AND json_extract(envelope, '$.payload') != '{}'",
+                        (bound,),
+                    ).rowcount,
+                    "crm_jobs": db.execute(
+                        "UPDATE crm_jobs SET payload='{}' WHERE created_at < ? AND status != 'queued' AND payload != '{}'",
+                        (bound,),
+                    ).rowcount,
+                    "recent": db.execute("DELETE FROM recent WHERE at < ?", (bound,)).rowcount,
+                }
+        finally:
+            db.execute("PRAGMA secure_delete=OFF")
+        if vacuum:
+            self.scrub_files()
+        elif any(counts.values()):
+            # The WAL still holds the pages as they were before: empty it when no reader needs it.
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return counts
+
+    async def put_note(self, name: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?,?)", (f"note:{name}", value))
+
+    async def get_note(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (f"note:{name}",)).fetchone()
+        return None if row is None else str(row[0])
+
     def scrub_files(self) -> bool:
         """Rewrite the file without free pages and empty the WAL; False if a reader kept the WAL busy."""
         db = self.db

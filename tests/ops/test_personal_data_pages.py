@@ -1,0 +1,29 @@
+"""The ops pages on retention and erased persons."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ops_support import Running
+from test_pages import get
+
+from app import personal
+from app.retention import sweep
+from store.sqlite import SqliteStore
+
+
+async def test_overview_shows_the_last_retention_sweep(running: Running, ops_store: SqliteStore, customer: str) -> None:
+    html = await get(running, "/ops/")
+    assert "retention" in html and "no sweep yet" in html
+    await sweep(ops_store, 30, now=datetime(2026, 12, 1, tzinfo=UTC))
+    html = await get(running, "/ops/")
+    assert "last sweep 2026-12-01" in html and "4 messages" in html
+
+
+async def test_merges_of_an_erased_person_show_they_cannot_be_split(
+    running: Running, ops_store: SqliteStore, customer: str
+) -> None:
+    assert "can no longer be split" not in await get(running, "/ops/merges")
+    await personal.forget(ops_store, customer, actor="ada", at=datetime(2026, 12, 1, tzinfo=UTC))
+    html = await get(running, "/ops/merges")
+    assert html.count("person erased: can no longer be split") == 3 and "Split</button>" not in html
