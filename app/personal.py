@@ -7,6 +7,7 @@ data. Contract: replay-and-export.md, "One person's data".
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +33,8 @@ from core.records import (
 )
 from core.values import Envelope, Identifier, Message
 from store.base import BaseStore
+
+log = logging.getLogger("stitch.personal")
 
 # Far above any one person's history: their messages and replies are read in one call each.
 ALL = 10_000_000
@@ -278,7 +281,9 @@ def _deal_row(d: Deal) -> dict[str, Any]:
 
 
 async def export_person(store: BaseStore, person_id: str, *, at: datetime, region: str = "RU") -> dict[str, Any]:
-    return export_document(await gather(store, person_id, region=region), asked=person_id, at=at)
+    found = await gather(store, person_id, region=region)
+    log.info("person exported", extra={"person_id": found.root, "messages": len(found.messages)})
+    return export_document(found, asked=person_id, at=at)
 
 
 async def forget(
@@ -332,6 +337,10 @@ async def forget(
             person_id=found.root,
             target=",".join(members),
         )
+    )
+    log.info(
+        "person erased",
+        extra={"person_id": found.root, "profiles": len(keys), "messages": len(found.messages), "actor": actor},
     )
     return ForgetSummary(
         person_id=found.root,
