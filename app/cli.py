@@ -321,7 +321,15 @@ async def _person(args: argparse.Namespace, settings: Settings) -> int:
                 sys.stdout.write(text)
             return 0
         actor = args.actor or f"cli:{getpass.getuser()}"
-        summary = await personal.forget(store, args.person_id, actor=actor, at=now, region=settings.default_region)
+        if settings.bitrix24_webhook_url:
+            from app.bitrix24 import build_client, crm_eraser
+
+            async with build_client(settings) as client:
+                summary = await personal.forget(
+                    store, args.person_id, actor=actor, at=now, region=settings.default_region, crm=crm_eraser(client)
+                )
+        else:
+            summary = await personal.forget(store, args.person_id, actor=actor, at=now, region=settings.default_region)
     finally:
         await store.close()
     print(summary.render())
