@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from app.keys import PIPELINE, SETTINGS, STORE
-from app.ops.access import COOKIE, OpsAccess, OpsUser, TokenOrLoopback, csrf_ok
+from app.ops.access import COOKIE, LoginOrToken, OpsAccess, OpsUser, TokenOrLoopback, csrf_ok
 from app.ops.reports import (
     FAILURES_LISTED,
     GENERIC_RULE,
@@ -109,7 +109,12 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if user is None:
         if request.method == "GET" and request.app[OPS_DEFAULT].token:
             raise web.HTTPSeeOther("/ops/login")
-        return _page("Not allowed", "<p>The ops pages need an operator (see STITCH_OPS_TOKEN).</p>", status=403)
+        return _page(
+            "Not allowed",
+            "<p>The ops pages need an operator: the ops token (STITCH_OPS_TOKEN), or a login at"
+            ' <a href="/inbox/login?next=/ops/">/inbox/login</a> with the ops or admin role.</p>',
+            status=403,
+        )
     request[OPS_USER] = user
     try:
         return await handler(request)
@@ -483,7 +488,7 @@ def create_ops_app(token: str, *, access: OpsAccess | None = None) -> web.Applic
     ops = web.Application(middlewares=[guard])
     default = TokenOrLoopback(token)
     ops[OPS_DEFAULT] = default
-    ops[OPS_ACCESS] = access or default
+    ops[OPS_ACCESS] = access or LoginOrToken(default)
     ops.add_routes(routes)
     return ops
 
