@@ -280,6 +280,17 @@ async def split(request: web.Request) -> web.StreamResponse:
     return web.json_response(out, status=201)
 
 
+@operation(
+    "POST",
+    "/persons/{person_id}/reveal",
+    "The person's phones and e-mails unmasked (audited)",
+    roles="the responsible manager, supervisors and admins",
+)
+async def reveal(request: web.Request) -> web.StreamResponse:
+    shown = await request.config_dict[SERVICE].reveal(user_of(request), request.match_info["person_id"])
+    return web.json_response({"identifiers": shown}, headers={"Cache-Control": "no-store"})
+
+
 # -- one person's data (GDPR, 152-FZ) -------------------------------------------------------------
 @operation(
     "GET",

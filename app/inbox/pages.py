@@ -326,6 +326,8 @@ def _identity_panel(person: dict[str, Any], evidence: list[str]) -> str:
             f"{e(m['why'] or '—')} {action}</li>"
         )
     manage = (
+        f'<form data-api="/api/persons/{pid}/reveal" data-after="reveal">'
+        '<button>Show contact details</button> <span class="revealed"></span><span class="error"></span></form>'
         f'<form data-api="/api/persons/{pid}/identifiers"><select name="kind"><option value="phone">phone</option>'
         '<option value="email">e-mail</option></select><input name="value" placeholder="+7 912 …">'
         '<button>Add</button><span class="error"></span></form>'

@@ -662,6 +662,22 @@ class InboxService:
         members = await self.store.members_of(root)
         return self._deal_dict(closed, await self.store.deals_of(members), await self.store.leads_of(members))
 
+    # -- contact details: masked on screen, revealed on request and audited -----------------------
+    async def reveal(self, user: User, person_id: str) -> list[dict[str, str]]:
+        """The person's identifiers unmasked: for the manager they are assigned to, supervisors and admins."""
+        root = await self._visible_root(user, person_id, "show contact details")
+        person = await self.store.get_person(root)
+        assert person is not None
+        if user.role not in SEES_ALL and person.responsible != user.name:
+            raise Forbidden("show contact details", "managers see the contact details of their own persons")
+        profiles = await self.store.profiles_of(root)
+        idents = await self.store.identifiers_of([p.key for p in profiles])
+        shown = [
+            {"profile": key, "type": i.kind.value, "value": i.value} for key, found in idents.items() for i in found
+        ]
+        await self._audit(user, "contact.reveal", root, detail=f"{len(shown)} identifiers shown")
+        return shown
+
     # -- one person's data (GDPR, 152-FZ): admins only -----------------------------------------
     def _admin(self, user: User, action: str) -> None:
         if user.role is not Role.ADMIN:

@@ -52,3 +52,22 @@ async def test_admin_downloads_everything_then_erases_with_a_confirmation(
     status, body = await ada.get("/api/audit", person=anna)
     actions = [a["action"] for a in body["audit"]]
     assert "person.forget" in actions and "person.export" in actions
+
+
+async def test_contact_details_are_revealed_on_request_to_who_may_see_them(
+    demo: Demo, clients: dict[str, Client]
+) -> None:
+    anna = demo.anna
+    person = await demo.store.get_person(anna)
+    assert person is not None and person.responsible in ("mia", "leo")
+    own, other = person.responsible, ({"mia", "leo"} - {person.responsible}).pop()
+    status, page = await _page(clients[own], f"/inbox/persons/{anna}")
+    assert status == 200 and "Show contact details" in page and "***" in page
+    for name in (own, "sue", "ada"):
+        status, body = await clients[name].post(f"/api/persons/{anna}/reveal")
+        assert status == 200 and any(i["type"] == "phone" and "*" not in i["value"] for i in body["identifiers"])
+    for name in (other, "otto"):
+        assert (await clients[name].post(f"/api/persons/{anna}/reveal"))[0] == 403
+    status, body = await clients["sue"].get("/api/audit", person=anna)
+    reveals = [a for a in body["audit"] if a["action"] == "contact.reveal"]
+    assert {a["actor"] for a in reveals} == {own, "sue", "ada"}
