@@ -2581,9 +2581,7 @@ class RedisStore(BaseStore):
                 await self._write([["HSET", self.key("msg", i), "text", "", "meta", "{}"] for i in old])
                 counts["messages"] += len(old)
         for sent in (s for s in OutboxStatus if s is not OutboxStatus.QUEUED):
-            (ids,) = await self._fetch(
-                [("zrangebyscore", (self.key("ob", "st", sent.value), "-inf", f"({_f(bound)}"))]
-            )
+            (ids,) = await self._fetch([("zrangebyscore", (self.key("ob", "st", sent.value), "-inf", f"({_f(bound)}"))])
             got = await self._fetch([("hget", (self.key("ob", i), "text")) for i in ids])
             old = [i for i, text in zip(ids, got, strict=True) if text]
             await self._write([["HSET", self.key("ob", i), "text", ""] for i in old])
