@@ -20,11 +20,12 @@ from app.inbox.service import InboxService
 from app.ingest import IngestResult, Outcome, Pipeline
 from app.keys import PIPELINE, STORE
 from app.outbox import Outbox
+from app.personal import CrmEraser, Found
 from core.config import Settings
 from core.inbox import Deal, DealKind
 from core.records import CrmJobStatus
 from crm.bitrix24.client import Bitrix24Client, CheckResult
-from crm.bitrix24.errors import Bitrix24AuthError, Bitrix24Error
+from crm.bitrix24.errors import Bitrix24AuthError, Bitrix24Error, Bitrix24NotFound
 from crm.bitrix24.sync import Bitrix24Pusher, Bitrix24Sink, PushWorker, connect_portal
 from crm.bitrix24.throttle import LeakyBucket
 from store import open_store
@@ -98,6 +99,31 @@ def attach(
         inbox.conversion_hooks.append(converted)
 
 
+# Erasure deletes a lead or deal before the contact and company it is bound to.
+_ERASE_ORDER = {"lead": 0, "deal": 1, "contact": 2, "company": 3}
+
+
+def crm_eraser(client: Bitrix24Client) -> CrmEraser:
+    """Erasing a person deletes what the push mirrored: their leads, deals, contact and company.
+
+    Deleted, not anonymised: Bitrix24 deletes a record's timeline with it, so the comments carrying
+    message texts go too, and an anonymised contact would still hold the leads' history. A record
+    already gone (deleted by hand, merged away by the portal) counts as done.
+    """
+
+    async def erase(found: Found) -> int:
+        removed = 0
+        for entity, _, remote in sorted(found.crm_links, key=lambda link: _ERASE_ORDER.get(link[0], 9)):
+            try:
+                await client.call(f"crm.{entity}.delete", {"id": remote})
+            except Bitrix24NotFound:
+                continue
+            removed += 1
+        return removed
+
+    return erase
+
+
 async def connect(push: Bitrix24Push) -> CheckResult | None:
     """Check the webhook; ConfigError when it is refused, None when the portal cannot be reached now."""
     try:
@@ -128,6 +154,8 @@ def setup_bitrix24(app: web.Application, settings: Settings) -> None:
         except BaseException:
             await push.client.close()
             raise
+        if SERVICE in app:
+            app[SERVICE].crm_eraser = crm_eraser(push.client)
         attach(push, app[PIPELINE], app.get(OUTBOX), app.get(SERVICE))
         app[BITRIX24] = push
         await push.worker.start()

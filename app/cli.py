@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import getpass
 import json
 import os
 import socket
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TextIO
 
 from core.config import DEFAULT_STORE, DEMO_STORE, Settings, port_number
@@ -84,6 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
     _store_option(add)
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["manager", "supervisor", "ops", "admin"])
+
+    person = sub.add_parser("person", help="one person's data (GDPR, 152-FZ): export or erase")
+    person_sub = person.add_subparsers(dest="action", required=True)
+    p_export = person_sub.add_parser("export", help="everything held about a person, as one JSON document")
+    p_forget = person_sub.add_parser("forget", help="erase a person; an audit entry without personal data stays")
+    for p in (p_export, p_forget):
+        _store_option(p)
+        p.add_argument("person_id", metavar="PERSON_ID", help="any id of the person, merged-away ids too")
+    p_export.add_argument("--out", help="file to write (default stdout)")
+    p_forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p_forget.add_argument("--actor", help="who asks for the erasure, for the audit (default: the OS user)")
+
+    retention = sub.add_parser("retention", help="keep chats only as long as needed (STITCH_RETENTION_DAYS)")
+    retention_sub = retention.add_subparsers(dest="action", required=True)
+    r_sweep = retention_sub.add_parser("sweep", help="erase message texts and raw payloads older than the retention")
+    _store_option(r_sweep)
+    r_sweep.add_argument("--days", type=int, help="retention in days (default STITCH_RETENTION_DAYS)")
+    r_sweep.add_argument("--vacuum", action="store_true", help="SQLite: also rewrite the file without free pages")
 
     from app.ops.commands import add_graph_parser
 
@@ -370,6 +390,60 @@ async def _user(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _person(args: argparse.Namespace, settings: Settings) -> int:
+    from app import personal
+
+    if args.action == "forget" and not args.yes:
+        if not sys.stdin.isatty():
+            print("stitch: person forget needs --yes when not run on a terminal", file=sys.stderr)
+            return 1
+        answer = input(f"Erase everything Stitch holds about {args.person_id}? This cannot be undone. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("stitch: nothing erased", file=sys.stderr)
+            return 1
+    store = await _opened(settings)
+    try:
+        now = datetime.now(UTC)
+        if args.action == "export":
+            doc = await personal.export_person(store, args.person_id, at=now, region=settings.default_region)
+            text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+            if args.out:
+                with open(args.out, "w", encoding="utf-8") as out:
+                    out.write(text)
+            else:
+                sys.stdout.write(text)
+            return 0
+        actor = args.actor or f"cli:{getpass.getuser()}"
+        if settings.bitrix24_webhook_url:
+            from app.bitrix24 import build_client, crm_eraser
+
+            async with build_client(settings) as client:
+                summary = await personal.forget(
+                    store, args.person_id, actor=actor, at=now, region=settings.default_region, crm=crm_eraser(client)
+                )
+        else:
+            summary = await personal.forget(store, args.person_id, actor=actor, at=now, region=settings.default_region)
+    finally:
+        await store.close()
+    print(summary.render())
+    return 0
+
+
+async def _retention(args: argparse.Namespace, settings: Settings) -> int:
+    from app.retention import sweep
+
+    days = settings.retention_days if args.days is None else args.days
+    if days <= 0:
+        raise ConfigError("STITCH_RETENTION_DAYS", "set it (or --days) to a number of days above 0")
+    store = await _opened(settings)
+    try:
+        done = await sweep(store, days, vacuum=args.vacuum)
+    finally:
+        await store.close()
+    print(done.render())
+    return 0
+
+
 async def _check_store(settings: Settings) -> None:
     store = await _opened(settings)
     await store.close()
@@ -399,6 +473,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(command(args.action, settings))
         if args.command == "user":
             return asyncio.run(_user(args, settings))
+        if args.command == "person":
+            return asyncio.run(_person(args, settings))
+        if args.command == "retention":
+            return asyncio.run(_retention(args, settings))
         if args.command == "graph":
             return asyncio.run(_graph(args, settings))
         if args.command == "events":

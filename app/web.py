@@ -17,6 +17,7 @@ from app.observability import readiness, setup_observability
 from app.ops.pages import create_ops_app
 from app.processor import Processor
 from app.queue import BaseQueue
+from app.retention import setup_retention
 from app.webhooks import setup_live
 from core.config import Settings
 from store import open_store
@@ -117,6 +118,7 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
     setup_inbox(app, settings)  # after setup_live: the inbox answers customers through its outbox
     setup_bitrix24(app, settings)  # after setup_live and setup_inbox: the push hooks into the outbox and conversion
     setup_observability(app, settings)  # after store_ctx: observes the pipeline
+    setup_retention(app, settings)  # after store_ctx: sweeps the store
     app.add_subapp("/ops", create_ops_app(settings.ops_token))
     app.add_routes(form_routes)
     return app

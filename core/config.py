@@ -32,6 +32,7 @@ BITRIX24_BURST = 50  # bucket size before 503 QUERY_LIMIT_EXCEEDED (cloud; Enter
 BITRIX24_FIRST_RESPONSE_MIN = 15  # a new lead's to-do deadline: answer within this many minutes
 BITRIX24_JOB_ATTEMPTS = 5  # a push the portal refuses (not an outage) is marked failed after this many
 MAX_ATTEMPTS = 3  # resolutions of one event that may raise before it is parked as failed
+RETENTION_SWEEP_S = 3600.0  # how often `stitch serve` erases texts past STITCH_RETENTION_DAYS
 READY_MAX_BACKLOG = 1000  # accepted events not yet resolved above which /readyz says "not keeping up"
 
 # The inbox.
@@ -80,6 +81,13 @@ def _positive(value: float, key: str) -> float:
     if value <= 0:
         raise ConfigError(key, f"expected a number above 0, got {value!r}")
     return value
+
+
+def _days(env: Mapping[str, str], key: str) -> int:
+    days = _int(env, key, 0)
+    if days < 0:
+        raise ConfigError(key, f"expected a number of days (0 or unset: keep forever), got {days}")
+    return days
 
 
 def _list(env: Mapping[str, str], key: str) -> tuple[str, ...]:
@@ -173,6 +181,8 @@ class Settings:
     ops_alarm_profiles: int = 0  # a person larger than this raises the ops alarm; 0: resolver.max_profiles
     ready_max_backlog: int = READY_MAX_BACKLOG
     max_attempts: int = MAX_ATTEMPTS
+    retention_days: int = 0  # message texts and raw payloads older than this are erased; 0: kept
+    retention_sweep_s: float = RETENTION_SWEEP_S
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     inbox: InboxSettings = field(default_factory=InboxSettings)
@@ -218,6 +228,10 @@ class Settings:
             ops_alarm_profiles=max(0, _int(e, "STITCH_OPS_ALARM_PROFILES", 0)),
             ready_max_backlog=max(1, _int(e, "STITCH_READY_MAX_BACKLOG", READY_MAX_BACKLOG)),
             max_attempts=int(_positive(_int(e, "STITCH_MAX_ATTEMPTS", MAX_ATTEMPTS), "STITCH_MAX_ATTEMPTS")),
+            retention_days=_days(e, "STITCH_RETENTION_DAYS"),
+            retention_sweep_s=_positive(
+                _float(e, "STITCH_RETENTION_SWEEP_S", RETENTION_SWEEP_S), "STITCH_RETENTION_SWEEP_S"
+            ),
             resolver=ResolverSettings(
                 merge_score=_float(e, "STITCH_MERGE_SCORE", MERGE_SCORE),
                 review_score=_float(e, "STITCH_REVIEW_SCORE", REVIEW_SCORE),

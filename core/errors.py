@@ -16,7 +16,8 @@ StitchError
  │    └── WriteConflict     an optimistic write lost a race; the caller retries
  ├── ResolverError
  │    ├── NotFound          a person, merge, lead or suggestion id is unknown
- │    └── MergeRefused      a merge or split is not allowed (cannot-link, already undone...)
+ │    ├── MergeRefused      a merge or split is not allowed (cannot-link, already undone...)
+ │    └── Erased            the person was erased (GDPR, 152-FZ): nothing of them is left to act on
  └── ConnectorError         talking to a provider failed
       ├── ChannelUnavailable  the channel is not configured or the customer is unreachable
       └── ProviderError     the provider answered an error (status, retry_after)
@@ -130,6 +131,12 @@ class MergeRefused(ResolverError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Erased(ResolverError):
+    def __init__(self, person_id: str) -> None:
+        super().__init__(f"person {person_id!r} was erased; nothing of them is left")
+        self.person_id = person_id
 
 
 class ConnectorError(StitchError):

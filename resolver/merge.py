@@ -95,6 +95,9 @@ class Merger:
             raise MergeRefused(f"{merge_id} is a split, not a merge")
         if merge.undone_by is not None:
             raise MergeRefused(f"{merge_id} was already split by {merge.undone_by}")
+        if await self.store.forgotten(merge.into):
+            # The erasure removed the profiles and evidence a split would hand back to each side.
+            raise MergeRefused(f"{merge_id} joined a person whose data was erased; it can no longer be split")
         record = MergeRecord(
             merge_id=new_id("s"),
             at=at,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
+from core.erasure import FORGET_ACTION, Erasure
 from core.errors import StoreError
 from core.inbox import AuditEntry, Deal, InboxRow, Session, User
 from core.records import (
@@ -432,6 +433,35 @@ class BaseStore(ABC):
     @abstractmethod
     async def outbox_failed(self, limit: int) -> list[OutboxItem]:
         """Replies that failed, most recently updated first."""
+
+    # -- one person's data: export, erasure, retention (app/personal.py) -------------------------
+    @abstractmethod
+    def iter_events(self) -> AsyncIterator[Envelope]:
+        """Every stored raw event, in no particular order (erasure looks for one person's; not a hot path)."""
+
+    @abstractmethod
+    async def erase(self, erasure: Erasure) -> None:
+        """Delete or blank what `erasure` names in one unit of work, so that nothing of it stays
+        readable in the store's files either (SQLite: freed pages zeroed, the WAL truncated)."""
+
+    @abstractmethod
+    async def expire(self, before: datetime) -> dict[str, int]:
+        """Retention: blank message and reply texts, raw provider payloads and CRM job payloads older
+        than `before` (work still pending keeps its own) and drop older recent-message entries;
+        profiles, identifiers and merges stay. How many of each: messages, replies, events, crm_jobs, recent."""
+
+    @abstractmethod
+    async def put_note(self, name: str, value: str) -> None:
+        """Keep a small named value (the last retention sweep) for the ops pages."""
+
+    @abstractmethod
+    async def get_note(self, name: str) -> str | None: ...
+
+    async def forgotten(self, person_id: str) -> bool:
+        """True when the person this id stands for was erased (an audit entry records it)."""
+        root = await self.root_of(person_id)
+        entries = await self.audit_log(person_ids=[root], limit=1000)
+        return any(entry.action == FORGET_ACTION for entry in entries)
 
     # -- written once on top of the primitives ---------------------------------------------------
     async def root_of(self, person_id: str) -> str:

@@ -26,6 +26,11 @@ def evidence_dump(evidence: Sequence[Evidence]) -> str:
     )
 
 
+def blank_evidence(evidence: Sequence[Evidence]) -> tuple[Evidence, ...]:
+    """Erasure: keep which rules joined and how strongly; drop the compared values and the words naming them."""
+    return tuple(Evidence(rule=item.rule, detail="", score=item.score) for item in evidence)
+
+
 def evidence_load(raw: str | bytes) -> tuple[Evidence, ...]:
     return tuple(
         Evidence(rule=e["rule"], detail=e["detail"], score=float(e["score"]), values=e.get("values", {}))

@@ -4,7 +4,8 @@ Authentication is the inbox session cookie (POST /api/login sets it). Every writ
 `Content-Type: application/json` and the session's CSRF token in `X-CSRF-Token` (login answers it).
 
 Errors: 400 {"errors": {field: reason}}, 401 not logged in, 403 role, assignment or CSRF,
-404 unknown id, 409 refused (merge rules, channel unavailable), 429 too many login attempts.
+404 unknown id, 409 refused (merge rules, channel unavailable), 410 the person was erased, 429 too many
+login attempts.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiohttp import web
 
 from app.inbox.auth import CSRF_HEADER
 from app.inbox.keys import AUTH, SERVICE
-from core.errors import ChannelUnavailable, FieldErrors, Forbidden, MergeRefused, NotFound
+from core.errors import ChannelUnavailable, Erased, FieldErrors, Forbidden, MergeRefused, NotFound
 from core.inbox import Session, User
 
 log = logging.getLogger("stitch.api")
@@ -101,6 +102,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         return _error(404, str(e))
     except MergeRefused as e:
         return _error(409, e.reason)
+    except Erased as e:
+        return _error(410, str(e), person_id=e.person_id)
     except ChannelUnavailable as e:
         return _error(409, e.reason, channel=e.channel)
 
@@ -275,6 +278,48 @@ async def not_same(request: web.Request) -> web.StreamResponse:
 async def split(request: web.Request) -> web.StreamResponse:
     out = await request.config_dict[SERVICE].split(user_of(request), request.match_info["merge_id"])
     return web.json_response(out, status=201)
+
+
+@operation(
+    "POST",
+    "/persons/{person_id}/reveal",
+    "The person's phones and e-mails unmasked (audited)",
+    roles="the responsible manager, supervisors and admins",
+)
+async def reveal(request: web.Request) -> web.StreamResponse:
+    shown = await request.config_dict[SERVICE].reveal(user_of(request), request.match_info["person_id"])
+    return web.json_response({"identifiers": shown}, headers={"Cache-Control": "no-store"})
+
+
+# -- one person's data (GDPR, 152-FZ) -------------------------------------------------------------
+@operation(
+    "GET",
+    "/persons/{person_id}/export",
+    "Everything held about the person, unmasked, as one JSON document (a download)",
+    roles="admin",
+)
+async def export_person(request: web.Request) -> web.StreamResponse:
+    doc = await request.config_dict[SERVICE].export_person(user_of(request), request.match_info["person_id"])
+    name = f"person-{doc['person_id']}.json"
+    response = web.json_response(doc, dumps=lambda obj: json.dumps(obj, ensure_ascii=False, indent=2))
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@operation(
+    "POST",
+    "/persons/{person_id}/forget",
+    "Erase the person: texts, names, identifiers, profiles, raw events; an audit entry without personal data stays",
+    body={"confirm": "the person id again"},
+    roles="admin",
+)
+async def forget_person(request: web.Request) -> web.StreamResponse:
+    body = await body_of(request)
+    out = await request.config_dict[SERVICE].forget_person(
+        user_of(request), request.match_info["person_id"], str(body.get("confirm", ""))
+    )
+    return web.json_response(out)
 
 
 # -- review queue --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from app.inbox.auth import COOKIE, LOGIN_CSRF_COOKIE
 from app.inbox.keys import AUTH, BROKER, SERVICE
 from app.inbox.live import feed
 from app.inbox.service import FLAGS, STAGES
-from core.errors import Forbidden, NotFound
+from core.errors import Erased, Forbidden, NotFound
 from core.inbox import Role, Session, User
 
 STATIC = Path(__file__).parent / "static"
@@ -325,6 +325,8 @@ def _identity_panel(person: dict[str, Any], evidence: list[str]) -> str:
             f"{e(m['why'] or '—')} {action}</li>"
         )
     manage = (
+        f'<form data-api="/api/persons/{pid}/reveal" data-after="reveal">'
+        '<button>Show contact details</button> <span class="revealed"></span><span class="error"></span></form>'
         f'<form data-api="/api/persons/{pid}/identifiers"><select name="kind"><option value="phone">phone</option>'
         '<option value="email">e-mail</option></select><input name="value" placeholder="+7 912 …">'
         '<button>Add</button><span class="error"></span></form>'
@@ -356,6 +358,8 @@ async def person_page(request: web.Request) -> web.StreamResponse:
         return _denied(err.reason, user, session)
     except NotFound:
         raise web.HTTPNotFound(text="no such person") from None
+    except Erased:
+        return _erased_page(await service.erased(user, pid), user, session)
     if person["person_id"] != pid:
         raise web.HTTPFound(f"/inbox/persons/{person['person_id']}")
     row = person["row"] or {}
@@ -374,9 +378,45 @@ async def person_page(request: web.Request) -> web.StreamResponse:
         f"{_reply_box(person)}</div>"
         f"<aside>{_identity_panel(person, evidence)}{_lead_panel(person)}"
         f"{'<section class=panel><h2>Suggested matches</h2><ul>' + suggestions + '</ul></section>' if suggestions else ''}"
-        "</aside></div>"
+        f"{_personal_data_panel(person)}</aside></div>"
     )
     return layout(person["name"], body, user=user, session=session)
+
+
+def _personal_data_panel(person: dict[str, Any]) -> str:
+    if not person["may_erase"]:
+        return ""
+    pid = e(person["person_id"])
+    return (
+        '<section class="panel personal"><h2>Personal data</h2>'
+        f'<p><a href="/api/persons/{pid}/export" download>Export everything (JSON)</a></p>'
+        f'<form data-api="/api/persons/{pid}/forget" data-confirm="Erase everything Stitch holds about this person?'
+        ' Texts, names, identifiers and raw events are gone for good; their merges can no longer be split.">'
+        f'<input type="hidden" name="confirm" value="{pid}"><button class="warn">Erase this person</button>'
+        '<span class="error"></span></form></section>'
+    )
+
+
+def _erased_page(info: dict[str, Any], user: User, session: Session) -> web.Response:
+    merges = "".join(
+        f"<li>{time_html(m['at'])} {e(m['kind'])} by {e(m['actor'])}"
+        f"{' <span class=muted>(split)</span>' if m['undone_by'] else ''}</li>"
+        for m in info["merges"]
+    )
+    body = (
+        f'<h1>Erased person</h1><p class="erased">The data of {e(info["person_id"])} was erased'
+        f" {time_html(info['erased_at'])} by {e(info['erased_by'])}. Nothing of their messages, names or"
+        " identifiers is kept.</p>"
+        + (
+            f'<section class="panel"><h2>Merge history</h2><p class="muted">These merges can no longer be split:'
+            f' the erasure removed what a split would hand back.</p><ul class="merges">{merges}</ul></section>'
+            if merges
+            else ""
+        )
+    )
+    response = layout("Erased person", body, user=user, session=session)
+    response.set_status(410)
+    return response
 
 
 @routes.get("/persons/{person_id}/timeline")

@@ -13,11 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app import personal
 from app.inbox.index import InboxIndex
 from app.inbox.live import Broker, LiveEvent
 from app.outbox import Outbox
 from core.config import Settings
-from core.errors import FieldErrors, Forbidden, MergeRefused, NotFound
+from core.erasure import FORGET_ACTION
+from core.errors import Erased, FieldErrors, Forbidden, MergeRefused, NotFound
 from core.inbox import AuditEntry, Deal, DealKind, DealStatus, InboxRow, Role, User
 from core.phones import mask_email, mask_phone, normalize_email, normalize_phone
 from core.records import (
@@ -108,6 +110,8 @@ class InboxService:
         self.deadline = timedelta(seconds=settings.inbox.first_response_s)
         # Called inside the unit that converts a lead (the CRM push queue commits with the deal).
         self.conversion_hooks: list[Callable[[Deal], Awaitable[None]]] = []
+        # Set when the CRM push is on: an erasure removes the mirrored records too.
+        self.crm_eraser: personal.CrmEraser | None = None
 
     # -- access --------------------------------------------------------------------------------
     def _works(self, user: User, action: str) -> None:
@@ -238,6 +242,8 @@ class InboxService:
     # -- one person ----------------------------------------------------------------------------
     async def person(self, user: User, person_id: str) -> dict[str, Any]:
         root = await self._visible_root(user, person_id, "open person")
+        if await self.store.forgotten(root):
+            raise Erased(root)
         store = self.store
         person = await store.get_person(root)
         assert person is not None
@@ -263,6 +269,7 @@ class InboxService:
             "merges": [self._merge_dict(m) for m in merges],
             "suggestions": [await self._suggestion_dict(s) for s in suggestions],
             "may_merge": user.role in self.merge_roles,
+            "may_erase": user.role is Role.ADMIN,
             "junk_reasons": list(self.settings.inbox.junk_reasons),
         }
 
@@ -654,6 +661,66 @@ class InboxService:
             await self._audit(user, "deal.close", root, deal_id, str(new))
         members = await self.store.members_of(root)
         return self._deal_dict(closed, await self.store.deals_of(members), await self.store.leads_of(members))
+
+    # -- contact details: masked on screen, revealed on request and audited -----------------------
+    async def reveal(self, user: User, person_id: str) -> list[dict[str, str]]:
+        """The person's identifiers unmasked: for the manager they are assigned to, supervisors and admins."""
+        root = await self._visible_root(user, person_id, "show contact details")
+        person = await self.store.get_person(root)
+        assert person is not None
+        if user.role not in SEES_ALL and person.responsible != user.name:
+            raise Forbidden("show contact details", "managers see the contact details of their own persons")
+        profiles = await self.store.profiles_of(root)
+        idents = await self.store.identifiers_of([p.key for p in profiles])
+        shown = [
+            {"profile": key, "type": i.kind.value, "value": i.value} for key, found in idents.items() for i in found
+        ]
+        await self._audit(user, "contact.reveal", root, detail=f"{len(shown)} identifiers shown")
+        return shown
+
+    # -- one person's data (GDPR, 152-FZ): admins only -----------------------------------------
+    def _admin(self, user: User, action: str) -> None:
+        if user.role is not Role.ADMIN:
+            raise Forbidden(action, "only admins export or erase a person's data")
+
+    async def export_person(self, user: User, person_id: str) -> dict[str, Any]:
+        """Everything held about the person, unmasked: the data subject's copy (app/personal.py)."""
+        self._admin(user, "export person")
+        doc = await personal.export_person(self.store, person_id, at=self.clock(), region=self.settings.default_region)
+        await self._audit(user, "person.export", doc["person_id"])
+        return doc
+
+    async def forget_person(self, user: User, person_id: str, confirm: str) -> dict[str, Any]:
+        """Erase the person; `confirm` must repeat their id (the confirmation step)."""
+        self._admin(user, "erase person")
+        if not person_id or await self.store.get_person(person_id) is None:
+            raise NotFound("person", person_id)
+        root = await self.store.root_of(person_id)
+        if confirm not in (person_id, root):
+            raise FieldErrors({"confirm": "repeat the person's id to confirm the erasure"})
+        summary = await personal.forget(
+            self.store,
+            person_id,
+            actor=user.name,
+            at=self.clock(),
+            region=self.settings.default_region,
+            crm=self.crm_eraser,
+        )
+        self.broker.publish(LiveEvent(kind="identity", person_id=summary.person_id, detail="erased"))
+        return {"person_id": summary.person_id, "summary": summary.render()}
+
+    async def erased(self, user: User, person_id: str) -> dict[str, Any]:
+        """What the pages show of an erased person: when, by whom, and merges that can no longer be split."""
+        self._works(user, "open person")
+        root = await self.store.root_of(person_id)
+        members = await self.store.members_of(root)
+        entry = next(a for a in await self.store.audit_log(person_ids=[root]) if a.action == FORGET_ACTION)
+        return {
+            "person_id": root,
+            "erased_at": iso(entry.at),
+            "erased_by": entry.actor,
+            "merges": [self._merge_dict(m) for m in await self._merges_of(members) if m.kind is not MergeKind.SPLIT],
+        }
 
     # -- audit ---------------------------------------------------------------------------------
     async def audit(self, user: User, person_id: str = "", limit: int = 100) -> list[dict[str, Any]]:

@@ -8,6 +8,10 @@ must carry) or None. The default, `TokenOrLoopback`, needs no user system:
 - not set: loopback clients only (127.0.0.1, ::1). Behind a reverse proxy every client looks like
   loopback, so set a token there.
 
+Once any inbox user exists, `LoginOrToken` (the hook `create_ops_app` installs) closes the loopback
+door: the token, or an inbox login with the ops or admin role, even from 127.0.0.1, since the
+customers' data behind these pages is then meant for named people only.
+
 Forms carry a per-process CSRF token (a restart invalidates open pages, which is harmless).
 """
 
@@ -17,6 +21,7 @@ import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -61,3 +66,38 @@ class TokenOrLoopback:
 
 def csrf_ok(user: OpsUser, given: str) -> bool:
     return bool(given) and secrets.compare_digest(given.encode(), user.csrf.encode())
+
+
+# Inbox roles that may use the ops pages.
+OPS_ROLES = frozenset({"ops", "admin"})
+
+
+class LoginOrToken:
+    """The token, or an inbox login with an ops role; loopback alone only while no inbox user exists."""
+
+    def __init__(self, default: TokenOrLoopback) -> None:
+        self.default = default
+        self._users_seen = False  # users are never deleted (only disabled): once seen, always there
+
+    async def __call__(self, request: web.Request) -> OpsUser | None:
+        # Imported here: the ops pages are built before, and without, the inbox.
+        from app.inbox.keys import AUTH
+        from app.keys import STORE
+
+        if self.default.token:
+            by_token = await self.default(request)
+            if by_token is not None:
+                return by_token
+        auth = request.config_dict.get(AUTH)
+        found = await auth.current(request) if auth is not None else None
+        if found is not None and found[0].role.value in OPS_ROLES:
+            return OpsUser(name=found[0].name, csrf=self.default.csrf)
+        if self.default.token or await self._users_exist(request, STORE):
+            return None
+        return await self.default(request)
+
+    async def _users_exist(self, request: web.Request, key: web.AppKey[Any]) -> bool:
+        if not self._users_seen:
+            store = request.config_dict.get(key)
+            self._users_seen = bool(store is not None and await store.users())
+        return self._users_seen

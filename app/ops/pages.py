@@ -17,7 +17,7 @@ from aiohttp import web
 
 from app.inbox.keys import INDEX
 from app.keys import PIPELINE, SETTINGS, STORE
-from app.ops.access import COOKIE, OpsAccess, OpsUser, TokenOrLoopback, csrf_ok
+from app.ops.access import COOKIE, LoginOrToken, OpsAccess, OpsUser, TokenOrLoopback, csrf_ok
 from app.ops.reports import (
     FAILURES_LISTED,
     GENERIC_RULE,
@@ -33,10 +33,12 @@ from app.ops.reports import (
 from app.ops.svg import render_graph
 from app.parked import retry_parked
 from app.probes import PROBES
+from app.retention import last_sweep
 from core.errors import MergeRefused, NotFound
 from core.records import MergeKind, MergeRecord, ParkedEvent
 from resolver.graph import person_graph
 from resolver.merge import Merger
+from store.base import BaseStore
 
 OPS_ACCESS: web.AppKey[OpsAccess] = web.AppKey("ops_access")
 OPS_DEFAULT = web.AppKey("ops_default_access", TokenOrLoopback)
@@ -110,7 +112,12 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if user is None:
         if request.method == "GET" and request.app[OPS_DEFAULT].token:
             raise web.HTTPSeeOther("/ops/login")
-        return _page("Not allowed", "<p>The ops pages need an operator (see STITCH_OPS_TOKEN).</p>", status=403)
+        return _page(
+            "Not allowed",
+            "<p>The ops pages need an operator: the ops token (STITCH_OPS_TOKEN), or a login at"
+            ' <a href="/inbox/login?next=/ops/">/inbox/login</a> with the ops or admin role.</p>',
+            status=403,
+        )
     request[OPS_USER] = user
     try:
         return await handler(request)
@@ -169,9 +176,19 @@ async def overview(request: web.Request) -> web.Response:
             ["events by status", escape(", ".join(f"{k}: {v}" for k, v in sorted(events.items())) or "none")],
             ["events waiting to be resolved", str(await probes.backlog())],
             ["queue lag (Redis stream)", f"{await probes.queue_lag():g}"],
+            ["retention", await _retention_line(store, settings.retention_days)],
         ],
     )
     return _page("Overview", body)
+
+
+async def _retention_line(store: BaseStore, days: int) -> str:
+    swept = await last_sweep(store)
+    policy = f"texts kept {days} days" if days else "off (STITCH_RETENTION_DAYS unset): texts kept"
+    if swept is None:
+        return f"{policy}; no sweep yet"
+    erased = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in swept.erased.items())
+    return f"{policy}; last sweep {_when(swept.at)}: {escape(erased)} erased"
 
 
 def _alarm(alarmed: Iterable[LargePerson], size: int) -> str:
@@ -229,7 +246,8 @@ async def person(request: web.Request) -> web.Response:
     )
     members = set(await store.members_of(root))
     merges = [m for m in await store.merges(limit=500) if m.into in members or m.from_ in members]
-    body += "<h2>Merges and splits</h2>" + _merge_table(merges, _user(request))
+    erased = await _erased(store, merges)
+    body += "<h2>Merges and splits</h2>" + _merge_table(merges, _user(request), erased)
     return _page(f"Person {root}", body)
 
 
@@ -275,10 +293,18 @@ async def explanation(request: web.Request) -> web.Response:
 
 
 # -- merges and splits ------------------------------------------------------------------------------
-def _merge_table(merges: Iterable[MergeRecord], user: OpsUser) -> str:
+async def _erased(store: BaseStore, merges: Iterable[MergeRecord]) -> set[str]:
+    """Merges of erased persons: they can no longer be split."""
+    return {m.merge_id for m in merges if m.kind is not MergeKind.SPLIT and await store.forgotten(m.into)}
+
+
+def _merge_table(merges: Iterable[MergeRecord], user: OpsUser, erased: set[str]) -> str:
     rows, classes = [], []
     for m in merges:
-        if m.kind is MergeKind.SPLIT:
+        if m.merge_id in erased:
+            state = "person erased: can no longer be split"
+            action = ""
+        elif m.kind is MergeKind.SPLIT:
             state = f"undoes {escape(m.undoes or '')}"
             action = ""
         elif m.undone_by:
@@ -313,11 +339,14 @@ def _merge_table(merges: Iterable[MergeRecord], user: OpsUser) -> str:
 
 @routes.get("/merges")
 async def merges(request: web.Request) -> web.Response:
-    records = await recent_merges(request.config_dict[STORE])
+    store = request.config_dict[STORE]
+    records = await recent_merges(store)
     done = request.query.get("split", "")
     body = f'<p class="ok">Split {escape(done)}: both sides have their profiles back.</p>' if done else ""
     body += "<p>Newest first. A split gives the absorbed side its profiles, messages and leads back and remembers"
-    body += " that the two are not the same person.</p>" + _merge_table(records, _user(request))
+    body += " that the two are not the same person.</p>" + _merge_table(
+        records, _user(request), await _erased(store, records)
+    )
     return _page("Recent merges and splits", body)
 
 
@@ -509,7 +538,7 @@ def create_ops_app(token: str, *, access: OpsAccess | None = None) -> web.Applic
     ops = web.Application(middlewares=[guard])
     default = TokenOrLoopback(token)
     ops[OPS_DEFAULT] = default
-    ops[OPS_ACCESS] = access or default
+    ops[OPS_ACCESS] = access or LoginOrToken(default)
     ops.add_routes(routes)
     return ops
 

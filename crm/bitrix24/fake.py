@@ -410,6 +410,9 @@ class FakeBitrix24:
         ident = self._id(params)
         self._record(entity, ident)
         del self.entities[entity][ident]
+        # Bitrix24 deletes a record's timeline with it, its comments included.
+        for key in [k for k, c in self.comments.items() if (c["ENTITY_TYPE"], c["ENTITY_ID"]) == (entity, ident)]:
+            del self.comments[key]
         return {"result": True}
 
     def _entity_list(self, entity: str, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -465,3 +465,20 @@ async def test_conversion_of_a_legal_entity_adds_a_company_and_a_deal(harness: H
     assert company["TITLE"] == "ООО Ромашка" and contact["COMPANY_ID"] == company["ID"]
     assert deal["CONTACT_ID"] == contact["ID"] and deal["ORIGIN_ID"] == "d_1"
     assert await harness.store.crm_link("company", person) == int(company["ID"])
+
+
+async def test_erasing_a_person_deletes_their_contact_leads_and_timeline(harness: Harness) -> None:
+    from app.bitrix24 import crm_eraser
+    from app.personal import forget
+
+    await harness.ingest(*samples())
+    await harness.drain()
+    assert harness.entities("contact") and harness.entities("lead") and harness.fake.comments
+    (person,) = [p.person_id async for p in harness.store.iter_persons() if p.merged_into is None]
+    summary = await forget(harness.store, person, actor="ada", at=harness.clock.dt(), crm=crm_eraser(harness.client))
+    assert summary.crm_removed == 2 and "2 CRM records removed" in summary.render()
+    assert harness.entities("contact") == [] and harness.entities("lead") == [] and harness.fake.comments == {}
+    assert await harness.store.crm_link("contact", person) is None
+    # Nothing left in the queue would push the person back.
+    await harness.settle()
+    assert harness.entities("contact") == [] and harness.adds("contact") == 1

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 from live_support import AVITO_SECRET, PUBLIC, TG_SECRET, Live
 
+from app.cli import main
 from connectors.fakes.telegram import FakeTelegram
 from connectors.fakes.twilio import FakeTwilio
 from core.loggers import JsonFormatter
@@ -76,3 +79,35 @@ async def test_no_text_phone_email_or_secret_reaches_the_logs(
     requests = [line for line in lines if line["event"] == "request"]
     assert {"/webhooks/avito/{secret}", "/forms/{form_id}", "/webhooks/telegram"} <= {r["route"] for r in requests}
     assert any(r.get("cid") == "req-form-1" for r in requests)
+
+
+async def test_person_and_retention_commands_log_no_personal_data(
+    captured: io.StringIO, live: Live, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    words = f"{TEXT}, звоните {PHONE} или пишите {EMAIL}"
+    update = telegram.text_update(user_id=777003, text=words, first_name="Иван", contact_phone=PHONE)
+    assert await telegram.post_update(update, url=live.url("/webhooks/telegram"), secret=TG_SECRET) == 200
+    async with aiohttp.ClientSession() as session:
+        form = {"name": "Иван Узнаваемый", "phone": PHONE, "email": EMAIL, "message": words, "website": ""}
+        async with session.post(live.url("/forms/contact"), json=form) as r:
+            assert r.status == 201, await r.text()
+    await live.settle()
+    (person,) = [p.person_id async for p in live.store.iter_persons() if p.merged_into is None]
+    url = live.settings.store_url
+    out = tmp_path / "person.json"
+    commands = [
+        (["person", "export", person, "--store", url, "--out", str(out)], 0),
+        (["retention", "sweep", "--store", url, "--days", "1"], 0),
+        (["person", "forget", person, "--store", url, "--yes"], 0),
+        (["person", "forget", person, "--store", url, "--yes"], 1),
+        (["person", "export", person, "--store", url], 1),
+    ]
+    for argv, status in commands:
+        assert await asyncio.to_thread(main, argv) == status  # its own event loop, like the shell's
+    assert TEXT in out.read_text(encoding="utf-8")  # the export itself has it all
+
+    logged = captured.getvalue()
+    events = {json.loads(line)["event"] for line in logged.splitlines()}
+    assert {"person exported", "retention sweep", "person erased"} <= events
+    for private in (PHONE, PHONE_DIGITS, EMAIL, "ivan.recognisable", TEXT, "Кактусоварка", "Узнаваемый"):
+        assert private not in logged

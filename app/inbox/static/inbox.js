@@ -49,8 +49,11 @@ document.addEventListener("submit", async (ev) => {
   const button = form.querySelector('button[type="submit"], button:not([type])');
   if (button) button.disabled = true;
   try {
-    await post(form.dataset.api, fieldsOf(form));
-    if (form.dataset.after === "timeline") {
+    const answer = await post(form.dataset.api, fieldsOf(form));
+    if (form.dataset.after === "reveal") {
+      // Shown on request only (and audited): nothing unmasked is in the page until then.
+      form.querySelector(".revealed").textContent = answer.identifiers.map((i) => i.value).join(", ") || "none";
+    } else if (form.dataset.after === "timeline") {
       form.reset();
       await refreshTimeline();
     } else {
