@@ -14,6 +14,8 @@ StitchError
  ├── ResolverError
  │    ├── NotFound          a person, merge, lead or suggestion id is unknown
  │    └── MergeRefused      a merge or split is not allowed (cannot-link, already undone...)
+ ├── ModelError             a match-weight model file is missing, corrupt or of another version (names it)
+ │    └── TooLittleData     too few pairs to estimate a model from (names the count needed)
  └── ConnectorError         talking to a provider failed
       ├── ChannelUnavailable  the channel is not configured or the customer is unreachable
       └── ProviderError     the provider answered an error (status, retry_after)
@@ -106,6 +108,20 @@ class MergeRefused(ResolverError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class ModelError(StitchError):
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"model {where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+class TooLittleData(ModelError):
+    def __init__(self, where: str, *, have: int, need: int, what: str) -> None:
+        super().__init__(where, f"too little data to train: {have} {what}, at least {need} needed")
+        self.have = have
+        self.need = need
 
 
 class ConnectorError(StitchError):
