@@ -132,7 +132,11 @@ def probability(weight: float) -> float:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Model:
-    """A version, the prior λ (match probability of a blocked pair) and the comparisons."""
+    """A version, the prior λ and the comparisons.
+
+    λ is the chance that two records drawn at random are one person (Splink's "probability two
+    random records match"); a blocked pair's comparisons, time included, carry the rest.
+    """
 
     version: str
     prior: float
