@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 from core.errors import InputError, ModelError, TooLittleData
@@ -351,13 +352,19 @@ async def save_for(store: BaseStore, model: Model) -> str:
     raise ModelError(type(store).__name__, "this store cannot keep a model")
 
 
+@cache
+def default_model() -> Model:
+    """The model shipped with Stitch, read once."""
+    return load(DEFAULT_MODEL)
+
+
 async def load_for(store: BaseStore) -> tuple[Model, str]:
     """The store's own model if it keeps one, else the shipped default; with where it came from."""
     path = model_path(store)
     if path is not None:
         if path.exists():
             return load(path), str(path)
-        return load(DEFAULT_MODEL), str(DEFAULT_MODEL)
+        return default_model(), str(DEFAULT_MODEL)
     from store.redis import RedisStore
 
     if isinstance(store, RedisStore):
@@ -365,7 +372,7 @@ async def load_for(store: BaseStore) -> tuple[Model, str]:
         raw = await store.client.get(key)
         if raw is not None:
             return loads(raw, key), key
-    return load(DEFAULT_MODEL), str(DEFAULT_MODEL)
+    return default_model(), str(DEFAULT_MODEL)
 
 
 def describe(model: Model, *, where: str = "") -> str:
