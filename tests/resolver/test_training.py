@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.ingest import Pipeline
+from app.replay import replay
 from bench import generate as gen
 from core.errors import TooLittleData
 from resolver import model as fs
@@ -100,6 +103,19 @@ async def test_a_store_keeps_its_model_and_falls_back_to_the_shipped_one(store: 
     saved_at = await training.save_for(store, own)
     again, where = await training.load_for(store)
     assert again == own and where == saved_at
+
+
+async def test_sightings_from_a_store_are_its_inbound_messages(
+    store: BaseStore, pipeline: Pipeline, traffic: Path, tmp_path: Path
+) -> None:
+    first = tmp_path / "first.jsonl"
+    first.write_text("".join(traffic.read_text(encoding="utf-8").splitlines(keepends=True)[:120]), encoding="utf-8")
+    summary = await replay(pipeline, [str(first)], err=io.StringIO(), progress=False)
+    from_file = training.sightings_from_replay([str(first)], region="RU").items
+    from_store = (await training.sightings_from_store(store)).items
+    assert summary.ingested == len(from_file) == len(from_store)
+    assert sorted(s.event for s in from_store) == sorted(s.event for s in from_file)
+    assert [s.at for s in from_store] == sorted(s.at for s in from_store)
 
 
 def test_train_and_show_commands(traffic: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
