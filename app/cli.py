@@ -111,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     from app.parked import add_events_parser
 
     add_events_parser(sub, _store_option)
+
+    model = sub.add_parser("model", help="the match-weight model the resolver scores with")
+    model_sub = model.add_subparsers(dest="action", required=True)
+    train = model_sub.add_parser("train", help="re-estimate m, u and the prior from stored messages or a replay file")
+    _store_option(train)
+    train.add_argument("--replay", nargs="+", metavar="FILE", help="train on these replay files instead of the store")
+    train.add_argument("--out", help="write the model to this file instead of keeping it with the store")
+    show = model_sub.add_parser("show", help="each comparison's levels with m, u and weight")
+    _store_option(show)
+    show.add_argument("--model", metavar="PATH", help="a model file instead of the store's model")
     return parser
 
 
@@ -330,6 +340,43 @@ async def _events(args: argparse.Namespace, settings: Settings) -> int:
         await store.close()
 
 
+async def _model(args: argparse.Namespace, settings: Settings) -> int:
+    """`stitch model train|show`: a SQLite store keeps its model beside the database, Redis inside."""
+    from resolver import model as fs
+    from resolver import training
+
+    if args.action == "show" and args.model:
+        print(training.describe(fs.load(args.model), where=args.model))
+        return 0
+    sqlite_path = settings.store_url.removeprefix("sqlite:///") if settings.store_url.startswith("sqlite:///") else ""
+    if sqlite_path and not os.path.exists(sqlite_path) and not (args.action == "train" and args.replay):
+        raise StoreUnavailable(settings.store_url, "no such database")
+    store = await _opened(settings)
+    try:
+        if args.action == "show":
+            shown, where = await training.load_for(store)
+            print(training.describe(shown, where=where))
+            return 0
+        if args.replay:
+            source = args.replay[0] if len(args.replay) == 1 else f"{len(args.replay)} replay files"
+            sightings = training.sightings_from_replay(args.replay, region=settings.default_region)
+        else:
+            source = settings.store_url
+            sightings = await training.sightings_from_store(store)
+        trained = training.train(sightings.items, where=source)
+        if args.out:
+            fs.save(trained.model, args.out)
+            where = args.out
+        else:
+            where = await training.save_for(store, trained.model)
+    finally:
+        await store.close()
+    skipped = f", {sightings.skipped} unreadable lines skipped" if sightings.skipped else ""
+    print(f"model {trained.model.version}: {trained.sightings} messages, {trained.pairs} candidate pairs{skipped}")
+    print(f"saved to {where}")
+    return 0
+
+
 def _require(value: str, key: str) -> str:
     if not value:
         raise ConfigError(key, "required for this command")
@@ -481,6 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_graph(args, settings))
         if args.command == "events":
             return asyncio.run(_events(args, settings))
+        if args.command == "model":
+            return asyncio.run(_model(args, settings))
     except (ConfigError, StoreUnavailable) as e:
         print(f"stitch: {e}", file=sys.stderr)
         return 2

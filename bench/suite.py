@@ -218,7 +218,7 @@ def historical_rows(path: Path, clusters: int | None, *, splink: bool) -> list[d
     truth = {r.unique_id: r.cluster for r in records}
     ours = historical.run_stitch(records)
     rows: list[dict[str, Any]] = [
-        _hist_row("Stitch (names, dob, birth place)", ours.pairwise, ours.clustered, ours.seconds, len(records))
+        _hist_row("Stitch match-weight model", ours.pairwise, ours.clustered, ours.seconds, len(records))
     ]
     if splink and linkage.available():
         result = linkage.historical(str(path), clusters=clusters)

@@ -18,6 +18,8 @@ StitchError
  │    ├── NotFound          a person, merge, lead or suggestion id is unknown
  │    ├── MergeRefused      a merge or split is not allowed (cannot-link, already undone...)
  │    └── Erased            the person was erased (GDPR, 152-FZ): nothing of them is left to act on
+ ├── ModelError             a match-weight model file is missing, corrupt or of another version (names it)
+ │    └── TooLittleData     too few pairs to estimate a model from (names the count needed)
  └── ConnectorError         talking to a provider failed
       ├── ChannelUnavailable  the channel is not configured or the customer is unreachable
       └── ProviderError     the provider answered an error (status, retry_after)
@@ -137,6 +139,20 @@ class Erased(ResolverError):
     def __init__(self, person_id: str) -> None:
         super().__init__(f"person {person_id!r} was erased; nothing of them is left")
         self.person_id = person_id
+
+
+class ModelError(StitchError):
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"model {where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+class TooLittleData(ModelError):
+    def __init__(self, where: str, *, have: int, need: int, what: str) -> None:
+        super().__init__(where, f"too little data to train: {have} {what}, at least {need} needed")
+        self.have = have
+        self.need = need
 
 
 class ConnectorError(StitchError):

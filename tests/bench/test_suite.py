@@ -43,24 +43,6 @@ def test_historical_loader_reads_and_limits(tmp_path: Path) -> None:
     assert {r.cluster for r in historical.load_historical(path, clusters=2)} == {"A", "B"}
 
 
-def test_historical_matcher_finds_the_people_and_keeps_namesakes_apart(tmp_path: Path) -> None:
-    records = historical.load_historical(_tiny_parquet(tmp_path / "tiny.parquet"))
-    result = historical.run_stitch(records)
-    # Namesakes born a century apart in different places are not linked.
-    assert result.clustered.precision == 1.0
-    assert result.pairwise.true_positive >= 3
-    assert result.clustered.truth_pairs == 3 + 1
-
-
-def test_levels() -> None:
-    assert historical.compare_dob("1630-08-01", "1630-08-01") is historical.DobLevel.EXACT
-    assert historical.compare_dob("1630-08-01", "1630-08-11") is historical.DobLevel.TYPO
-    assert historical.compare_dob("1630-08-01", "1630-12-25") is historical.DobLevel.SAME_YEAR
-    assert historical.compare_dob("", "1630-08-01") is historical.DobLevel.MISSING
-    assert historical.compare_place("devon", "devonn") is historical.PlaceLevel.FUZZY
-    assert historical.compare_place("devon", "york") is historical.PlaceLevel.DIFFERENT
-
-
 def test_edge_and_cluster_scores() -> None:
     truth = {"a": "X", "b": "X", "c": "X", "d": "Y"}
     edges = [("a", "b"), ("b", "a"), ("c", "d")]
