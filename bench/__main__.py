@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--out bench/results]``: the whole benchmark suite (see ``bench.suite``)."""
+"""``python -m bench [--quick] [--out DIR]``: the whole benchmark suite, results in bench/out/ (see ``bench.suite``)."""
 
 from __future__ import annotations
 

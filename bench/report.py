@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,95 @@ def write(results: Results, out: Path) -> list[Path]:
     return written
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SummaryRow:
+    """One part of a run as the closing summary shows it."""
+
+    part: str
+    figures: str
+    command: str
+
+
+def summary(results: Results) -> list[SummaryRow]:
+    """One row per part asked for: its headline figures (or why there are none) and its command."""
+    headline = {
+        "accuracy": _accuracy_headline,
+        "growth": _growth_headline,
+        "scale": _scale_headline,
+        "webhooks": _webhooks_headline,
+        "historical": _historical_headline,
+    }
+    rows = []
+    for part in results.parts:
+        if part in results.failures:
+            figures = f"FAILED: {results.failures[part]}"
+        else:
+            figures = headline[part](results) or "no figures (see RESULTS.md)"
+        rows.append(SummaryRow(part=part, figures=figures, command=results.commands.get(part, "")))
+    return rows
+
+
+def summary_table(results: Results) -> str:
+    """The summary as aligned plain text for a terminal."""
+    rows = [("part", "headline figures", "reproduce with")] + [(r.part, r.figures, r.command) for r in summary(results)]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    return "\n".join(
+        f"{part:<{widths[0]}}  {figures:<{widths[1]}}  {command}".rstrip() for part, figures, command in rows
+    )
+
+
+def _accuracy_headline(results: Results) -> str:
+    if not results.accuracy:
+        return ""
+    largest = max(r.persons for r in results.accuracy)
+    rows = [r for r in results.accuracy if r.persons == largest]
+    named = {"Stitch, automatic merges": "Stitch", "exact identifiers (CRM duplicate control)": "exact ids"}
+    parts = [
+        f"{named.get(r.matcher, r.matcher.split(' (')[0])} F1 {r.f1:.3f}"
+        + (f" (P {r.precision:.3f}, R {r.recall:.3f})" if r is rows[0] else "")
+        for r in rows
+        if r.matcher != "Stitch, merges + suggestions"
+    ]
+    return f"{largest:,} persons, {rows[0].events:,} events: " + "; ".join(parts)
+
+
+def _growth_headline(results: Results) -> str:
+    if not results.growth:
+        return ""
+    first, last = results.growth[0], results.growth[-1]
+    ratio = last.us_per_event / first.us_per_event if first.us_per_event else 0.0
+    return (
+        f"{first.us_per_event:,.0f} → {last.us_per_event:,.0f} µs/event from {first.persons:,} to "
+        f"{last.persons:,} persons ({ratio:.2f}×)"
+    )
+
+
+def _scale_headline(results: Results) -> str:
+    if not results.scale_rows:
+        return ""
+    rates = ", ".join(f"{r['workers']:.0f} → {r['events_per_s']:.0f}" for r in results.scale_rows)
+    same = all(r["same_grouping"] for r in results.scale_rows)
+    return f"events/s by workers {rates}; same grouping: {'yes' if same else 'NO'}"
+
+
+def _webhooks_headline(results: Results) -> str:
+    return "; ".join(
+        f"{p['rate']:.0f} req/s: p50 {p['p50_ms']:.1f} ms, p99 {p['p99_ms']:.1f} ms, {p['errors']:.0f} errors"
+        for p in results.webhook_phases
+    )
+
+
+def _historical_headline(results: Results) -> str:
+    measured = [h for h in results.historical if h.get("seconds") is not None]
+    if not measured:
+        return results.historical_note
+    pairs = "; ".join(
+        f"{h['matcher'].split(' (')[0].split(',')[0]} F1 {h['pairwise_f1']:.3f} / {h['clustered_f1']:.3f}"
+        for h in measured
+    )
+    return f"{measured[0]['records']:,} records, pairwise / clustered: {pairs}"
+
+
 def _f(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -46,6 +135,10 @@ def markdown(results: Results, charts: list[str]) -> str:
         "",
     ]
     lines.extend(f"Note: {n}" for n in results.notes)
+    if results.parts:
+        lines += ["## Summary", "", "| part | headline figures | reproduce with |", "|---|---|---|"]
+        lines += [f"| {r.part} | {r.figures} | `{r.command}` |" for r in summary(results)]
+        lines.append("")
     if results.accuracy:
         lines += [
             "## Accuracy on generator traffic",

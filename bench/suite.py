@@ -5,20 +5,22 @@ Sections (each can be left out with its ``--no-…`` flag):
 - ``accuracy``: generator traffic at several sizes; Stitch's automatic merges, merges + suggestions,
   the exact-identifier matcher and Splink, each with pairwise P/R/F1 and wall time;
 - ``growth``: replay cost of the next batch of events as the SQLite store grows (``bench.growth``);
-- ``scale``: Redis with 1/2/4 workers through ``bench.scale`` when that module exists;
+- ``scale``: Redis with 1/2/4 workers through ``bench.scale`` (the Redis of ``--redis``);
 - ``webhooks``: live webhook latency p50/p99 at fixed rates (``bench.webhooks``);
 - ``historical``: Splink's public ``historical_50k`` file, Stitch's comparison and Splink side by side.
 
-Results: ``RESULTS.md`` (tables, machine, command), ``results.json`` and PNG charts in ``--out``.
+Results: ``RESULTS.md`` (tables, machine, command), ``results.json`` and PNG charts in ``--out``,
+by default ``bench/out/`` (ignored by git, so a run never changes the checkout); the run ends with a
+summary on stdout, one row per part: its headline figures and the command that reproduces it.
 Working files (generated traffic, stores) go to a temporary folder that is removed afterwards.
+A part that fails is reported on its row and makes the exit status 1; the other parts still run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
-import json
+import dataclasses
 import os
 import platform
 import shlex
@@ -26,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,8 @@ from bench.accuracy import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "bench" / "out"
+PARTS = ("accuracy", "growth", "scale", "webhooks", "historical")
 # Seed of the accuracy runs: not the one the resolver was tuned on (README: 11 is the tuning seed).
 ACCURACY_SEED = 23
 
@@ -58,9 +62,11 @@ class Plan:
     webhook_rates: tuple[int, ...]
     webhook_seconds: float
     historical_clusters: int | None
+    # Arguments of ``python -m bench.scale``: the suite runs that module's own parser on them.
+    scale_args: tuple[str, ...] = ()
     is_quick: bool = False
     splink: bool = True
-    sections: frozenset[str] = frozenset({"accuracy", "growth", "scale", "webhooks", "historical"})
+    sections: frozenset[str] = frozenset(PARTS)
 
     @classmethod
     def quick(cls) -> Plan:
@@ -72,6 +78,7 @@ class Plan:
             webhook_rates=(50,),
             webhook_seconds=2.0,
             historical_clusters=1000,
+            scale_args=("--quick",),
             is_quick=True,
         )
 
@@ -111,10 +118,16 @@ class Results:
     growth: list[growth.GrowthPoint] = field(default_factory=list)
     growth_note: str = ""
     scale: str = ""
+    scale_rows: list[dict[str, float]] = field(default_factory=list)
     webhooks: str = ""
+    webhook_phases: list[dict[str, float]] = field(default_factory=list)
     historical: list[dict[str, Any]] = field(default_factory=list)
     historical_note: str = ""
     notes: list[str] = field(default_factory=list)
+    # The parts asked for, in order; part → the command that reproduces it alone; part → why it failed.
+    parts: list[str] = field(default_factory=list)
+    commands: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -253,57 +266,107 @@ def _hist_row(name: str, pairwise: Scores, clustered: Scores, seconds: float, re
 
 
 # --- Redis workers and webhooks ---------------------------------------------------------------------------
-def scale_section(quick: bool) -> str:
-    """Output of ``python -m bench.scale`` (Redis, 1/2/4 workers), or why it was not run."""
-    if importlib.util.find_spec("bench.scale") is None:
-        return "not run: `bench/scale.py` (Redis workers) is not on this branch yet."
-    args = [sys.executable, "-m", "bench.scale", *(["--quick"] if quick else [])]
-    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        return f"`bench.scale` failed (status {done.returncode}):\n\n```\n{done.stderr[-2000:]}\n```"
-    return done.stdout.strip()
+def scale_rows(args: Sequence[str]) -> list[dict[str, float]]:
+    """``python -m bench.scale ARGS`` in this process: its own parser, so the suite cannot pass it
+    an option it does not know."""
+    from bench import scale
+
+    return asyncio.run(scale.measure(scale.parse(args)))
 
 
-def webhooks_section(rates: Sequence[int], seconds: float) -> str:
-    from bench import webhooks
-
-    return webhooks.render(asyncio.run(webhooks.run(list(rates), seconds)))
+def commands(plan: Plan, data: Path | None = None) -> dict[str, str]:
+    """The command that reproduces each part of ``plan`` alone, as the summary shows it."""
+    suite = [
+        "python",
+        "-m",
+        "bench",
+        *(["--quick"] if plan.is_quick else []),
+        *([] if plan.splink else ["--no-splink"]),
+    ]
+    found = {part: shlex.join([*suite, "--only", part]) for part in PARTS}
+    if data is not None and data != historical.default_path():
+        found["historical"] = shlex.join([*suite, "--only", "historical", "--data", str(data)])
+    found["scale"] = shlex.join(["python", "-m", "bench.scale", *plan.scale_args])
+    rates = ",".join(str(r) for r in plan.webhook_rates)
+    found["webhooks"] = shlex.join(
+        ["python", "-m", "bench.webhooks", "--rates", rates, "--seconds", f"{plan.webhook_seconds:g}"]
+    )
+    return found
 
 
 # --- the run -------------------------------------------------------------------------------------------------
 def run(plan: Plan, out: Path, *, command: str, data: Path, workdir: Path | None = None) -> Results:
     results = Results(command=command, machine=machine(), started=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+    results.parts = [p for p in PARTS if p in plan.sections]
+    results.commands = commands(plan, data)
     started = time.perf_counter()
     if plan.splink and not linkage.available():
         results.notes.append("Splink is not installed (`pip install '.[compare]'`): its rows are left out.")
+
+    def attempt(part: str, step: Callable[[], None]) -> None:
+        # Any failure of one part is recorded on its row, so the parts already measured are still written.
+        try:
+            step()
+        except Exception as e:
+            reason = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+            results.failures[part] = reason
+            _progress(f"{part} failed: {reason}")
+
     with tempfile.TemporaryDirectory(prefix="stitch-bench-", dir=workdir) as tmp:
         work = Path(tmp)
         if "accuracy" in plan.sections:
-            for size in plan.accuracy_sizes:
-                _progress(f"accuracy: {size} persons")
-                results.accuracy.extend(accuracy(work, size, splink=plan.splink))
+
+            def measure_accuracy() -> None:
+                for size in plan.accuracy_sizes:
+                    _progress(f"accuracy: {size} persons")
+                    results.accuracy.extend(accuracy(work, size, splink=plan.splink))
+
+            attempt("accuracy", measure_accuracy)
         if "growth" in plan.sections:
-            _progress(f"growth: template of {plan.template_persons} persons, copies {plan.growth_copies}")
-            template = growth.build_template(work, plan.template_persons, cwd=REPO)
-            results.growth = growth.measure(work, template, plan.growth_copies, plan.batch_events, cwd=REPO)
-            results.growth_note = (
-                f"Template: {template.persons} persons ({template.events} events) replayed through the resolver in "
-                f"{template.replay_seconds:.1f} s; larger stores are SQL copies of its rows (see `bench/growth.py`)."
-            )
+
+            def measure_growth() -> None:
+                _progress(f"growth: template of {plan.template_persons} persons, copies {plan.growth_copies}")
+                template = growth.build_template(work, plan.template_persons, cwd=REPO)
+                results.growth = growth.measure(work, template, plan.growth_copies, plan.batch_events, cwd=REPO)
+                results.growth_note = (
+                    f"Template: {template.persons} persons ({template.events} events) replayed through the resolver "
+                    f"in {template.replay_seconds:.1f} s; larger stores are SQL copies of its rows (see `bench/growth.py`)."
+                )
+
+            attempt("growth", measure_growth)
     if "scale" in plan.sections:
-        _progress("scale: Redis workers")
-        results.scale = scale_section(quick=plan.is_quick)
+
+        def measure_scale() -> None:
+            from bench import scale
+
+            _progress(f"scale: Redis workers ({results.commands['scale']})")
+            results.scale_rows = scale_rows(plan.scale_args)
+            results.scale = f"`{results.commands['scale']}`:\n\n```\n{scale.render(results.scale_rows)}\n```"
+
+        attempt("scale", measure_scale)
     if "webhooks" in plan.sections:
-        _progress("webhooks")
-        results.webhooks = webhooks_section(plan.webhook_rates, plan.webhook_seconds)
+
+        def measure_webhooks() -> None:
+            from bench import webhooks
+
+            _progress("webhooks")
+            phases = asyncio.run(webhooks.run(list(plan.webhook_rates), plan.webhook_seconds))
+            results.webhook_phases = [dataclasses.asdict(p) for p in phases]
+            results.webhooks = webhooks.render(phases)
+
+        attempt("webhooks", measure_webhooks)
     if "historical" in plan.sections:
         if data.exists():
-            _progress("historical_50k")
-            results.historical = historical_rows(data, plan.historical_clusters, splink=plan.splink)
-            if plan.historical_clusters is not None:
-                results.historical_note = (
-                    f"First {plan.historical_clusters} true persons of the file only (quick mode)."
-                )
+
+            def measure_historical() -> None:
+                _progress("historical_50k")
+                results.historical = historical_rows(data, plan.historical_clusters, splink=plan.splink)
+                if plan.historical_clusters is not None:
+                    results.historical_note = (
+                        f"First {plan.historical_clusters} true persons of the file only (quick mode)."
+                    )
+
+            attempt("historical", measure_historical)
         else:
             results.historical_note = f"not run: {data} not found (pass --data)."
     results.seconds = time.perf_counter() - started
@@ -317,24 +380,50 @@ def _progress(text: str) -> None:
     print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Stitch's benchmark suite.")
-    parser.add_argument("--quick", action="store_true", help="small sizes, within about two minutes")
-    parser.add_argument("--out", default=str(REPO / "bench" / "results"), help="results folder")
+    parser.add_argument("--quick", action="store_true", help="every part at small sizes, a few minutes")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="results folder (default bench/out/, ignored by git)")
     parser.add_argument("--data", default=str(historical.default_path()), help="historical_50k parquet file")
     parser.add_argument("--workdir", help="folder for temporary files (default: the system's)")
+    parser.add_argument("--redis", help="Redis URL for the scale part (default: bench.scale's)")
     parser.add_argument("--no-splink", action="store_true")
-    for section in ("accuracy", "growth", "scale", "webhooks", "historical"):
+    parser.add_argument("--only", action="append", choices=PARTS, help="run only this part (repeatable)")
+    for section in PARTS:
         parser.add_argument(f"--no-{section}", action="store_true", help=f"skip the {section} section")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def plan_of(args: argparse.Namespace) -> Plan:
+    """The plan the parsed command line asks for."""
     plan = Plan.quick() if args.quick else Plan.default()
-    skipped = {s for s in ("accuracy", "growth", "scale", "webhooks", "historical") if getattr(args, f"no_{s}")}
-    plan = Plan(**{**_plan_fields(plan), "splink": not args.no_splink, "sections": plan.sections - skipped})
+    sections = frozenset(args.only) if args.only else plan.sections
+    sections -= {s for s in PARTS if getattr(args, f"no_{s}")}
+    scale_args = (*plan.scale_args, *(["--redis", args.redis] if args.redis else []))
+    return Plan(**{**_plan_fields(plan), "splink": not args.no_splink, "sections": sections, "scale_args": scale_args})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cli = parser()
+    args = cli.parse_args(argv)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        cli.error(f"--out {out} is a file, not a folder")
+    if args.workdir and not Path(args.workdir).is_dir():
+        cli.error(f"--workdir {args.workdir} is not a folder")
+    plan = plan_of(args)
+    if "scale" in plan.sections:
+        from bench import scale
+
+        scale.parse(plan.scale_args)  # a bad --redis or scale option fails now, not after the other parts
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    results = run(plan, Path(args.out), command=command.strip(), data=Path(args.data),
+    results = run(plan, out, command=command.strip(), data=Path(args.data),
                   workdir=Path(args.workdir) if args.workdir else None)  # fmt: skip
-    print(json.dumps({"out": args.out, "seconds": round(results.seconds, 1)}))
-    return 0
+    from bench.report import summary_table
+
+    print(summary_table(results))
+    print(f"results: {out / 'RESULTS.md'} ({results.seconds / 60:.1f} min)")
+    return 1 if results.failures else 0
 
 
 def _plan_fields(plan: Plan) -> dict[str, Any]:

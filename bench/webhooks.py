@@ -346,12 +346,18 @@ def render(phases: list[Phase]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.webhooks", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     parser.add_argument("--rates", default="100,250,500")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--varied", action="store_true", help="varied names and questions instead of the worst case")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     rates = [int(r) for r in args.rates.split(",") if r.strip()]
     phases = asyncio.run(run(rates, args.seconds, varied=args.varied))
     print(render(phases))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from bench import growth, historical, linkage, suite
-from bench.report import write
+from bench import growth, historical, linkage, scale, suite, webhooks
+from bench.report import summary, write
+
+# Not used by the other tests' stores: the scale part drops this store's keys in it.
+SCALE_REDIS = "redis://127.0.0.1:6379/14"
 
 TINY_ROWS = [
     # unique_id, cluster, first_name, surname, dob, birth_place
@@ -89,6 +94,7 @@ def test_a_quick_run_writes_its_results(tmp_path: Path) -> None:
         webhook_rates=(10,),
         webhook_seconds=1.0,
         historical_clusters=2,
+        scale_args=("--quick", "--events", "12", "--workers", "1", "--redis", SCALE_REDIS),
         is_quick=True,
         splink=False,
         sections=frozenset({"accuracy", "growth", "scale", "historical"}),
@@ -96,11 +102,70 @@ def test_a_quick_run_writes_its_results(tmp_path: Path) -> None:
     data = _tiny_parquet(tmp_path / "tiny.parquet")
     out = tmp_path / "results"
     results = suite.run(plan, out, command="python -m bench --quick", data=data, workdir=tmp_path)
+    assert results.failures == {}
     text = (out / "RESULTS.md").read_text(encoding="utf-8")
     assert "python -m bench --quick" in text
     assert "Stitch, automatic merges" in text and "Redis, 1/2/4 workers" in text
     assert {"accuracy.png", "growth.png", "historical.png", "results.json"} <= {p.name for p in out.iterdir()}
     assert results.historical and results.growth
+    assert [r["workers"] for r in results.scale_rows] == [1] and results.scale_rows[0]["same_grouping"] == 1.0
+    rows = {r.part: r for r in summary(results)}
+    assert list(rows) == ["accuracy", "growth", "scale", "historical"]
+    assert rows["scale"].figures.endswith("same grouping: yes")
+    assert rows["scale"].command.startswith("python -m bench.scale --quick --events 12")
+    assert "## Summary" in text and "FAILED" not in text
+
+
+def test_quick_mode_reaches_every_part_with_arguments_its_parser_accepts() -> None:
+    plan = suite.plan_of(suite.parser().parse_args(["--quick"]))
+    assert plan.sections == frozenset(suite.PARTS)
+    # The Redis part is handed --quick, and its own parser takes it: small runs, every worker count.
+    options = scale.parse(plan.scale_args)
+    assert options.events == scale.QUICK_EVENTS and options.workers == (1, 2, 4)
+    # Every part's reproducing command is accepted by the module it names and runs that part alone.
+    for part, command in suite.commands(plan).items():
+        python, dash_m, module, *args = shlex.split(command)
+        assert (python, dash_m) == ("python", "-m")
+        if module == "bench":
+            alone = suite.plan_of(suite.parser().parse_args(args))
+            assert alone.sections == {part} and alone.is_quick
+        elif module == "bench.scale":
+            assert part == "scale" and scale.parse(args) == options
+        else:
+            assert (part, module) == ("webhooks", "bench.webhooks")
+            parsed = webhooks.parser().parse_args(args)
+            assert parsed.rates == "50" and parsed.seconds == plan.webhook_seconds
+
+
+def test_the_redis_url_reaches_the_scale_part() -> None:
+    plan = suite.plan_of(suite.parser().parse_args(["--quick", "--redis", SCALE_REDIS, "--no-webhooks"]))
+    assert scale.parse(plan.scale_args).redis == SCALE_REDIS
+    assert "webhooks" not in plan.sections and "scale" in plan.sections
+
+
+def test_results_go_to_a_folder_git_ignores_by_default() -> None:
+    out = Path(suite.parser().parse_args(["--quick"]).out)
+    assert out == suite.DEFAULT_OUT
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(out / "RESULTS.md")], cwd=suite.REPO, capture_output=True, check=False
+    )
+    assert ignored.returncode == 0, "the default results folder must be ignored by git"
+    tracked = subprocess.run(
+        ["git", "ls-files", str(out)], cwd=suite.REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert tracked == ""
+
+
+def test_bad_options_are_one_line_and_a_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a_file = tmp_path / "taken"
+    a_file.write_text("x", encoding="utf-8")
+    for argv in (["--out", str(a_file)], ["--only", "nothing"], ["--quick", "--workdir", str(tmp_path / "absent")]):
+        with pytest.raises(SystemExit) as exited:
+            suite.main(argv)
+        assert exited.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith("python -m bench: error:")
+    with pytest.raises(SystemExit):
+        scale.parse(["--workers", "1,two"])
 
 
 def test_missing_data_is_reported_not_fatal(tmp_path: Path) -> None:
