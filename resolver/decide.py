@@ -402,7 +402,3 @@ def _settle(
 def _link(root: str, evidence: Iterable[Evidence]) -> Link:
     parts = tuple(evidence)
     return Link(root=root, evidence=parts, score=sum(e.score for e in parts))
-
-
-def oldest(views: Iterable[PersonView]) -> PersonView:
-    return min(views, key=lambda v: (v.created_at, v.root))

@@ -13,7 +13,7 @@ and reading each one's person would cost more than resolving the message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -149,7 +149,3 @@ async def _view(store: BaseStore, root: str) -> PersonView:
         profiles=tuple(await store.profiles_of(root)),
         blocked=frozenset(await store.cannot_links_of(members)),
     )
-
-
-def names_of(views: Iterable[PersonView]) -> list[str]:
-    return [n for v in views for n in v.names]
