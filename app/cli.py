@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     subscribe = av_sub.add_parser("subscribe", help="register STITCH_PUBLIC_URL/webhooks/avito/<secret>")
     subscribe.add_argument("--url", help="webhook URL (default: built from the public URL and the secret)")
 
+    mx = sub.add_parser("max", help="MAX bot administration")
+    mx_sub = mx.add_subparsers(dest="action", required=True)
+    mx_subscribe = mx_sub.add_parser("subscribe", help="have MAX post updates to URL (POST /subscriptions)")
+    mx_subscribe.add_argument("url", nargs="?", help="webhook URL (default: STITCH_PUBLIC_URL + /webhooks/max)")
+    mx_unsubscribe = mx_sub.add_parser("unsubscribe", help="remove the subscription (back to long polling)")
+    mx_unsubscribe.add_argument("url", nargs="?", help="webhook URL (default: STITCH_PUBLIC_URL + /webhooks/max)")
+
     bx = sub.add_parser("bitrix24", help="the Bitrix24 CRM push (STITCH_BITRIX24_WEBHOOK_URL)")
     bx_sub = bx.add_subparsers(dest="action", required=True)
     bx_sub.add_parser("check", help="verify the webhook, its scopes and the CRM mode")
@@ -419,6 +426,27 @@ async def _avito(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _max(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.max.connector import MaxConnector
+
+    _require(settings.max_bot_token, "STITCH_MAX_BOT_TOKEN")
+    url = args.url or _require(settings.public_url, "STITCH_PUBLIC_URL") + "/webhooks/max"
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError("url", f"expected an http(s) URL, got {url!r:.80}")
+    connector = MaxConnector.from_settings(settings)
+    try:
+        if args.action == "unsubscribe":
+            await connector.unsubscribe(url)
+            print(f"max: subscription to {url} removed; `stitch serve` without STITCH_PUBLIC_URL long-polls")
+            return 0
+        secret = _require(settings.max_webhook_secret, "STITCH_MAX_WEBHOOK_SECRET")
+        await connector.subscribe(url, secret)
+    finally:
+        await connector.close()
+    print(f"max: updates go to {url} (with the secret header)")
+    return 0
+
+
 async def _user(args: argparse.Namespace, settings: Settings) -> int:
     import getpass
 
@@ -513,6 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_telegram(args, settings))
         if args.command == "avito":
             return asyncio.run(_avito(args, settings))
+        if args.command == "max":
+            return asyncio.run(_max(args, settings))
         if args.command == "bitrix24":
             from app.bitrix24 import command
 

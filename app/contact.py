@@ -1,21 +1,25 @@
-"""Asking a Telegram customer, once, to share their phone number.
+"""Asking a Telegram or MAX customer, once, to share their phone number.
 
-A Telegram user is only an id and a name; a phone number links their chats on WhatsApp, Avito and
-the web form. When a Telegram customer's person has no phone yet, the bot sends a short, polite,
-configurable question (STITCH_TELEGRAM_ASK_CONTACT; empty turns it off) with a `request_contact`
-reply keyboard. The shared contact arrives as an ordinary update that the parser and the resolver
-already link by phone. Each profile is asked at most once, remembered in the store, so several
-workers or a restart never ask again.
+A Telegram or MAX user is only an id and a name; a phone number links their chats on WhatsApp, Avito
+and the web form. When such a customer's person has no phone yet, the bot sends a short, polite,
+configurable question (STITCH_TELEGRAM_ASK_CONTACT, STITCH_MAX_ASK_CONTACT; empty turns it off) with a
+`request_contact` button (Telegram: a reply keyboard; MAX: an inline keyboard). The shared contact
+arrives as an ordinary update that the parser and the resolver already link by phone. Each profile is
+asked at most once, remembered in the store, so several workers or a restart never ask again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from app.ingest import IngestResult, Outcome
-from connectors.base import BaseConnector
+from connectors.base import BaseConnector, SendResult
+from connectors.max.connector import MaxConnector
 from connectors.telegram.bot import TelegramConnector
 from core.config import Settings
 from core.errors import ConnectorError
@@ -25,14 +29,47 @@ from store.base import BaseStore
 log = logging.getLogger("stitch.contact")
 
 
+class Asks(Protocol):
+    """A connector that can send a question with a button sharing the customer's phone."""
+
+    async def ask_contact(self, to: str, text: str, /, *, button: str) -> SendResult: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Question:
+    """How one channel asks: its connector, the text and the button (an empty text asks nothing)."""
+
+    connector: Asks
+    text: str
+    button: str
+    to_chat: bool  # Telegram answers a chat id; MAX addresses the user id
+
+
+def questions(connectors: Mapping[Channel, BaseConnector], settings: Settings) -> dict[Channel, Question]:
+    """The channels configured here that can ask, with their settings."""
+    found: dict[Channel, Question] = {}
+    telegram = connectors.get(Channel.TELEGRAM)
+    if isinstance(telegram, TelegramConnector) and settings.telegram_ask_contact:
+        found[Channel.TELEGRAM] = Question(
+            connector=telegram,
+            text=settings.telegram_ask_contact,
+            button=settings.telegram_contact_button,
+            to_chat=True,
+        )
+    max_bot = connectors.get(Channel.MAX)
+    if isinstance(max_bot, MaxConnector) and settings.max_ask_contact:
+        found[Channel.MAX] = Question(
+            connector=max_bot, text=settings.max_ask_contact, button=settings.max_contact_button, to_chat=False
+        )
+    return found
+
+
 class ContactAsker:
     """A pipeline observer that asks for the phone in a background task (resolution never waits)."""
 
-    def __init__(self, store: BaseStore, telegram: BaseConnector | None, settings: Settings) -> None:
+    def __init__(self, store: BaseStore, questions: Mapping[Channel, Question]) -> None:
         self.store = store
-        self.telegram = telegram if isinstance(telegram, TelegramConnector) else None
-        self.text = settings.telegram_ask_contact
-        self.button = settings.telegram_contact_button
+        self.questions = dict(questions)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -40,20 +77,19 @@ class ContactAsker:
         message = result.message
         if (
             self._closed
-            or self.telegram is None
-            or not self.text
             or result.outcome is not Outcome.INGESTED
             or message is None
-            or message.channel is not Channel.TELEGRAM
+            or message.channel not in self.questions
             or any(i.kind is IdKind.PHONE for i in message.identifiers)
         ):
             return
-        task = asyncio.create_task(self._ask(result.person_id, message.profile_key, message.chat_id, message.sent_at))
+        question = self.questions[message.channel]
+        to = message.chat_id if question.to_chat else message.user_id
+        task = asyncio.create_task(self._ask(question, result.person_id, message.profile_key, to, message.sent_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _ask(self, person_id: str, profile_key: str, chat_id: str, at: datetime) -> None:
-        assert self.telegram is not None
+    async def _ask(self, question: Question, person_id: str, profile_key: str, to: str, at: datetime) -> None:
         try:
             if await self._has_phone(person_id):
                 return
@@ -62,7 +98,7 @@ class ContactAsker:
             if not first:
                 return
             # Marked before sending: at most one question, even if this send fails.
-            await self.telegram.ask_contact(chat_id, self.text, button=self.button)
+            await question.connector.ask_contact(to, question.text, button=question.button)
             log.info("asked for contact", extra={"profile": profile_key})
         except ConnectorError as e:
             log.warning("asking for contact failed", extra={"profile": profile_key, "reason": e.reason})

@@ -1,4 +1,4 @@
-"""Live channels: provider webhooks in, Telegram long polling, connectors and the outbox.
+"""Live channels: provider webhooks in, Telegram and MAX long polling, connectors and the outbox.
 
 Each webhook authenticates (`connector.verify`), decodes (`connector.envelope`), stores the raw
 event as pending (`Pipeline.accept`) and answers; the processor resolves it right after. The
@@ -22,12 +22,13 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from app.contact import ContactAsker
+from app.contact import ContactAsker, questions
 from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
 from app.outbox import Outbox
 from connectors.avito.connector import AvitoConnector
 from connectors.base import BaseConnector, WebhookRequest
 from connectors.envelope import derive_event_id
+from connectors.max.connector import MaxConnector
 from connectors.telegram.bot import TelegramConnector
 from connectors.whatsapp.twilio import WhatsAppConnector
 from core.config import Settings
@@ -76,6 +77,12 @@ def build_connectors(settings: Settings) -> Connectors:
     else:
         missing = "STITCH_AVITO_CLIENT_ID, STITCH_AVITO_CLIENT_SECRET, STITCH_AVITO_WEBHOOK_SECRET"
         log.info("channel disabled", extra={"channel": "avito", "missing": missing})
+    if settings.max_bot_token:
+        built[Channel.MAX] = MaxConnector.from_settings(settings)
+        if settings.public_url and not settings.max_webhook_secret:
+            log.warning("max webhook refuses every update: STITCH_MAX_WEBHOOK_SECRET is not set")
+    else:
+        log.info("channel disabled", extra={"channel": "max", "missing": "STITCH_MAX_BOT_TOKEN"})
     return built
 
 
@@ -92,7 +99,7 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CONNECTORS] = connectors
     outbox = Outbox(app[STORE], connectors, attempts=settings.outbox_attempts)
     app[OUTBOX] = outbox
-    asker = ContactAsker(app[STORE], connectors.get(Channel.TELEGRAM), settings)
+    asker = ContactAsker(app[STORE], questions(connectors, settings))
     app[CONTACT_ASKER] = asker
     app[PIPELINE].observers.append(asker.observe)
     background: list[asyncio.Task[object]] = [asyncio.create_task(outbox.recover(), name="stitch-outbox-recover")]
@@ -101,6 +108,10 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
     if isinstance(telegram, TelegramConnector) and not settings.public_url:
         log.info("telegram: no public URL, long polling")
         background.append(asyncio.create_task(_poll(app, telegram, stop), name="stitch-telegram-poll"))
+    max_bot = connectors.get(Channel.MAX)
+    if isinstance(max_bot, MaxConnector) and not settings.public_url:
+        log.info("max: no public URL, long polling")
+        background.append(asyncio.create_task(_poll_max(app, max_bot, stop), name="stitch-max-poll"))
     try:
         yield
     finally:
@@ -126,6 +137,22 @@ async def _poll(app: web.Application, telegram: TelegramConnector, stop: asyncio
         log.error("telegram polling stopped", extra={"reason": e.reason})
     except Exception:
         log.exception("telegram polling stopped")
+
+
+async def _poll_max(app: web.Application, max_bot: MaxConnector, stop: asyncio.Event) -> None:
+    async def handle(envelope: Envelope) -> None:
+        try:
+            await _accept(app, Channel.MAX, envelope)
+        except ParseError as e:
+            # A malformed update is dropped like a webhook's 400; polling goes on past it.
+            log.warning("max update refused", extra={"field": e.field, "reason": e.reason})
+
+    try:
+        await max_bot.poll(handle, stop)
+    except ConnectorError as e:
+        log.error("max polling stopped", extra={"reason": e.reason})
+    except Exception:
+        log.exception("max polling stopped")
 
 
 async def _accept(app: web.Application, channel: Channel, envelope: Envelope) -> bool:
@@ -237,3 +264,8 @@ async def _status(request: web.Request) -> web.Response:
 async def avito_webhook(request: web.Request) -> web.Response:
     # A wrong secret is a wrong URL: 403 (the path is the credential).
     return await _receive(request, Channel.AVITO, auth_status=403) or web.json_response({"ok": True})
+
+
+@webhook_routes.post("/webhooks/max")
+async def max_webhook(request: web.Request) -> web.Response:
+    return await _receive(request, Channel.MAX) or web.json_response({"ok": True})

@@ -2,15 +2,17 @@
 
 A line is `{"id"?, "channel", "received_at", "payload", "lookups"?}`. When `id` is absent it is derived
 from the provider's own message id, prefixed with the channel so ids of different providers never
-collide: `telegram:<update_id>`, `whatsapp:<MessageSid>`, `avito:<payload.value.id>`. A Twilio status
-callback shares the MessageSid of the message it reports on, so its id adds the status
-(`whatsapp:<MessageSid>:<MessageStatus>`).
+collide: `telegram:<update_id>`, `whatsapp:<MessageSid>`, `avito:<payload.value.id>`,
+`max:<message.body.mid>`. A Twilio status callback shares the MessageSid of the message it reports on,
+so its id adds the status (`whatsapp:<MessageSid>:<MessageStatus>`).
 
 A web-form submission has no id of its own. Its derived id is `webform:` + the first 32 hex digits of
 the SHA-256 of the canonical JSON (keys sorted, no spaces, UTF-8) of
 `{"payload": <payload>, "received_at": "<received_at in UTC, RFC 3339>"}`: replaying the same line
 always yields the same id, while two identical submissions at different times stay two events. An
-Avito subscription probe (`{}`) gets an id the same way, `avito:probe:<hash>`.
+Avito subscription probe (`{}`) gets an id the same way, `avito:probe:<hash>`, and so does a MAX update
+other than `message_created` (`max:<update_type>:<hash>`): an edit carries the mid of the message it
+changes, so the mid alone would collide with the original.
 """
 
 from __future__ import annotations
@@ -109,6 +111,19 @@ def derive_event_id(channel: Channel, payload: Mapping[str, Any], received_at: d
             return f"avito:{message_id}"
         case Channel.WEBFORM:
             return f"webform:{_content_hash(payload, received_at)}"
+        case Channel.MAX:
+            update_type = _nonblank(payload.get("update_type"))
+            if update_type is None:
+                raise ParseError(channel, "update_type", "missing")
+            if update_type != "message_created":
+                # An edit or a button press carries the mid of the message it is about: hash instead.
+                return f"max:{update_type}:{_content_hash(payload, received_at)}"
+            message = payload.get("message")
+            body = message.get("body") if isinstance(message, Mapping) else None
+            mid = _nonblank(body.get("mid")) if isinstance(body, Mapping) else None
+            if mid is None:
+                raise ParseError(channel, "message.body.mid", "missing")
+            return f"max:{mid}"
 
 
 def rfc3339(moment: datetime) -> str:

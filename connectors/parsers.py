@@ -7,6 +7,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from connectors.avito.parse import parse as parse_avito
+from connectors.max.parse import parse as parse_max
 from connectors.telegram.parse import parse as parse_telegram
 from connectors.webform.parse import parse as parse_webform
 from connectors.whatsapp.parse import parse as parse_whatsapp
@@ -26,6 +27,7 @@ PARSERS: Mapping[Channel, Parser] = MappingProxyType(
         Channel.WHATSAPP: parse_whatsapp,
         Channel.AVITO: parse_avito,
         Channel.WEBFORM: parse_webform,
+        Channel.MAX: parse_max,
     }
 )
 

@@ -26,6 +26,7 @@ ASK_CONTACT = (
     "could you share your phone number? Just tap the button below."
 )
 CONTACT_BUTTON = "Share my phone number"
+MAX_API = "https://platform-api.max.ru"  # MAX's Bot API (VK's messenger)
 OUTBOX_ATTEMPTS = 5  # provider calls per reply before it is marked failed (429/5xx only are retried)
 BITRIX24_RATE = 2.0  # requests/s Bitrix24 drains (cloud plans; Enterprise: 5)
 BITRIX24_BURST = 50  # bucket size before 503 QUERY_LIMIT_EXCEEDED (cloud; Enterprise: 250)
@@ -167,6 +168,11 @@ class Settings:
     avito_client_secret: str = ""
     avito_webhook_secret: str = ""
     avito_api_base: str = "https://api.avito.ru"
+    max_bot_token: str = field(default="", repr=False)
+    max_webhook_secret: str = field(default="", repr=False)
+    max_api_base: str = MAX_API
+    max_ask_contact: str = ASK_CONTACT  # empty: never ask MAX customers for their phone
+    max_contact_button: str = CONTACT_BUTTON
     form_origins: tuple[str, ...] = ()
     metrics_token: str = ""
     bitrix24_webhook_url: str = ""
@@ -213,6 +219,11 @@ class Settings:
             avito_client_secret=e.get("STITCH_AVITO_CLIENT_SECRET", ""),
             avito_webhook_secret=e.get("STITCH_AVITO_WEBHOOK_SECRET", ""),
             avito_api_base=e.get("STITCH_AVITO_API_BASE") or "https://api.avito.ru",
+            max_bot_token=e.get("STITCH_MAX_BOT_TOKEN", ""),
+            max_webhook_secret=e.get("STITCH_MAX_WEBHOOK_SECRET", ""),
+            max_api_base=(e.get("STITCH_MAX_API_BASE") or MAX_API).rstrip("/"),
+            max_ask_contact=e.get("STITCH_MAX_ASK_CONTACT", ASK_CONTACT).strip(),
+            max_contact_button=e.get("STITCH_MAX_CONTACT_BUTTON") or CONTACT_BUTTON,
             form_origins=_list(e, "STITCH_FORM_ORIGINS"),
             metrics_token=e.get("STITCH_METRICS_TOKEN", ""),
             bitrix24_webhook_url=e.get("STITCH_BITRIX24_WEBHOOK_URL", ""),

@@ -14,6 +14,7 @@ class Channel(StrEnum):
     WHATSAPP = "whatsapp"
     AVITO = "avito"
     WEBFORM = "webform"
+    MAX = "max"
 
 
 class IdKind(StrEnum):

@@ -53,6 +53,7 @@ CHANNEL_TITLES = {
     Channel.WHATSAPP: "WhatsApp",
     Channel.AVITO: "Avito",
     Channel.WEBFORM: "the web form",
+    Channel.MAX: "MAX",
 }
 
 

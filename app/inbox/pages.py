@@ -25,7 +25,7 @@ from core.inbox import Role, Session, User
 STATIC = Path(__file__).parent / "static"
 routes = web.RouteTableDef()
 
-BADGE = {"telegram": "TG", "whatsapp": "WA", "avito": "AV", "webform": "WEB"}
+BADGE = {"telegram": "TG", "whatsapp": "WA", "avito": "AV", "webform": "WEB", "max": "MX"}
 FLAG_TITLES = {"repeat_lead": "repeat lead", "repeat_inquiry": "repeat inquiry", "repeat_deal": "repeat deal"}
 DEAL_KINDS = {
     "contact": "Deal + Contact (private person)",

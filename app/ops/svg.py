@@ -26,6 +26,7 @@ CHANNEL_COLOURS = {
     "whatsapp": "#25a55f",
     "avito": "#8e44ad",
     "webform": "#e67e22",
+    "max": "#2c5bff",
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from connectors.text import split_text as split
 from core.errors import ProviderError
 
 AVITO_API = "https://api.avito.ru"
@@ -28,24 +29,8 @@ NETWORK_STATUS = 503  # a transport failure counts as a retryable 5xx
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Cut `text` into pieces of at most `limit` characters, preferring line then word breaks.
-
-    The pieces joined give back `text` exactly.
-    """
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        window = rest[:limit]
-        cut = window.rfind("\n") + 1
-        if cut <= limit // 2:
-            cut = max(window.rfind(" "), window.rfind("\t")) + 1
-        if cut <= limit // 2:
-            cut = limit  # one long word: cutting it is better than refusing to send
-        parts.append(rest[:cut])
-        rest = rest[cut:]
-    if rest or not parts:
-        parts.append(rest)
-    return parts
+    """Cut `text` into Avito-sized pieces (see `connectors.text.split_text`)."""
+    return split(text, limit)
 
 
 class _TtlLru:

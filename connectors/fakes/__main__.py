@@ -12,12 +12,18 @@ import contextlib
 from connectors.fakes.avito import FakeAvito
 from connectors.fakes.telegram import FakeTelegram
 from connectors.fakes.twilio import FakeTwilio
+from connectors.max.fake import FakeMax
 
 
 async def _serve(host: str) -> None:
-    telegram, twilio, avito = FakeTelegram(), FakeTwilio(), FakeAvito()
+    telegram, twilio, avito, max_bot = FakeTelegram(), FakeTwilio(), FakeAvito(), FakeMax()
     try:
-        bases = [await telegram.start(host), await twilio.start(host), await avito.start(host)]
+        bases = [
+            await telegram.start(host),
+            await twilio.start(host),
+            await avito.start(host),
+            await max_bot.start(host),
+        ]
         print(f"STITCH_TELEGRAM_API_BASE={bases[0]}")
         print(f"STITCH_TELEGRAM_BOT_TOKEN={telegram.token}")
         print(f"STITCH_TWILIO_API_BASE={bases[1]}")
@@ -25,14 +31,16 @@ async def _serve(host: str) -> None:
         print(f"STITCH_TWILIO_AUTH_TOKEN={twilio.auth_token}")
         print(f"STITCH_AVITO_API_BASE={bases[2]}")
         print(f"STITCH_AVITO_CLIENT_ID={avito.client_id}")
-        print(f"STITCH_AVITO_CLIENT_SECRET={avito.client_secret}", flush=True)
+        print(f"STITCH_AVITO_CLIENT_SECRET={avito.client_secret}")
+        print(f"STITCH_MAX_API_BASE={bases[3]}")
+        print(f"STITCH_MAX_BOT_TOKEN={max_bot.token}", flush=True)
         await asyncio.Event().wait()
     finally:
-        await asyncio.gather(telegram.close(), twilio.close(), avito.close())
+        await asyncio.gather(telegram.close(), twilio.close(), avito.close(), max_bot.close())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Local fake Telegram, Twilio and Avito APIs.")
+    parser = argparse.ArgumentParser(description="Local fake Telegram, Twilio, Avito and MAX APIs.")
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):

@@ -61,12 +61,14 @@ SOURCES: Mapping[Channel, tuple[str, str]] = {
     Channel.WHATSAPP: ("STITCH_WHATSAPP", "WhatsApp (Stitch)"),
     Channel.AVITO: ("STITCH_AVITO", "Avito (Stitch)"),
     Channel.WEBFORM: ("WEB", "Website"),  # Bitrix24's own "Website" source
+    Channel.MAX: ("STITCH_MAX", "MAX (Stitch)"),
 }
 CHANNEL_NAMES: Mapping[Channel, str] = {
     Channel.TELEGRAM: "Telegram",
     Channel.WHATSAPP: "WhatsApp",
     Channel.AVITO: "Avito",
     Channel.WEBFORM: "website form",
+    Channel.MAX: "MAX",
 }
 
 
@@ -747,6 +749,10 @@ def _person_view(
             put(Multi(type_id="PHONE", value_type="MOBILE", value=_e164(profile.user_id)))
         elif profile.channel is Channel.AVITO:
             put(Multi(type_id="IM", value_type="OTHER", value=f"avito:{profile.user_id}"))
+        elif profile.channel is Channel.MAX:
+            # Bitrix24's IM types (FACEBOOK, TELEGRAM, VK, SKYPE, VIBER, INSTAGRAM, BITRIX24, OPENLINE, IMOL,
+            # ICQ, MSN, JABBER, OTHER) have none for MAX: the generic OTHER, prefixed like Avito's.
+            put(Multi(type_id="IM", value_type="OTHER", value=f"max:{profile.user_id}"))
         for ident in idents.get(profile.key, []):
             if ident.kind is IdKind.PHONE:
                 put(Multi(type_id="PHONE", value_type="MOBILE", value=ident.value))

@@ -21,6 +21,7 @@ SAMPLES = {
     Channel.WHATSAPP: [p.stem for p in PAYLOADS.glob("twilio_*.json")],
     Channel.AVITO: ["avito_message", "avito_echo", "avito_system"],
     Channel.WEBFORM: [p.stem for p in PAYLOADS.glob("webform_*.json")],
+    Channel.MAX: [p.stem for p in PAYLOADS.glob("max_*.json")],
 }
 
 json_scalars = (

@@ -1,4 +1,4 @@
-"""Fixtures for the live tests: the three provider fakes and the app pointed at them."""
+"""Fixtures for the live tests: the provider fakes and the app pointed at them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from live_support import Live, live_env, start_live
 from connectors.fakes.avito import FakeAvito
 from connectors.fakes.telegram import FakeTelegram
 from connectors.fakes.twilio import FakeTwilio
+from connectors.max.fake import FakeMax
 from core.config import Settings
 
 
@@ -40,8 +41,18 @@ async def avito() -> AsyncIterator[FakeAvito]:
 
 
 @pytest.fixture
-def live_settings(tmp_path: Path, telegram: FakeTelegram, twilio: FakeTwilio, avito: FakeAvito) -> Settings:
-    return Settings.from_env(live_env(tmp_path, telegram, twilio, avito))
+async def max_bot() -> AsyncIterator[FakeMax]:
+    fake = FakeMax()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+def live_settings(
+    tmp_path: Path, telegram: FakeTelegram, twilio: FakeTwilio, avito: FakeAvito, max_bot: FakeMax
+) -> Settings:
+    return Settings.from_env(live_env(tmp_path, telegram, twilio, avito, max_bot))
 
 
 @pytest.fixture
@@ -54,6 +65,6 @@ async def live(live_settings: Settings) -> AsyncIterator[Live]:
 @pytest.fixture
 async def quiet_live(live_settings: Settings) -> AsyncIterator[Live]:
     """The app with the contact question turned off (tests about something else)."""
-    running = await start_live(replace(live_settings, telegram_ask_contact=""))
+    running = await start_live(replace(live_settings, telegram_ask_contact="", max_ask_contact=""))
     yield running
     await running.stop()

@@ -13,12 +13,14 @@ from app.webhooks import CONTACT_ASKER, OUTBOX
 from connectors.fakes.avito import FakeAvito
 from connectors.fakes.telegram import FakeTelegram
 from connectors.fakes.twilio import FakeTwilio
+from connectors.max.fake import FakeMax
 from core.config import Settings
 from store.base import BaseStore
 
 PUBLIC = "https://stitch.example.com"  # what Twilio signs; the app itself listens on loopback
 TG_SECRET = "tg-webhook-secret"
 AVITO_SECRET = "avito-path-secret"
+MAX_SECRET = "max-webhook-secret"
 BUSINESS = "+14155238886"
 
 
@@ -68,9 +70,11 @@ async def start_live(settings: Settings) -> Live:
     return Live(app=app, runner=runner, base=f"http://{host}:{port}", settings=settings, sleep=sleep)
 
 
-def live_env(tmp: Path, telegram: FakeTelegram, twilio: FakeTwilio, avito: FakeAvito) -> dict[str, str]:
-    """Settings for every channel, pointed at the fakes."""
-    return {
+def live_env(
+    tmp: Path, telegram: FakeTelegram, twilio: FakeTwilio, avito: FakeAvito, max_bot: FakeMax | None = None
+) -> dict[str, str]:
+    """Settings for every channel, pointed at the fakes (MAX when its fake is given)."""
+    env = {
         "STITCH_STORE": f"sqlite:///{tmp / 'live.db'}",
         "STITCH_PUBLIC_URL": PUBLIC,
         "STITCH_TELEGRAM_BOT_TOKEN": telegram.token,
@@ -86,6 +90,11 @@ def live_env(tmp: Path, telegram: FakeTelegram, twilio: FakeTwilio, avito: FakeA
         "STITCH_AVITO_API_BASE": avito.base_url,
         "STITCH_OUTBOX_ATTEMPTS": "3",
     }
+    if max_bot is not None:
+        env["STITCH_MAX_BOT_TOKEN"] = max_bot.token
+        env["STITCH_MAX_WEBHOOK_SECRET"] = MAX_SECRET
+        env["STITCH_MAX_API_BASE"] = max_bot.base_url
+    return env
 
 
 async def person_of(live: Live, profile_key: str) -> str | None:

@@ -1,0 +1,1 @@
+"""MAX (VK's messenger): a bot through the MAX Bot API (dev.max.ru)."""
