@@ -1,9 +1,9 @@
 """`stitch serve --demo`: the local provider fakes, Stitch pointed at them, and a story played live.
 
 Everything goes through the real webhooks, signed the way each provider signs them: Telegram's
-secret header, Twilio's signature, Avito's secret URL, the website's form post. A newcomer watches
-an impatient customer write on four channels within minutes and end up as one person, next to a
-namesake who stays apart and two colleagues who share an office phone.
+secret header, Twilio's signature, MAX's secret header, Avito's secret URL, the website's form post.
+A newcomer watches an impatient customer write on five channels within minutes and end up as one
+person, next to a namesake who stays apart and two colleagues who share an office phone.
 
 The story's ids are fixed and it is played once per store: running the demo again on the same
 store shows the same persons, channels and leads instead of adding a second story to them.
@@ -29,6 +29,7 @@ from app.webhooks import CONTACT_ASKER, OUTBOX
 from connectors.fakes.avito import FakeAvito
 from connectors.fakes.telegram import FakeTelegram
 from connectors.fakes.twilio import FakeTwilio
+from connectors.max.fake import FakeMax
 from core.config import DEMO_STORE, Settings
 from core.errors import ConnectorError
 from core.inbox import Role
@@ -43,6 +44,7 @@ PAUSE_S = 0.4  # between story steps, so a watcher of the logs can follow along
 ANNA_PHONE = "79123456789"
 ANNA_TG = 7001
 ANNA_AVITO = 88001
+ANNA_MAX = 77001
 ANNA_PROFILE = f"telegram:{ANNA_TG}"  # in the store once the story has been played
 NAMESAKE_PHONE = "79035550101"
 OFFICE_PHONE = "+7 495 123-45-67"
@@ -65,6 +67,7 @@ class DemoRun:
     telegram: FakeTelegram
     twilio: FakeTwilio
     avito: FakeAvito
+    max_bot: FakeMax
     bitrix24: FakeBitrix24 | None = None
 
     async def settle(self) -> None:
@@ -75,7 +78,7 @@ class DemoRun:
 
     async def close(self) -> None:
         await self.runner.cleanup()
-        fakes = [self.telegram.close(), self.twilio.close(), self.avito.close()]
+        fakes = [self.telegram.close(), self.twilio.close(), self.avito.close(), self.max_bot.close()]
         if self.bitrix24 is not None:
             fakes.append(self.bitrix24.close())
         await asyncio.gather(*fakes)
@@ -92,23 +95,24 @@ class StoryResult:
 async def start_demo(
     settings: Settings, *, host: str | None = None, port: int | None = None, crm: bool = True
 ) -> DemoRun:
-    """Start the three fakes and Stitch (webhook mode, public URL = where it listens).
+    """Start the provider fakes and Stitch (webhook mode, public URL = where it listens).
 
     `crm`: push to a local Bitrix24 stand-in portal; without it the push is off. Never a real portal.
     """
-    telegram, twilio, avito = FakeTelegram(), FakeTwilio(), FakeAvito()
+    telegram, twilio, avito, max_bot = FakeTelegram(), FakeTwilio(), FakeAvito(), FakeMax()
     bitrix24 = FakeBitrix24() if crm else None
     await telegram.start()
     await twilio.start()
     await avito.start()
+    await max_bot.start()
     portal = await bitrix24.start() if bitrix24 is not None else ""
     settings = replace(settings, bitrix24_webhook_url=portal)
     host = host or settings.host
     port = settings.port if port is None else port
     try:
-        runner, app, base, demo_settings = await _serve(settings, host, port, telegram, twilio, avito)
+        runner, app, base, demo_settings = await _serve(settings, host, port, telegram, twilio, avito, max_bot)
     except BaseException:
-        await asyncio.gather(telegram.close(), twilio.close(), avito.close())
+        await asyncio.gather(telegram.close(), twilio.close(), avito.close(), max_bot.close())
         if bitrix24 is not None:
             await bitrix24.close()
         raise
@@ -120,12 +124,19 @@ async def start_demo(
         telegram=telegram,
         twilio=twilio,
         avito=avito,
+        max_bot=max_bot,
         bitrix24=bitrix24,
     )
 
 
 async def _serve(
-    settings: Settings, host: str, port: int, telegram: FakeTelegram, twilio: FakeTwilio, avito: FakeAvito
+    settings: Settings,
+    host: str,
+    port: int,
+    telegram: FakeTelegram,
+    twilio: FakeTwilio,
+    avito: FakeAvito,
+    max_bot: FakeMax,
 ) -> tuple[web.AppRunner, web.Application, str, Settings]:
     # Bind first: the public URL (what Twilio signs) must name the real port, also when port is 0.
     probe = web.Application()
@@ -152,6 +163,9 @@ async def _serve(
         avito_client_secret=avito.client_secret,
         avito_webhook_secret=secrets.token_urlsafe(16),
         avito_api_base=avito.base_url,
+        max_bot_token=max_bot.token,
+        max_webhook_secret=secrets.token_urlsafe(16),
+        max_api_base=max_bot.base_url,
     )
     app = create_app(demo_settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
@@ -195,6 +209,13 @@ class _Story:
         assert delivery.status == 200, delivery.status
         await self.step()
 
+    async def max(self, update: dict[str, Any]) -> None:
+        status = await self.run.max_bot.post_update(
+            update, url=self.run.base_url + "/webhooks/max", secret=self.settings.max_webhook_secret
+        )
+        assert status == 200, status
+        await self.step()
+
     async def avito(self, chat_id: str, buyer: int, name: str, text: str) -> None:
         self.run.avito.add_chat(chat_id, buyer_id=buyer, buyer_name=name)
         body = self.run.avito.webhook_body(chat_id=chat_id, author_id=buyer, text=text)
@@ -229,14 +250,37 @@ class _Story:
         await self.telegram(tg.text_update(user_id=tg_id, first_name="Анна", contact_phone=ANNA_PHONE))
         self.say("3. No answer yet: she writes on WhatsApp from the same number.")
         await self.whatsapp(ANNA_PHONE, "Добрый день! Не дождалась ответа в Telegram. iPhone 13 ещё есть?", "Anna")
-        self.say("4. ...and to the listing on Avito, leaving her number in the text.")
+        mx = self.run.max_bot
+        self.say("4. ...and to the shop's bot on MAX.")
+        # Fixed message ids: playing the story twice must not add a second pair of messages.
+        await self.max(
+            mx.text_update(
+                user_id=ANNA_MAX,
+                first_name="Анна",
+                last_name="Смирнова",
+                text="Здравствуйте! Подскажите, iPhone 13 на 128 ГБ в наличии?",
+                mid="mid.demo-anna-1",
+            )
+        )
+        if mx.sent:
+            self.say("   The MAX bot asks for her phone too, once; she taps its button.")
+        await self.max(
+            mx.text_update(
+                user_id=ANNA_MAX,
+                first_name="Анна",
+                last_name="Смирнова",
+                contact_phone="+" + ANNA_PHONE,
+                mid="mid.demo-anna-2",
+            )
+        )
+        self.say("5. ...and to the listing on Avito, leaving her number in the text.")
         await self.avito(
             "u2i-anna",
             avito_id,
             "Анна",
             "Здравствуйте, iPhone 13 ещё продаётся? Мой телефон +7 912 345-67-89",
         )
-        self.say("5. ...and fills in the form on the shop's website.")
+        self.say("6. ...and fills in the form on the shop's website.")
         await self.form(
             {
                 "name": "Анна Смирнова",
@@ -246,10 +290,10 @@ class _Story:
                 "page_url": "https://shop.example/iphone-13",
             }
         )
-        self.say("6. A namesake, another Anna Smirnova, asks about a sofa on WhatsApp from her own number.")
+        self.say("7. A namesake, another Anna Smirnova, asks about a sofa on WhatsApp from her own number.")
         namesake = NAMESAKE_PHONE
         await self.whatsapp(namesake, "Здравствуйте, диван ещё доступен?", "Anna Smirnova")
-        self.say("7. Two colleagues leave the office's shared phone in the web form.")
+        self.say("8. Two colleagues leave the office's shared phone in the web form.")
         await self.form(
             {
                 "name": "Пётр Иванов",
@@ -270,7 +314,7 @@ class _Story:
         anna = await store.person_of_profile(f"telegram:{tg_id}")
         channel = ""
         if anna is not None:
-            self.say("8. A manager answers Anna once; Stitch picks the channel she can be reached on.")
+            self.say("9. A manager answers Anna once; Stitch picks the channel she can be reached on.")
             try:
                 item = await self.run.app[OUTBOX].send(anna, "Анна, добрый день! iPhone 13 в наличии.", actor="demo")
                 channel = str(item.channel)
@@ -335,7 +379,8 @@ async def open_demo(settings: Settings, *, host: str | None = None, port: int | 
             print("The story is already in this store: showing it as it is (delete the store file to play it again).")
         else:
             print(f"  stand-ins: telegram {run.telegram.base_url}, twilio {run.twilio.base_url}, ", end="")
-            print(f"avito {run.avito.base_url}, bitrix24 {run.settings.bitrix24_webhook_url}")
+            print(f"avito {run.avito.base_url}, max {run.max_bot.base_url}, ", end="")
+            print(f"bitrix24 {run.settings.bitrix24_webhook_url}")
             await play_story(run)
         store = run.app[STORE]
         anna = await store.person_of_profile(ANNA_PROFILE)

@@ -67,7 +67,7 @@ async def test_list_puts_unread_first_with_channels_and_timer(demo: Demo, client
     unread = [p["unread"] > 0 for p in body["persons"]]
     assert unread == sorted(unread, reverse=True)
     anna = next(p for p in body["persons"] if p["person_id"] == demo.anna)
-    assert anna["channels"] == ["avito", "telegram", "webform", "whatsapp"]
+    assert anna["channels"] == ["avito", "max", "telegram", "webform", "whatsapp"]
     # The demo's manager answered her: no first-response timer any more.
     assert anna["awaiting_since"] is None and anna["unread"] == 0
     waiting = [p for p in body["persons"] if p["person_id"] != demo.anna]

@@ -1,4 +1,4 @@
-"""The demo story: the impatient customer on four channels ends as one person."""
+"""The demo story: the impatient customer on five channels ends as one person."""
 
 from __future__ import annotations
 
@@ -10,14 +10,20 @@ from app.keys import STORE
 from core.config import Settings
 
 
-async def test_four_channel_customer_ends_as_one_person(tmp_path: Path) -> None:
+async def test_five_channel_customer_ends_as_one_person(tmp_path: Path) -> None:
     settings = Settings.from_env({"STITCH_STORE": f"sqlite:///{tmp_path / 'demo.db'}"})
     run = await start_demo(settings, host="127.0.0.1", port=0)
     try:
         out = io.StringIO()
         result = await play_story(run, out=out, pause=0)
         store = run.app[STORE]
-        assert sorted(k.split(":")[0] for k in result.anna_profiles) == ["avito", "telegram", "webform", "whatsapp"]
+        assert sorted(k.split(":")[0] for k in result.anna_profiles) == [
+            "avito",
+            "max",
+            "telegram",
+            "webform",
+            "whatsapp",
+        ]
         persons = {await store.person_of_profile(k) for k in result.anna_profiles}
         assert len(persons) == 1
         anna = persons.pop()

@@ -54,7 +54,7 @@ async def test_demo_twice_on_one_store_gives_the_same_picture(
         await first.close()
     out = capsys.readouterr().out
     assert f"Log in:       {DEMO_USER} / {DEMO_PASSWORD}" in out
-    assert "4 channels (avito, telegram, webform, whatsapp)" in out and "/inbox/persons/p_" in out
+    assert "5 channels (avito, max, telegram, webform, whatsapp)" in out and "/inbox/persons/p_" in out
     assert (tmp_path / "stitch-demo.db").exists()
 
     second = await open_demo(settings, host="127.0.0.1", port=0)
@@ -65,7 +65,7 @@ async def test_demo_twice_on_one_store_gives_the_same_picture(
     finally:
         await second.close()
     again = capsys.readouterr().out
-    assert "already in this store" in again and "4 channels (avito, telegram, webform, whatsapp)" in again
+    assert "already in this store" in again and "5 channels (avito, max, telegram, webform, whatsapp)" in again
     assert "1. Anna writes" not in again
 
 
