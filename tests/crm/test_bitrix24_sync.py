@@ -23,6 +23,7 @@ from app.bitrix24 import BITRIX24, Bitrix24Push, attach, check_webhook
 from app.ingest import Pipeline
 from app.keys import PIPELINE, STORE
 from app.web import create_app
+from connectors.max.fake import FakeMax
 from core.config import Settings
 from core.errors import ConfigError
 from core.records import CrmJob, CrmJobStatus, MergeKind
@@ -166,6 +167,26 @@ async def test_four_channel_customer_is_one_contact_with_one_lead(harness: Harne
     await harness.drain()
     assert len(harness.entities("contact")) == 1 and len(harness.entities("lead")) == 1
     assert harness.adds("contact") == 1 and harness.adds("lead") == 1
+
+
+async def test_a_max_chat_goes_on_the_contact_as_im_other(harness: Harness) -> None:
+    max_bot = FakeMax()
+
+    def update(minute: int, **fields: Any) -> Envelope:
+        moment = T0 + timedelta(minutes=minute)
+        payload = max_bot.text_update(
+            user_id=5001, first_name="Анна", timestamp_ms=int(moment.timestamp() * 1000), **fields
+        )
+        return Envelope(id=f"mx{minute}", channel=Channel.MAX, received_at=moment, payload=payload)
+
+    await harness.ingest(update(0, text="Есть доставка?"), update(1, contact_phone="+79123456789"))
+    await harness.drain()
+    [contact] = harness.entities("contact")
+    [lead] = harness.entities("lead")
+    assert values(contact, "IM") == [("OTHER", "max:5001")]
+    assert values(contact, "PHONE") == [("MOBILE", "+79123456789")]  # the shared contact
+    assert lead["SOURCE_ID"] == "STITCH_MAX"
+    assert any(s["STATUS_ID"] == "STITCH_MAX" for s in harness.fake.statuses)
 
 
 async def test_returning_customer_gets_a_repeat_lead_on_the_same_contact(harness: Harness) -> None:
