@@ -11,11 +11,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from live_support import AVITO_SECRET, PUBLIC, TG_SECRET, Live
+from live_support import AVITO_SECRET, MAX_SECRET, PUBLIC, TG_SECRET, Live
 
 from app.cli import main
 from connectors.fakes.telegram import FakeTelegram
 from connectors.fakes.twilio import FakeTwilio
+from connectors.max.fake import FakeMax
 from core.loggers import JsonFormatter
 
 PHONE_DIGITS = "9165554433"
@@ -42,13 +43,21 @@ def captured() -> Iterator[io.StringIO]:
 
 
 async def test_no_text_phone_email_or_secret_reaches_the_logs(
-    captured: io.StringIO, live: Live, telegram: FakeTelegram, twilio: FakeTwilio
+    captured: io.StringIO, live: Live, telegram: FakeTelegram, twilio: FakeTwilio, max_bot: FakeMax
 ) -> None:
     words = f"{TEXT}, звоните {PHONE} или пишите {EMAIL}"
     url = live.url("/webhooks/telegram")
     update = telegram.text_update(user_id=777001, text=words, first_name="Иван", contact_phone=PHONE)
     assert await telegram.post_update(update, url=url, secret=TG_SECRET) == 200
     assert await telegram.post_update(telegram.text_update(user_id=777002, text=words), url=url, secret=FORGED) == 401
+    max_url = live.url("/webhooks/max")
+    assert (
+        await max_bot.post_update(max_bot.text_update(user_id=777004, text=words), url=max_url, secret=MAX_SECRET)
+        == 200
+    )
+    shared = max_bot.text_update(user_id=777004, contact_phone=PHONE)
+    assert await max_bot.post_update(shared, url=max_url, secret=MAX_SECRET) == 200
+    assert await max_bot.post_update(max_bot.text_update(user_id=777005, text=words), url=max_url, secret=FORGED) == 401
     fields = twilio.inbound_fields(wa_id="7" + PHONE_DIGITS, body=words, profile_name="Ivan")
     assert (
         await twilio.post_inbound(live.url("/webhooks/whatsapp"), PUBLIC + "/webhooks/whatsapp", fields)
@@ -70,14 +79,16 @@ async def test_no_text_phone_email_or_secret_reaches_the_logs(
     logged = captured.getvalue()
     lines = [json.loads(line) for line in logged.splitlines()]
     assert lines, "nothing was logged"
-    for secret in (TG_SECRET, AVITO_SECRET, FORGED, live.settings.twilio_auth_token, live.settings.telegram_bot_token):
+    secrets = (TG_SECRET, AVITO_SECRET, MAX_SECRET, FORGED, live.settings.twilio_auth_token)
+    for secret in (*secrets, live.settings.telegram_bot_token, live.settings.max_bot_token):
         assert secret not in logged
     for private in (PHONE, PHONE_DIGITS, EMAIL, "ivan.recognisable", TEXT, "Кактусоварка"):
         assert private not in logged
     rejected = [line for line in lines if line["event"] == "webhook rejected"]
-    assert len(rejected) >= 3 and all(line.get("cid") for line in rejected)
+    assert len(rejected) >= 4 and all(line.get("cid") for line in rejected)
     requests = [line for line in lines if line["event"] == "request"]
-    assert {"/webhooks/avito/{secret}", "/forms/{form_id}", "/webhooks/telegram"} <= {r["route"] for r in requests}
+    routes = {"/webhooks/avito/{secret}", "/forms/{form_id}", "/webhooks/telegram", "/webhooks/max"}
+    assert routes <= {r["route"] for r in requests}
     assert any(r.get("cid") == "req-form-1" for r in requests)
 
 
