@@ -1,23 +1,23 @@
-"""Live channels: provider webhooks in, Telegram and MAX long polling, connectors and the outbox.
+"""Live channels: provider webhooks in, long polling, connectors and the outbox.
 
-Each webhook authenticates (`connector.verify`), decodes (`connector.envelope`), stores the raw
-event as pending (`Pipeline.accept`) and answers; the processor resolves it right after. The
+Every channel in `connectors/registry.py` brings its routes (`ChannelSpec.webhooks`); each one
+authenticates (`connector.verify`), decodes (`connector.envelope`, final event id included), stores
+the raw event as pending (`Pipeline.accept`) and answers; the processor resolves it right after. The
 provider gets its 200 only once the event is committed, and resolution never delays the answer.
 
     401/403  authentication failed: nothing stored, counted, one log line without secrets
     400      the body is not the provider's format: nothing stored, the reason in JSON
     404      the channel has no credentials configured (disabled at start-up)
-    200      stored, a repeated delivery, a probe, or an update kind we ignore
+    200      stored, a repeated delivery, a probe, a delivery report, or an update kind we ignore
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -25,19 +25,13 @@ from aiohttp import web
 from app.contact import ContactAsker, questions
 from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
 from app.outbox import Outbox
-from connectors.avito.connector import AvitoConnector
-from connectors.base import BaseConnector, WebhookRequest
-from connectors.envelope import derive_event_id
-from connectors.max.connector import MaxConnector
-from connectors.telegram.bot import TelegramConnector
-from connectors.whatsapp.twilio import WhatsAppConnector
+from connectors.base import BaseConnector, WebhookRequest, WebhookRoute
+from connectors.registry import CHANNELS
 from core.config import Settings
 from core.errors import AuthError, ConnectorError, ParseError
 from core.values import Channel, Envelope
 
 log = logging.getLogger("stitch.webhooks")
-
-TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 class Connectors(dict[Channel, BaseConnector]):
@@ -53,44 +47,26 @@ OUTBOX = web.AppKey("outbox", Outbox)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 CONTACT_ASKER = web.AppKey("contact_asker", ContactAsker)
 
-webhook_routes = web.RouteTableDef()
-
 
 def build_connectors(settings: Settings) -> Connectors:
     """Connectors for every channel whose credentials are set; one log line per disabled channel."""
     built = Connectors()
-    if settings.telegram_bot_token:
-        built[Channel.TELEGRAM] = TelegramConnector.from_settings(settings)
-        if settings.public_url and not settings.telegram_webhook_secret:
-            log.warning("telegram webhook refuses every update: STITCH_TELEGRAM_WEBHOOK_SECRET is not set")
-    else:
-        log.info("channel disabled", extra={"channel": "telegram", "missing": "STITCH_TELEGRAM_BOT_TOKEN"})
-    if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_whatsapp_from:
-        built[Channel.WHATSAPP] = WhatsAppConnector.from_settings(settings)
-        if not settings.public_url:
-            log.warning("whatsapp webhooks refuse every post: STITCH_PUBLIC_URL is needed to check signatures")
-    else:
-        missing = "STITCH_TWILIO_ACCOUNT_SID, STITCH_TWILIO_AUTH_TOKEN, STITCH_TWILIO_WHATSAPP_FROM"
-        log.info("channel disabled", extra={"channel": "whatsapp", "missing": missing})
-    if settings.avito_client_id and settings.avito_client_secret and settings.avito_webhook_secret:
-        built[Channel.AVITO] = AvitoConnector.from_settings(settings)
-    else:
-        missing = "STITCH_AVITO_CLIENT_ID, STITCH_AVITO_CLIENT_SECRET, STITCH_AVITO_WEBHOOK_SECRET"
-        log.info("channel disabled", extra={"channel": "avito", "missing": missing})
-    if settings.max_bot_token:
-        built[Channel.MAX] = MaxConnector.from_settings(settings)
-        if settings.public_url and not settings.max_webhook_secret:
-            log.warning("max webhook refuses every update: STITCH_MAX_WEBHOOK_SECRET is not set")
-    else:
-        log.info("channel disabled", extra={"channel": "max", "missing": "STITCH_MAX_BOT_TOKEN"})
+    for spec in CHANNELS:
+        connector = spec.build(settings)
+        if connector is not None:
+            built[spec.channel] = connector
+        elif spec.webhooks:  # a channel without routes (the web form) has nothing to disable
+            log.info("channel disabled", extra={"channel": str(spec.channel), "missing": spec.missing})
     return built
 
 
 def setup_live(app: web.Application, settings: Settings) -> None:
-    """Mount the webhook routes and the live context; call after the store context is registered."""
+    """Mount every channel's webhook routes and the live context; call after the store context."""
     app[AUTH_FAILURES] = AuthFailures()
     app.cleanup_ctx.append(_live_ctx)
-    app.add_routes(webhook_routes)
+    for spec in CHANNELS:
+        for route in spec.webhooks:
+            app.router.add_post(route.path, _webhook(spec.channel, route))
 
 
 async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -103,15 +79,13 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CONTACT_ASKER] = asker
     app[PIPELINE].observers.append(asker.observe)
     background: list[asyncio.Task[object]] = [asyncio.create_task(outbox.recover(), name="stitch-outbox-recover")]
-    telegram = connectors.get(Channel.TELEGRAM)
     stop = asyncio.Event()
-    if isinstance(telegram, TelegramConnector) and not settings.public_url:
-        log.info("telegram: no public URL, long polling")
-        background.append(asyncio.create_task(_poll(app, telegram, stop), name="stitch-telegram-poll"))
-    max_bot = connectors.get(Channel.MAX)
-    if isinstance(max_bot, MaxConnector) and not settings.public_url:
-        log.info("max: no public URL, long polling")
-        background.append(asyncio.create_task(_poll_max(app, max_bot, stop), name="stitch-max-poll"))
+    if not settings.public_url:
+        for connector in connectors.values():
+            if connector.polls:
+                log.info(f"{connector.channel}: no public URL, long polling")
+                name = f"stitch-{connector.channel}-poll"
+                background.append(asyncio.create_task(_poll(app, connector, stop), name=name))
     try:
         yield
     finally:
@@ -127,37 +101,26 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
             await connector.close()
 
 
-async def _poll(app: web.Application, telegram: TelegramConnector, stop: asyncio.Event) -> None:
-    async def handle(envelope: Envelope) -> None:
-        await _accept(app, Channel.TELEGRAM, envelope)
+async def _poll(app: web.Application, connector: BaseConnector, stop: asyncio.Event) -> None:
+    channel = str(connector.channel)
 
-    try:
-        await telegram.poll(handle, stop)
-    except ConnectorError as e:
-        log.error("telegram polling stopped", extra={"reason": e.reason})
-    except Exception:
-        log.exception("telegram polling stopped")
-
-
-async def _poll_max(app: web.Application, max_bot: MaxConnector, stop: asyncio.Event) -> None:
     async def handle(envelope: Envelope) -> None:
         try:
-            await _accept(app, Channel.MAX, envelope)
+            await _accept(app, envelope)
         except ParseError as e:
             # A malformed update is dropped like a webhook's 400; polling goes on past it.
-            log.warning("max update refused", extra={"field": e.field, "reason": e.reason})
+            log.warning("update refused", extra={"channel": channel, "field": e.field, "reason": e.reason})
 
     try:
-        await max_bot.poll(handle, stop)
+        await connector.poll(handle, stop)
     except ConnectorError as e:
-        log.error("max polling stopped", extra={"reason": e.reason})
+        log.error("polling stopped", extra={"channel": channel, "reason": e.reason})
     except Exception:
-        log.exception("max polling stopped")
+        log.exception("polling stopped", extra={"channel": channel})
 
 
-async def _accept(app: web.Application, channel: Channel, envelope: Envelope) -> bool:
-    """Store the event under its derived id (shared with replay) and queue it for resolution."""
-    envelope = dataclasses.replace(envelope, id=derive_event_id(channel, envelope.payload, envelope.received_at))
+async def _accept(app: web.Application, envelope: Envelope) -> bool:
+    """Store the event (its id is final: the one replay derives) and queue it for resolution."""
     fresh = await app[PIPELINE].accept(envelope)
     if fresh:
         await app[PROCESSOR].enqueue(envelope.id)
@@ -197,75 +160,31 @@ def _bad(e: ParseError) -> web.Response:
     return web.json_response({"ok": False, "error": str(e), "field": e.field}, status=400)
 
 
-async def _receive(request: web.Request, channel: Channel, *, auth_status: int = 401) -> web.Response | None:
-    """Verify, decode, store. None when stored (or repeated); otherwise the response to give."""
-    connector = _connector(request, channel)
-    hook = await _hook(request)
-    try:
-        connector.verify(hook)
-    except AuthError as e:
-        return _rejected(request, channel, e, auth_status)
-    try:
-        envelope = connector.envelope(hook, datetime.now(UTC))
-        if envelope is None:
-            return web.json_response({"ok": True})
-        envelope = await connector.enrich(envelope)
-        await _accept(request.app, channel, envelope)
-    except ParseError as e:
-        return _bad(e)
-    return None
+def _webhook(channel: Channel, route: WebhookRoute) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler of one channel route: verify, then a delivery report or an event to store."""
 
+    async def handle(request: web.Request) -> web.Response:
+        connector = _connector(request, channel)
+        hook = await _hook(request)
+        try:
+            connector.verify(hook)
+        except AuthError as e:
+            return _rejected(request, channel, e, route.auth_status)
+        try:
+            report = connector.delivery_report(hook)
+            if report is not None:
+                if report.status is not None:
+                    item = await request.app[OUTBOX].on_status(
+                        channel, report.provider_message_id, report.status, report.error_code
+                    )
+                    if item is None:
+                        log.info("status callback for an unknown message", extra={"status": str(report.status)})
+            else:
+                envelope = connector.envelope(hook, datetime.now(UTC))
+                if envelope is not None:
+                    await _accept(request.app, await connector.enrich(envelope))
+        except ParseError as e:
+            return _bad(e)
+        return web.Response(text=route.ok_body, content_type=route.ok_type)
 
-@webhook_routes.post("/webhooks/telegram")
-async def telegram_webhook(request: web.Request) -> web.Response:
-    return await _receive(request, Channel.TELEGRAM) or web.json_response({"ok": True})
-
-
-def _twiml() -> web.Response:
-    # An empty TwiML document: Twilio sends no automatic reply.
-    return web.Response(text=TWIML_EMPTY, content_type="text/xml")
-
-
-@webhook_routes.post("/webhooks/whatsapp")
-async def whatsapp_webhook(request: web.Request) -> web.Response:
-    hook_form = await request.post() if request.content_type == "application/x-www-form-urlencoded" else {}
-    if "MessageStatus" in hook_form and "Body" not in hook_form:
-        # A status callback configured on the inbound URL: treat it as one.
-        return await _status(request)
-    return await _receive(request, Channel.WHATSAPP) or _twiml()
-
-
-@webhook_routes.post("/webhooks/whatsapp/status")
-async def whatsapp_status(request: web.Request) -> web.Response:
-    return await _status(request)
-
-
-async def _status(request: web.Request) -> web.Response:
-    connector = _connector(request, Channel.WHATSAPP)
-    assert isinstance(connector, WhatsAppConnector)
-    hook = await _hook(request)
-    try:
-        connector.verify(hook)
-    except AuthError as e:
-        return _rejected(request, Channel.WHATSAPP, e, 401)
-    try:
-        update = connector.status_update(hook)
-    except ParseError as e:
-        if e.field == "MessageStatus":
-            return _twiml()  # a status Twilio added after this code was written: nothing to do
-        return _bad(e)
-    item = await request.app[OUTBOX].on_status(Channel.WHATSAPP, update.message_sid, update.status, update.error_code)
-    if item is None:
-        log.info("status callback for an unknown message", extra={"status": str(update.status)})
-    return _twiml()
-
-
-@webhook_routes.post("/webhooks/avito/{secret}")
-async def avito_webhook(request: web.Request) -> web.Response:
-    # A wrong secret is a wrong URL: 403 (the path is the credential).
-    return await _receive(request, Channel.AVITO, auth_status=403) or web.json_response({"ok": True})
-
-
-@webhook_routes.post("/webhooks/max")
-async def max_webhook(request: web.Request) -> web.Response:
-    return await _receive(request, Channel.MAX) or web.json_response({"ok": True})
+    return handle

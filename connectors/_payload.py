@@ -6,6 +6,8 @@ the channel and the field's dotted path, so no KeyError or TypeError ever leaves
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -161,3 +163,25 @@ def _type_name(value: object) -> str:
     if isinstance(value, Mapping):
         return "object"
     return type(value).__name__
+
+
+def rfc3339(moment: datetime) -> str:
+    """`moment` in UTC as RFC 3339 with a `Z`, microseconds only when present."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def content_hash(payload: Mapping[str, Any], received_at: datetime) -> str:
+    """The id of an event that carries none of its own: the first 32 hex digits of the SHA-256 of the
+    canonical JSON of `{"payload", "received_at"}` (keys sorted, no spaces, UTF-8)."""
+    canonical = json.dumps(
+        {"payload": payload, "received_at": rfc3339(received_at)},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def nonblank(value: object) -> str | None:
+    """A string with something in it, stripped; None for anything else."""
+    return value.strip() if isinstance(value, str) and value.strip() else None

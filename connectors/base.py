@@ -1,14 +1,18 @@
-"""The connector seam: one class per channel, built from a ready client, closed with `close()`."""
+"""The channel seam: a `ChannelSpec` per channel (registered in `connectors/registry.py`) and its
+`BaseConnector`, built from a ready client and closed with `close()`. See docs/channels.md.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
+from core.config import Settings
 from core.values import Channel, Envelope, Ignored, Message
 
 
@@ -50,13 +54,27 @@ class SendResult:
     sent_at: datetime
 
 
-class BaseConnector(ABC):
-    """A channel: authenticate inbound webhooks, decode them, send replies.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryReport:
+    """A provider's report on one of our replies (Twilio's status callback); `status` None: nothing to do."""
 
-    Parsing itself is a pure function (`parse`) so replay and live webhooks share it.
+    provider_message_id: str
+    status: SendStatus | None
+    error_code: str | None = None
+
+
+Handler = Callable[[Envelope], Awaitable[None]]
+
+
+class BaseConnector(ABC):
+    """A live channel: authenticate inbound webhooks, decode them into envelopes, send replies.
+
+    Parsing is not here: it is the channel's pure `ChannelSpec.parse`, which replay uses without
+    any connector configured.
     """
 
     channel: ClassVar[Channel]
+    polls: ClassVar[bool] = False  # True: `poll` fetches updates when there is no public URL
 
     @abstractmethod
     def verify(self, request: WebhookRequest) -> None:
@@ -64,22 +82,63 @@ class BaseConnector(ABC):
 
     @abstractmethod
     def envelope(self, request: WebhookRequest, received_at: datetime) -> Envelope | None:
-        """Decode a verified request into an Envelope; None for a probe that carries no event.
+        """Decode a verified request into an Envelope under its final event id (`ChannelSpec.event_id`);
+        None for a probe or an update kind that carries nothing to store.
 
         Raises ParseError for a body that is not the provider's format.
         """
+
+    def delivery_report(self, request: WebhookRequest) -> DeliveryReport | None:
+        """A verified request that reports on our own reply instead of carrying a message (None: it does not)."""
+        return None
 
     async def enrich(self, envelope: Envelope) -> Envelope:
         """Fetch what parsing needs from the provider's API (Avito's chat info) into `lookups`."""
         return envelope
 
     @abstractmethod
-    def parse(self, envelope: Envelope) -> Message | Ignored:
-        """Normalize the raw payload (pure; shared with replay)."""
-
-    @abstractmethod
     async def send(self, reply: OutboundReply) -> SendResult:
         """Deliver a reply; raises ProviderError (with retry_after) or ChannelUnavailable."""
 
+    async def poll(self, handle: Handler, stop: asyncio.Event) -> None:
+        """Fetch updates until `stop` is set, handing each envelope to `handle` (channels with `polls`)."""
+        raise NotImplementedError(f"{self.channel} does not poll")
+
     async def close(self) -> None:  # noqa: B027 - optional hook, most connectors own a client
         """Release clients and sessions."""
+
+
+class Parser(Protocol):
+    """A channel's pure parser: raw payload → Message | Ignored, or ParseError."""
+
+    def __call__(self, envelope: Envelope, *, region: str = "RU") -> Message | Ignored: ...
+
+
+EventId = Callable[[Mapping[str, Any], datetime], str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookRoute:
+    """One inbound route of a channel, mounted by `stitch serve` (404 while the channel is not configured)."""
+
+    path: str  # an aiohttp path pattern, e.g. "/webhooks/avito/{secret}"
+    auth_status: int = 401  # a failed `verify`; 403 where the path itself is the credential
+    ok_body: str = '{"ok": true}'  # what the provider gets for a stored, repeated or ignored delivery
+    ok_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelSpec:
+    """Everything Stitch knows of one channel; `connectors/registry.py` lists them, one line each.
+
+    `parse` and `event_id` are pure and need no credentials (replay, the store's read-back);
+    `build` makes the live connector from settings, or None when its credentials are missing
+    (`missing` names them in the one start-up log line).
+    """
+
+    channel: Channel
+    parse: Parser
+    event_id: EventId
+    build: Callable[[Settings], BaseConnector | None]
+    missing: str = ""
+    webhooks: tuple[WebhookRoute, ...] = ()

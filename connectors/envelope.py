@@ -17,13 +17,13 @@ changes, so the mid alone would collide with the original.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors._payload import rfc3339
+from connectors.registry import SPECS
 from core.errors import ParseError, ReplayLineError
 from core.values import Channel, Envelope
 
@@ -81,54 +81,12 @@ def envelope_to_json(env: Envelope) -> dict[str, Any]:
 
 
 def derive_event_id(channel: Channel, payload: Mapping[str, Any], received_at: datetime) -> str:
-    """The event id of a payload that came without one (see the module docstring).
-
-    The live webhooks use it too, so a replayed export of live events deduplicates against them.
-    Raises ParseError when the provider's message id is missing or mistyped.
+    """The event id of a payload that came without one (see the module docstring): the channel's own
+    `event_id` in its folder. Live connectors name their envelopes the same way, so a replayed export
+    of live events deduplicates against them. Raises ParseError when the provider's message id is
+    missing or mistyped.
     """
-    match channel:
-        case Channel.TELEGRAM:
-            update_id = payload.get("update_id")
-            if isinstance(update_id, bool) or not isinstance(update_id, int):
-                raise ParseError(channel, "update_id", "missing or not an integer")
-            return f"telegram:{update_id}"
-        case Channel.WHATSAPP:
-            sid = _nonblank(payload.get("MessageSid"))
-            if sid is None:
-                raise ParseError(channel, "MessageSid", "missing")
-            status = _nonblank(payload.get("MessageStatus"))
-            if status is not None and payload.get("Body") is None:
-                return f"whatsapp:{sid}:{status}"
-            return f"whatsapp:{sid}"
-        case Channel.AVITO:
-            if not payload:
-                return f"avito:probe:{_content_hash(payload, received_at)}"
-            inner = payload.get("payload")
-            value = inner.get("value") if isinstance(inner, Mapping) else None
-            message_id = _nonblank(value.get("id")) if isinstance(value, Mapping) else None
-            if message_id is None:
-                raise ParseError(channel, "payload.value.id", "missing")
-            return f"avito:{message_id}"
-        case Channel.WEBFORM:
-            return f"webform:{_content_hash(payload, received_at)}"
-        case Channel.MAX:
-            update_type = _nonblank(payload.get("update_type"))
-            if update_type is None:
-                raise ParseError(channel, "update_type", "missing")
-            if update_type != "message_created":
-                # An edit or a button press carries the mid of the message it is about: hash instead.
-                return f"max:{update_type}:{_content_hash(payload, received_at)}"
-            message = payload.get("message")
-            body = message.get("body") if isinstance(message, Mapping) else None
-            mid = _nonblank(body.get("mid")) if isinstance(body, Mapping) else None
-            if mid is None:
-                raise ParseError(channel, "message.body.mid", "missing")
-            return f"max:{mid}"
-
-
-def rfc3339(moment: datetime) -> str:
-    """`moment` in UTC as RFC 3339 with a `Z`, microseconds only when present."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return SPECS[channel].event_id(payload, received_at)
 
 
 def _timestamp(value: object, line: int) -> datetime:
@@ -141,17 +99,3 @@ def _timestamp(value: object, line: int) -> datetime:
         return datetime.fromisoformat(text).astimezone(UTC)
     except (ValueError, OverflowError) as e:
         raise ReplayLineError(line, f"received_at is not a valid time: {value!r:.60}") from e
-
-
-def _content_hash(payload: Mapping[str, Any], received_at: datetime) -> str:
-    canonical = json.dumps(
-        {"payload": payload, "received_at": rfc3339(received_at)},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def _nonblank(value: object) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None

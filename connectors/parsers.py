@@ -4,32 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Protocol
 
-from connectors.avito.parse import parse as parse_avito
-from connectors.max.parse import parse as parse_max
-from connectors.telegram.parse import parse as parse_telegram
-from connectors.webform.parse import parse as parse_webform
-from connectors.whatsapp.parse import parse as parse_whatsapp
+from connectors.base import Parser
+from connectors.registry import CHANNELS
 from core.values import Channel, Envelope, Ignored, Message
 
+__all__ = ["PARSERS", "Parser", "parse_envelope"]
 
-class Parser(Protocol):
-    """A channel's pure parser: raw payload → Message | Ignored, or ParseError."""
-
-    def __call__(self, envelope: Envelope, *, region: str = "RU") -> Message | Ignored: ...
-
-
-# Read-only: nothing registers parsers at import time or later.
-PARSERS: Mapping[Channel, Parser] = MappingProxyType(
-    {
-        Channel.TELEGRAM: parse_telegram,
-        Channel.WHATSAPP: parse_whatsapp,
-        Channel.AVITO: parse_avito,
-        Channel.WEBFORM: parse_webform,
-        Channel.MAX: parse_max,
-    }
-)
+PARSERS: Mapping[Channel, Parser] = MappingProxyType({spec.channel: spec.parse for spec in CHANNELS})
 
 
 def parse_envelope(env: Envelope, *, region: str = "RU") -> Message | Ignored:

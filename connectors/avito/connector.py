@@ -12,10 +12,11 @@ from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from connectors.avito.client import AVITO_API, AvitoClient
+from connectors.avito.parse import event_id
 from connectors.base import BaseConnector, OutboundReply, SendResult, SendStatus, WebhookRequest
 from core.config import Settings
 from core.errors import AuthError, ConnectorError, ParseError
-from core.values import Channel, Envelope, Ignored, Message
+from core.values import Channel, Envelope
 
 logger = logging.getLogger("stitch.connectors.avito")
 
@@ -84,7 +85,7 @@ class AvitoConnector(BaseConnector):
         message_id = value.get("id")
         if not isinstance(message_id, str | int) or isinstance(message_id, bool) or message_id == "":
             raise ParseError(self.channel, "payload.value.id", "missing")
-        return Envelope(id=str(message_id), channel=self.channel, received_at=received_at, payload=body)
+        return Envelope(id=event_id(body, received_at), channel=self.channel, received_at=received_at, payload=body)
 
     async def enrich(self, envelope: Envelope) -> Envelope:
         """Add the chat info (buyer name, listing) as `lookups["chat"]`; the webhook lacks them.
@@ -109,13 +110,6 @@ class AvitoConnector(BaseConnector):
             )
             return envelope
         return dataclasses.replace(envelope, lookups={**envelope.lookups, "chat": chat})
-
-    def parse(self, envelope: Envelope) -> Message | Ignored:
-        # Imported here: the parser lives on its own module and is shared with replay.
-        from connectors.avito.parse import parse  # type: ignore[import-not-found, unused-ignore]
-
-        result: Message | Ignored = parse(envelope, region=self._region)
-        return result
 
     # --- outbound -------------------------------------------------------------------------------
     async def send(self, reply: OutboundReply) -> SendResult:

@@ -7,10 +7,27 @@ and a replay file records that answer. Without it the message still parses, with
 
 from __future__ import annotations
 
-from connectors._payload import Fields, check_channel, mentioned, unique
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from connectors._payload import Fields, check_channel, content_hash, mentioned, nonblank, unique
+from core.errors import ParseError
 from core.values import Channel, Envelope, Ignored, Message
 
 CHANNEL = Channel.AVITO
+
+
+def event_id(payload: Mapping[str, Any], received_at: datetime) -> str:
+    """`avito:<payload.value.id>`; the subscription probe `{}` gets `avito:probe:<content hash>`."""
+    if not payload:
+        return f"avito:probe:{content_hash(payload, received_at)}"
+    inner = payload.get("payload")
+    value = inner.get("value") if isinstance(inner, Mapping) else None
+    message_id = nonblank(value.get("id")) if isinstance(value, Mapping) else None
+    if message_id is None:
+        raise ParseError(CHANNEL, "payload.value.id", "missing")
+    return f"avito:{message_id}"
 
 
 def parse(envelope: Envelope, *, region: str = "RU") -> Message | Ignored:

@@ -14,13 +14,12 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from connectors.base import BaseConnector, OutboundReply, SendResult, SendStatus, WebhookRequest
-from connectors.envelope import derive_event_id
 from connectors.max.client import MaxClient
-from connectors.max.parse import MESSAGE_CREATED, parse
+from connectors.max.parse import MESSAGE_CREATED, event_id
 from connectors.retry import backoff_delay
 from core.config import MAX_API, Settings
 from core.errors import AuthError, ChannelUnavailable, ParseError, ProviderError
-from core.values import Channel, Envelope, Ignored, Message
+from core.values import Channel, Envelope
 
 logger = logging.getLogger("stitch.connectors.max")
 
@@ -37,6 +36,7 @@ class MaxConnector(BaseConnector):
     """One MAX bot, built from a ready `MaxClient` (closed by `close()`)."""
 
     channel: ClassVar[Channel] = Channel.MAX
+    polls: ClassVar[bool] = True
 
     def __init__(self, client: MaxClient, *, webhook_secret: str = "", region: str = "RU") -> None:
         self.client = client
@@ -87,11 +87,9 @@ class MaxConnector(BaseConnector):
             raise ParseError(self.channel, "update_type", "missing or not a string")
         if update_type != MESSAGE_CREATED:
             return None
-        event_id = derive_event_id(self.channel, payload, received_at)
-        return Envelope(id=event_id, channel=self.channel, received_at=received_at, payload=payload)
-
-    def parse(self, envelope: Envelope) -> Message | Ignored:
-        return parse(envelope, region=self._region)
+        return Envelope(
+            id=event_id(payload, received_at), channel=self.channel, received_at=received_at, payload=payload
+        )
 
     # --- outbound -------------------------------------------------------------------------------
     async def send(self, reply: OutboundReply) -> SendResult:

@@ -8,9 +8,12 @@ vCard with a TEL line and whose `payload.max_info` is the MAX user the card belo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-from connectors._payload import Fields, check_channel, full_name, mentioned, unique
+from connectors._payload import Fields, check_channel, content_hash, full_name, mentioned, nonblank, unique
+from core.errors import ParseError
 from core.phones import normalize_phone
 from core.values import Channel, Envelope, Identifier, IdKind, Ignored, Message, Provenance
 
@@ -20,6 +23,25 @@ CHANNEL = Channel.MAX
 ACCOUNT = "bot"
 MESSAGE_CREATED = "message_created"
 DIALOG = "dialog"
+
+
+def event_id(payload: Mapping[str, Any], received_at: datetime) -> str:
+    """`max:<message.body.mid>`; another update type gets `max:<update_type>:<content hash>`.
+
+    An edit or a button press carries the mid of the message it is about: the mid alone would collide
+    with the original.
+    """
+    update_type = nonblank(payload.get("update_type"))
+    if update_type is None:
+        raise ParseError(CHANNEL, "update_type", "missing")
+    if update_type != MESSAGE_CREATED:
+        return f"max:{update_type}:{content_hash(payload, received_at)}"
+    message = payload.get("message")
+    body = message.get("body") if isinstance(message, Mapping) else None
+    mid = nonblank(body.get("mid")) if isinstance(body, Mapping) else None
+    if mid is None:
+        raise ParseError(CHANNEL, "message.body.mid", "missing")
+    return f"max:{mid}"
 
 
 def parse(envelope: Envelope, *, region: str = "RU") -> Message | Ignored:

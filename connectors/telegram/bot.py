@@ -29,9 +29,10 @@ from aiogram.types import KeyboardButton, ReplyKeyboardMarkup, Update
 
 from connectors.base import BaseConnector, OutboundReply, SendResult, SendStatus, WebhookRequest
 from connectors.retry import backoff_delay
+from connectors.telegram.parse import event_id
 from core.config import Settings
 from core.errors import AuthError, ChannelUnavailable, ParseError, ProviderError
-from core.values import Channel, Envelope, Ignored, Message
+from core.values import Channel, Envelope
 
 logger = logging.getLogger("stitch.connectors.telegram")
 
@@ -54,6 +55,7 @@ class TelegramConnector(BaseConnector):
     """
 
     channel: ClassVar[Channel] = Channel.TELEGRAM
+    polls: ClassVar[bool] = True
 
     def __init__(self, bot: Bot, *, webhook_secret: str = "", region: str = "RU") -> None:
         self.bot = bot
@@ -102,14 +104,9 @@ class TelegramConnector(BaseConnector):
         update_id = payload.get("update_id")
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             raise ParseError(self.channel, "update_id", "missing or not an integer")
-        return Envelope(id=str(update_id), channel=self.channel, received_at=received_at, payload=payload)
-
-    def parse(self, envelope: Envelope) -> Message | Ignored:
-        # Imported here: the parser lives on its own module and is shared with replay.
-        from connectors.telegram.parse import parse  # type: ignore[import-not-found, unused-ignore]
-
-        result: Message | Ignored = parse(envelope, region=self._region)
-        return result
+        return Envelope(
+            id=event_id(payload, received_at), channel=self.channel, received_at=received_at, payload=payload
+        )
 
     # --- outbound -------------------------------------------------------------------------------
     async def send(self, reply: OutboundReply) -> SendResult:

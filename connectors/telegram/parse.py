@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
 from connectors._payload import Fields, check_channel, full_name, mentioned, unique
+from core.errors import ParseError
 from core.phones import normalize_phone
 from core.values import Channel, Envelope, Identifier, IdKind, Ignored, Message, Provenance
 
@@ -28,6 +33,14 @@ _CONTENT_KINDS = (
     "dice",
     "story",
 )
+
+
+def event_id(payload: Mapping[str, Any], received_at: datetime) -> str:
+    """`telegram:<update_id>`."""
+    update_id = payload.get("update_id")
+    if isinstance(update_id, bool) or not isinstance(update_id, int):
+        raise ParseError(CHANNEL, "update_id", "missing or not an integer")
+    return f"telegram:{update_id}"
 
 
 def parse(envelope: Envelope, *, region: str = "RU") -> Message | Ignored:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from connectors._payload import check_channel, mentioned, unique
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from connectors._payload import check_channel, content_hash, mentioned, unique
 from core.phones import normalize_email, normalize_phone
 from core.values import Channel, Envelope, Identifier, IdKind, Ignored, Message, Provenance
 
@@ -12,6 +16,11 @@ CHANNEL = Channel.WEBFORM
 HONEYPOT = "website"
 
 _PASSED_TO_META = ("form_id", "page_url", "visitor_id")
+
+
+def event_id(payload: Mapping[str, Any], received_at: datetime) -> str:
+    """`webform:<content hash>`: a submission has no id of its own."""
+    return f"webform:{content_hash(payload, received_at)}"
 
 
 def parse(envelope: Envelope, *, region: str = "RU") -> Message | Ignored:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from connectors._payload import Fields, check_channel, mentioned, unique
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from connectors._payload import Fields, check_channel, mentioned, nonblank, unique
+from core.errors import ParseError
 from core.phones import normalize_phone
 from core.values import Channel, Envelope, Identifier, IdKind, Ignored, Message, Provenance
 
@@ -10,6 +15,17 @@ CHANNEL = Channel.WHATSAPP
 
 # Twilio attaches at most 10 media to one message; a larger NumMedia is not Twilio's.
 MAX_MEDIA = 10
+
+
+def event_id(payload: Mapping[str, Any], received_at: datetime) -> str:
+    """`whatsapp:<MessageSid>`; a status callback shares its message's sid, so it adds the status."""
+    sid = nonblank(payload.get("MessageSid"))
+    if sid is None:
+        raise ParseError(CHANNEL, "MessageSid", "missing")
+    status = nonblank(payload.get("MessageStatus"))
+    if status is not None and payload.get("Body") is None:
+        return f"whatsapp:{sid}:{status}"
+    return f"whatsapp:{sid}"
 
 
 def parse(envelope: Envelope, *, region: str = "RU") -> Message | Ignored:

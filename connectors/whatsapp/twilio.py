@@ -19,10 +19,11 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from connectors.base import BaseConnector, OutboundReply, SendResult, SendStatus, WebhookRequest
+from connectors.base import BaseConnector, DeliveryReport, OutboundReply, SendResult, SendStatus, WebhookRequest
+from connectors.whatsapp.parse import event_id
 from core.config import Settings
 from core.errors import AuthError, ChannelUnavailable, ParseError, ProviderError
-from core.values import Channel, Envelope, Ignored, Message
+from core.values import Channel, Envelope
 
 logger = logging.getLogger("stitch.connectors.whatsapp")
 
@@ -183,7 +184,26 @@ class WhatsAppConnector(BaseConnector):
             raise ParseError(self.channel, "MessageSid", "missing")
         if not form.get("From"):
             raise ParseError(self.channel, "From", "missing")
-        return Envelope(id=sid, channel=self.channel, received_at=received_at, payload=dict(form))
+        payload = dict(form)
+        return Envelope(
+            id=event_id(payload, received_at), channel=self.channel, received_at=received_at, payload=payload
+        )
+
+    def delivery_report(self, request: WebhookRequest) -> DeliveryReport | None:
+        """A status callback (posted to STATUS_PATH, or to the inbound URL when configured there)."""
+        form = _form(request)
+        if urlsplit(request.path).path != STATUS_PATH and ("MessageStatus" not in form or "Body" in form):
+            return None
+        try:
+            update = self.status_update(request)
+        except ParseError as e:
+            if e.field != "MessageStatus":
+                raise
+            # A status Twilio added after this code was written: nothing to do.
+            return DeliveryReport(provider_message_id=form.get("MessageSid", ""), status=None)
+        return DeliveryReport(
+            provider_message_id=update.message_sid, status=update.status, error_code=update.error_code
+        )
 
     def status_update(self, request: WebhookRequest) -> StatusUpdate:
         """Decode a (verified) status callback posted to STATUS_PATH."""
@@ -196,13 +216,6 @@ class WhatsAppConnector(BaseConnector):
         if status is None:
             raise ParseError(self.channel, "MessageStatus", f"unknown status {raw!r}")
         return StatusUpdate(message_sid=sid, status=status, error_code=form.get("ErrorCode") or None)
-
-    def parse(self, envelope: Envelope) -> Message | Ignored:
-        # Imported here: the parser lives on its own module and is shared with replay.
-        from connectors.whatsapp.parse import parse  # type: ignore[import-not-found, unused-ignore]
-
-        result: Message | Ignored = parse(envelope, region=self._region)
-        return result
 
     # --- outbound -------------------------------------------------------------------------------
     async def send(self, reply: OutboundReply) -> SendResult:

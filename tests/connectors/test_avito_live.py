@@ -213,7 +213,7 @@ def test_envelope_probe_event_and_garbage(fake: FakeAvito, conn: AvitoConnector)
     body = fake.webhook_body(chat_id=CHAT, author_id=BUYER, text="hi", message_id="m-1")
     env = conn.envelope(_hook(path, json.dumps(body).encode()), now)
     assert env is not None
-    assert (env.id, env.channel) == ("m-1", Channel.AVITO)
+    assert (env.id, env.channel) == ("avito:m-1", Channel.AVITO)
     for bad in (b"nope", b"[]", b'{"payload": {}}', b'{"payload": {"value": {"chat_id": "c"}}}'):
         with pytest.raises(ParseError):
             conn.envelope(_hook(path, bad), now)

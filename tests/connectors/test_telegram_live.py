@@ -121,7 +121,7 @@ async def test_long_polling_receives_pushed_updates_in_order(fake: FakeTelegram,
     second = await fake.push_update(fake.text_update(user_id=1002, contact_phone="79123456789"))
     await asyncio.wait_for(task, 10)
 
-    assert [e.id for e in seen] == [str(first["update_id"]), str(second["update_id"])]
+    assert [e.id for e in seen] == [f"telegram:{first['update_id']}", f"telegram:{second['update_id']}"]
     assert seen[0].payload["message"]["from"]["id"] == 1001
     assert seen[0].payload["message"]["date"] == first["message"]["date"]
     assert seen[1].payload["message"]["contact"]["phone_number"] == "79123456789"
@@ -213,7 +213,7 @@ def test_envelope_uses_update_id_and_rejects_garbage(conn: TelegramConnector) ->
     now = datetime.now(UTC)
     body = json.dumps({"update_id": 55, "message": {"message_id": 1}}).encode()
     env = conn.envelope(_request(body, SECRET), now)
-    assert (env.id, env.channel, env.received_at) == ("55", Channel.TELEGRAM, now)
+    assert (env.id, env.channel, env.received_at) == ("telegram:55", Channel.TELEGRAM, now)
     for bad in (b"not json", b"[]", b'{"message": {}}', b'{"update_id": "5"}'):
         with pytest.raises(ParseError):
             conn.envelope(_request(bad, SECRET), now)

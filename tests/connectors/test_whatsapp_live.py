@@ -177,7 +177,7 @@ async def test_signed_posts_through_a_local_endpoint(fake: FakeTwilio, conn: Wha
     finally:
         await runner.cleanup()
     [env] = envelopes
-    assert env.id == fields["MessageSid"]
+    assert env.id == "whatsapp:" + fields["MessageSid"]
     assert env.payload["From"] == "whatsapp:+79123456789"
     assert env.payload["WaId"] == "79123456789"
     assert statuses == [("SM123", SendStatus.FAILED, "63016")]
@@ -187,7 +187,7 @@ def test_envelope_from_raw_body_and_missing_sid(conn: WhatsAppConnector) -> None
     now = datetime.now(UTC)
     raw = _signed({}, "/webhooks/whatsapp", "x")
     body = WebhookRequest(path=raw.path, headers=raw.headers, body=b"MessageSid=SM1&From=whatsapp%3A%2B7912&Body=hi")
-    assert conn.envelope(body, now).id == "SM1"
+    assert conn.envelope(body, now).id == "whatsapp:SM1"
     with pytest.raises(ParseError):
         conn.envelope(_signed({"From": "whatsapp:+7912"}, "/webhooks/whatsapp", "x"), now)
 

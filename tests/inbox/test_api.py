@@ -96,7 +96,7 @@ async def test_person_timeline_and_masked_evidence(demo: Demo, clients: dict[str
     sue = clients["sue"]
     status, person = await sue.get(f"/api/persons/{demo.anna}")
     assert status == 200
-    assert {p["channel"] for p in person["profiles"]} == {"telegram", "whatsapp", "avito", "webform"}
+    assert {p["channel"] for p in person["profiles"]} == {"telegram", "whatsapp", "max", "avito", "webform"}
     identifiers = [i for p in person["profiles"] for i in p["identifiers"]]
     # Phones and e-mails are masked; other ids (a form visitor's random hex) may hold any digits.
     assert not any("9123456789" in i for i in identifiers)
@@ -104,7 +104,7 @@ async def test_person_timeline_and_masked_evidence(demo: Demo, clients: dict[str
     channels = {c["channel"]: c for c in person["reply_channels"]}
     assert not channels["webform"]["available"] and channels["whatsapp"]["window_open"]
     _, timeline = await sue.get(f"/api/persons/{demo.anna}/timeline")
-    assert {m["channel"] for m in timeline["timeline"]} >= {"telegram", "whatsapp", "avito", "webform"}
+    assert {m["channel"] for m in timeline["timeline"]} >= {"telegram", "whatsapp", "max", "avito", "webform"}
     _, evidence = await sue.get(f"/api/persons/{demo.anna}/evidence")
     text = " ".join(evidence["evidence"])
     assert "same phone +7 912 ***-**-89" in text and "79123456789" not in text
