@@ -257,7 +257,6 @@ class _Story:
             mx.text_update(
                 user_id=ANNA_MAX,
                 first_name="Анна",
-                last_name="Смирнова",
                 text="Здравствуйте! Подскажите, iPhone 13 на 128 ГБ в наличии?",
                 mid="mid.demo-anna-1",
             )
@@ -268,7 +267,6 @@ class _Story:
             mx.text_update(
                 user_id=ANNA_MAX,
                 first_name="Анна",
-                last_name="Смирнова",
                 contact_phone="+" + ANNA_PHONE,
                 mid="mid.demo-anna-2",
             )
