@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,9 @@ from resolver.service import Resolver
 from store.base import BaseStore
 
 log = logging.getLogger("stitch.ingest")
+
+# Accepted events whose parsed message waits in memory for `process` (in-process queue only).
+PARSED_KEPT = 10_000
 
 
 class Outcome(StrEnum):
@@ -74,6 +78,10 @@ class Pipeline:
         self.observers: list[Observer] = []
         self.effects: list[Effect] = []
         self.max_attempts = settings.max_attempts
+        # True when this process resolves what it accepts: `accept` hands its parse to `process`,
+        # so a webhook body is parsed once. Workers elsewhere (Redis streams) parse the stored event.
+        self.keep_parsed = False
+        self._parsed: OrderedDict[str, Message | Ignored] = OrderedDict()
 
     def parse(self, envelope: Envelope) -> Message | Ignored:
         """Raises ParseError for a payload the channel's parser cannot use."""
@@ -81,9 +89,14 @@ class Pipeline:
 
     async def accept(self, envelope: Envelope) -> bool:
         """Validate and store a raw event as pending; False for a repeated delivery."""
-        self.parse(envelope)
+        parsed = self.parse(envelope)
         async with self.store.atomic():
-            return await self.store.add_event(envelope)
+            fresh = await self.store.add_event(envelope)
+        if fresh and self.keep_parsed:
+            self._parsed[envelope.id] = parsed
+            while len(self._parsed) > PARSED_KEPT:  # a backlog beyond this is parsed again when read
+                self._parsed.popitem(last=False)
+        return fresh
 
     async def ingest(self, envelope: Envelope) -> IngestResult:
         """Validate, store and resolve one event as one unit (replay)."""
@@ -108,10 +121,11 @@ class Pipeline:
         With `notify=False` the caller tells the observers (`notify`) once the unit has committed:
         a caller resolving several events in one enclosing transaction.
         """
+        kept = self._parsed.pop(event_id, None)
         envelope = await self.store.get_event(event_id)
         if envelope is None or await self.store.event_status(event_id) is not EventStatus.PENDING:
             return IngestResult(outcome=Outcome.DUPLICATE, event_id=event_id)
-        parsed = self.parse(envelope)
+        parsed = kept if kept is not None else self.parse(envelope)
         started = time.perf_counter()
         async with self._unit(parsed):
             result = await self._resolve(envelope, parsed)

@@ -61,6 +61,7 @@ def queue_for(store: BaseStore, pipeline: Pipeline, settings: Settings) -> BaseQ
         queue = RedisStreamQueue(store, settings.worker)
         pipeline.observers.append(queue.feed_writer())
         return queue
+    pipeline.keep_parsed = True  # this process resolves what it accepts: parse a webhook body once
     return Processor(pipeline)
 
 

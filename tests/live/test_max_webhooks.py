@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from live_support import MAX_SECRET, PUBLIC, Live, live_env, message_count, person_of, start_live
 
+from app.keys import PIPELINE
 from app.webhooks import AUTH_FAILURES, OUTBOX
 from connectors.fakes.avito import FakeAvito
 from connectors.fakes.telegram import FakeTelegram
@@ -19,7 +20,7 @@ from connectors.fakes.twilio import FakeTwilio
 from connectors.max.fake import FakeMax
 from core.config import Settings
 from core.records import Direction, OutboxStatus
-from core.values import Channel
+from core.values import Channel, Envelope, Ignored, Message
 
 QUESTION = "Здравствуйте! Сколько стоит замена масла на Kia Rio?"
 
@@ -206,3 +207,20 @@ async def test_not_configured_answers_404_with_one_start_up_line(
             assert r.status == 404
     finally:
         await live.stop()
+
+
+async def test_a_webhook_body_is_parsed_once(quiet_live: Live, max_bot: FakeMax) -> None:
+    pipeline = quiet_live.app[PIPELINE]
+    parsed: list[str] = []
+    original = pipeline.parse
+
+    def counting(envelope: Envelope) -> Message | Ignored:
+        parsed.append(envelope.id)
+        return original(envelope)
+
+    pipeline.parse = counting  # type: ignore[method-assign]
+    update = max_bot.text_update(user_id=5001, text="hi")
+    assert await post(quiet_live, max_bot, update) == 200
+    await quiet_live.settle()
+    assert await person_of(quiet_live, "max:5001") is not None
+    assert parsed == ["max:" + update["message"]["body"]["mid"]]
