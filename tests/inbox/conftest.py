@@ -1,4 +1,4 @@
-"""The inbox against the running demo: provider fakes, Stitch on a loopback port, the four-channel story."""
+"""The inbox against the running demo: provider fakes, Stitch on a loopback port, the five-channel story."""
 
 from __future__ import annotations
 

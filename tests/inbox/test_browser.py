@@ -43,14 +43,14 @@ async def whatsapp_from_anna(demo: Demo, text: str) -> None:
     await demo.run.settle()
 
 
-async def test_a_supervisor_works_the_four_channel_customer(demo: Demo, browser: Browser) -> None:
+async def test_a_supervisor_works_the_five_channel_customer(demo: Demo, browser: Browser) -> None:
     context = await browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-GB")
     page = await context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
     try:
         await login(page, demo, "sue")
         row = page.locator(f'tr[data-person="{demo.anna}"]')
-        await expect(row.locator(".badge")).to_have_count(4)
+        await expect(row.locator(".badge")).to_have_count(5)
         await expect(page.locator("tr[data-person] .timer").first).to_be_visible()
         await shot(page, "01-inbox-list")
 
@@ -59,11 +59,11 @@ async def test_a_supervisor_works_the_four_channel_customer(demo: Demo, browser:
         await page.click("form.search button")
         await expect(page.locator("tr[data-person]")).to_have_count(1)
 
-        # The person created from four channels, and why she is one person.
+        # The person created from five channels, and why she is one person.
         await page.click(f'a[href="/inbox/persons/{demo.anna}"]')
         await expect(page.locator(".why .evidence")).to_contain_text("same phone +7 912 ***-**-89")
         timeline = page.locator("#timeline")
-        for badge in ("TG", "WA", "AV", "WEB"):
+        for badge in ("TG", "WA", "MX", "AV", "WEB"):
             await expect(timeline.locator(".badge", has_text=badge).first).to_be_visible()
         await expect(page.locator(".window.open")).to_contain_text("WhatsApp 24-hour window open")
         await expect(page.locator('select[name="channel"] option[value="webform"]')).to_be_disabled()
