@@ -26,10 +26,10 @@ from app.inbox.auth import add_user
 from app.keys import PROCESSOR, STORE
 from app.web import create_app
 from app.webhooks import CONTACT_ASKER, OUTBOX
-from connectors.fakes.avito import FakeAvito
-from connectors.fakes.telegram import FakeTelegram
-from connectors.fakes.twilio import FakeTwilio
+from connectors.avito.fake import FakeAvito
 from connectors.max.fake import FakeMax
+from connectors.telegram.fake import FakeTelegram
+from connectors.whatsapp.fake import FakeTwilio
 from core.config import DEMO_STORE, Settings
 from core.errors import ConnectorError
 from core.inbox import Role

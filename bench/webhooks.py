@@ -41,7 +41,7 @@ import aiohttp
 from twilio.request_validator import RequestValidator
 
 from bench.synth import ASKS, CITIES, FIRST, GOODS, LAST
-from connectors.fakes.avito import FakeAvito
+from connectors.avito.fake import FakeAvito
 
 TG_TOKEN = "42:BENCH"
 TG_SECRET = "bench-telegram-secret"

@@ -9,10 +9,10 @@ import argparse
 import asyncio
 import contextlib
 
-from connectors.fakes.avito import FakeAvito
-from connectors.fakes.telegram import FakeTelegram
-from connectors.fakes.twilio import FakeTwilio
+from connectors.avito.fake import FakeAvito
 from connectors.max.fake import FakeMax
+from connectors.telegram.fake import FakeTelegram
+from connectors.whatsapp.fake import FakeTwilio
 
 
 async def _serve(host: str) -> None:

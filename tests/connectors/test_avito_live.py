@@ -13,8 +13,8 @@ from aiohttp import web
 
 from connectors.avito.client import MAX_TEXT, AvitoClient, split_text
 from connectors.avito.connector import AvitoConnector
+from connectors.avito.fake import FakeAvito
 from connectors.base import OutboundReply, WebhookRequest
-from connectors.fakes.avito import FakeAvito
 from connectors.retry import with_retries
 from core.errors import AuthError, ParseError, ProviderError
 from core.values import Channel, Envelope

@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 
 from connectors.base import OutboundReply, WebhookRequest
-from connectors.fakes.telegram import FakeTelegram
 from connectors.retry import with_retries
 from connectors.telegram.bot import TelegramConnector
+from connectors.telegram.fake import FakeTelegram
 from core.errors import AuthError, ChannelUnavailable, ParseError, ProviderError
 from core.values import Channel, Envelope
 

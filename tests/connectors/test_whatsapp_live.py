@@ -10,8 +10,8 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from connectors.base import OutboundReply, SendStatus, WebhookRequest
-from connectors.fakes.twilio import FakeTwilio
 from connectors.retry import with_retries
+from connectors.whatsapp.fake import FakeTwilio
 from connectors.whatsapp.twilio import WINDOW, StatusUpdate, WhatsAppConnector, window_open
 from core.errors import AuthError, ChannelUnavailable, ParseError, ProviderError
 from core.values import Channel, Envelope

@@ -17,7 +17,7 @@ from app.inbox.live import Broker
 from app.inbox.service import InboxService
 from app.ingest import Outcome, Pipeline
 from app.outbox import Outbox
-from connectors.fakes.twilio import FakeTwilio
+from connectors.whatsapp.fake import FakeTwilio
 from connectors.whatsapp.twilio import WhatsAppConnector
 from core.config import Settings
 from core.errors import MergeRefused, NotFound

@@ -10,10 +10,10 @@ from aiohttp import web
 from app.keys import PROCESSOR, STORE
 from app.web import create_app
 from app.webhooks import CONTACT_ASKER, OUTBOX
-from connectors.fakes.avito import FakeAvito
-from connectors.fakes.telegram import FakeTelegram
-from connectors.fakes.twilio import FakeTwilio
+from connectors.avito.fake import FakeAvito
 from connectors.max.fake import FakeMax
+from connectors.telegram.fake import FakeTelegram
+from connectors.whatsapp.fake import FakeTwilio
 from core.config import Settings
 from store.base import BaseStore
 

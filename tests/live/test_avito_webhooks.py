@@ -7,7 +7,7 @@ from live_support import AVITO_SECRET, Live, message_count, person_of, start_liv
 from app.keys import PROCESSOR
 from app.webhooks import AUTH_FAILURES, CONNECTORS, OUTBOX
 from connectors.avito.connector import AvitoConnector
-from connectors.fakes.avito import FakeAvito
+from connectors.avito.fake import FakeAvito
 from core.config import Settings
 from core.records import OutboxStatus
 from core.values import Channel

@@ -9,10 +9,10 @@ import pytest
 from live_support import AVITO_SECRET, MAX_SECRET, TG_SECRET, Live, live_env
 
 from app.cli import main
-from connectors.fakes.avito import FakeAvito
-from connectors.fakes.telegram import FakeTelegram
-from connectors.fakes.twilio import FakeTwilio
+from connectors.avito.fake import FakeAvito
 from connectors.max.fake import FakeMax
+from connectors.telegram.fake import FakeTelegram
+from connectors.whatsapp.fake import FakeTwilio
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *argv: str) -> int:

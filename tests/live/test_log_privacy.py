@@ -14,9 +14,9 @@ import pytest
 from live_support import AVITO_SECRET, MAX_SECRET, PUBLIC, TG_SECRET, Live
 
 from app.cli import main
-from connectors.fakes.telegram import FakeTelegram
-from connectors.fakes.twilio import FakeTwilio
 from connectors.max.fake import FakeMax
+from connectors.telegram.fake import FakeTelegram
+from connectors.whatsapp.fake import FakeTwilio
 from core.loggers import JsonFormatter
 
 PHONE_DIGITS = "9165554433"

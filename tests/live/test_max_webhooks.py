@@ -14,10 +14,10 @@ from live_support import MAX_SECRET, PUBLIC, Live, live_env, message_count, pers
 
 from app.keys import PIPELINE
 from app.webhooks import AUTH_FAILURES, OUTBOX
-from connectors.fakes.avito import FakeAvito
-from connectors.fakes.telegram import FakeTelegram
-from connectors.fakes.twilio import FakeTwilio
+from connectors.avito.fake import FakeAvito
 from connectors.max.fake import FakeMax
+from connectors.telegram.fake import FakeTelegram
+from connectors.whatsapp.fake import FakeTwilio
 from core.config import Settings
 from core.records import Direction, OutboxStatus
 from core.values import Channel, Envelope, Ignored, Message

@@ -11,9 +11,9 @@ import pytest
 from live_support import PUBLIC, TG_SECRET, Live, person_of, start_live
 
 from app.webhooks import OUTBOX
-from connectors.fakes.avito import FakeAvito
-from connectors.fakes.telegram import FakeTelegram
-from connectors.fakes.twilio import FakeTwilio
+from connectors.avito.fake import FakeAvito
+from connectors.telegram.fake import FakeTelegram
+from connectors.whatsapp.fake import FakeTwilio
 from core.config import Settings
 from core.errors import ChannelUnavailable
 from core.records import OutboxItem, OutboxStatus

@@ -10,8 +10,8 @@ from live_support import PUBLIC, TG_SECRET, Live, message_count, person_of, star
 
 from app.keys import PROCESSOR
 from app.webhooks import AUTH_FAILURES, OUTBOX
-from connectors.fakes.telegram import FakeTelegram
-from connectors.fakes.twilio import FakeTwilio
+from connectors.telegram.fake import FakeTelegram
+from connectors.whatsapp.fake import FakeTwilio
 from core.config import Settings
 from core.records import Direction, EventStatus, OutboxStatus
 

@@ -10,7 +10,7 @@ from live_support import PUBLIC, Live, message_count, person_of, start_live
 
 from app.keys import PROCESSOR
 from app.webhooks import AUTH_FAILURES, OUTBOX
-from connectors.fakes.twilio import Delivery, FakeTwilio
+from connectors.whatsapp.fake import Delivery, FakeTwilio
 from core.config import Settings
 from core.errors import ChannelUnavailable
 from core.records import OutboxStatus
