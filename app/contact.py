@@ -14,53 +14,32 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
 
 from app.ingest import IngestResult, Outcome
-from connectors.base import BaseConnector, SendResult
-from connectors.max.connector import MaxConnector
-from connectors.telegram.bot import TelegramConnector
+from connectors.base import BaseConnector, ContactQuestion
 from core.config import Settings
 from core.errors import ConnectorError
-from core.values import Channel, IdKind, Provenance
+from core.values import Channel, IdKind, Message, Provenance
 from store.base import BaseStore
 
 log = logging.getLogger("stitch.contact")
 
 
-class Asks(Protocol):
-    """A connector that can send a question with a button sharing the customer's phone."""
-
-    async def ask_contact(self, to: str, text: str, /, *, button: str) -> SendResult: ...
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Question:
-    """How one channel asks: its connector, the text and the button (an empty text asks nothing)."""
+    """How one channel asks: its connector and its question."""
 
-    connector: Asks
-    text: str
-    button: str
-    to_chat: bool  # Telegram answers a chat id; MAX addresses the user id
+    connector: BaseConnector
+    question: ContactQuestion
 
 
 def questions(connectors: Mapping[Channel, BaseConnector], settings: Settings) -> dict[Channel, Question]:
-    """The channels configured here that can ask, with their settings."""
+    """The channels configured here that ask (`BaseConnector.contact_question`), with their question."""
     found: dict[Channel, Question] = {}
-    telegram = connectors.get(Channel.TELEGRAM)
-    if isinstance(telegram, TelegramConnector) and settings.telegram_ask_contact:
-        found[Channel.TELEGRAM] = Question(
-            connector=telegram,
-            text=settings.telegram_ask_contact,
-            button=settings.telegram_contact_button,
-            to_chat=True,
-        )
-    max_bot = connectors.get(Channel.MAX)
-    if isinstance(max_bot, MaxConnector) and settings.max_ask_contact:
-        found[Channel.MAX] = Question(
-            connector=max_bot, text=settings.max_ask_contact, button=settings.max_contact_button, to_chat=False
-        )
+    for channel, connector in connectors.items():
+        question = connector.contact_question(settings)
+        if question is not None:
+            found[channel] = Question(connector=connector, question=question)
     return found
 
 
@@ -84,21 +63,21 @@ class ContactAsker:
         ):
             return
         question = self.questions[message.channel]
-        to = message.chat_id if question.to_chat else message.user_id
-        task = asyncio.create_task(self._ask(question, result.person_id, message.profile_key, to, message.sent_at))
+        task = asyncio.create_task(self._ask(question, result.person_id, message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _ask(self, question: Question, person_id: str, profile_key: str, to: str, at: datetime) -> None:
+    async def _ask(self, question: Question, person_id: str, message: Message) -> None:
+        profile_key = message.profile_key
         try:
             if await self._has_phone(person_id):
                 return
             async with self.store.atomic():
-                first = await self.store.mark_contact_asked(profile_key, at)
+                first = await self.store.mark_contact_asked(profile_key, message.sent_at)
             if not first:
                 return
             # Marked before sending: at most one question, even if this send fails.
-            await question.connector.ask_contact(to, question.text, button=question.button)
+            await question.connector.ask_for_contact(message, question.question)
             log.info("asked for contact", extra={"profile": profile_key})
         except ConnectorError as e:
             log.warning("asking for contact failed", extra={"profile": profile_key, "reason": e.reason})

@@ -66,6 +66,14 @@ class DeliveryReport:
 Handler = Callable[[Envelope], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactQuestion:
+    """The polite request for the customer's phone a channel sends once (its settings' text and button)."""
+
+    text: str
+    button: str
+
+
 class BaseConnector(ABC):
     """A live channel: authenticate inbound webhooks, decode them into envelopes, send replies.
 
@@ -99,6 +107,14 @@ class BaseConnector(ABC):
     @abstractmethod
     async def send(self, reply: OutboundReply) -> SendResult:
         """Deliver a reply; raises ProviderError (with retry_after) or ChannelUnavailable."""
+
+    def contact_question(self, settings: Settings) -> ContactQuestion | None:
+        """The question this channel asks a customer whose person has no phone; None: it never asks."""
+        return None
+
+    async def ask_for_contact(self, message: Message, question: ContactQuestion) -> SendResult:
+        """Send `question` with a button that shares the phone, answering `message` (channels that ask)."""
+        raise NotImplementedError(f"{self.channel} cannot ask for a contact")
 
     async def poll(self, handle: Handler, stop: asyncio.Event) -> None:
         """Fetch updates until `stop` is set, handing each envelope to `handle` (channels with `polls`)."""

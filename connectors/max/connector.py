@@ -13,13 +13,20 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from connectors.base import BaseConnector, OutboundReply, SendResult, SendStatus, WebhookRequest
+from connectors.base import (
+    BaseConnector,
+    ContactQuestion,
+    OutboundReply,
+    SendResult,
+    SendStatus,
+    WebhookRequest,
+)
 from connectors.max.client import MaxClient
 from connectors.max.parse import MESSAGE_CREATED, event_id
 from connectors.retry import backoff_delay
 from core.config import MAX_API, Settings
 from core.errors import AuthError, ChannelUnavailable, ParseError, ProviderError
-from core.values import Channel, Envelope
+from core.values import Channel, Envelope, Message
 
 logger = logging.getLogger("stitch.connectors.max")
 
@@ -95,6 +102,16 @@ class MaxConnector(BaseConnector):
     async def send(self, reply: OutboundReply) -> SendResult:
         """One reply to the customer's dialog; retrying is the caller's policy (`with_retries`)."""
         return await self._send(reply.user_id, reply.text)
+
+    def contact_question(self, settings: Settings) -> ContactQuestion | None:
+        """STITCH_MAX_ASK_CONTACT (empty: never ask) with its button."""
+        if not settings.max_ask_contact:
+            return None
+        return ContactQuestion(text=settings.max_ask_contact, button=settings.max_contact_button)
+
+    async def ask_for_contact(self, message: Message, question: ContactQuestion) -> SendResult:
+        # MAX addresses a dialog by the user's id (`POST /messages?user_id=`).
+        return await self.ask_contact(message.user_id, question.text, button=question.button)
 
     async def ask_contact(self, user_id: str, text: str, *, button: str = CONTACT_BUTTON) -> SendResult:
         """Send `text` with an inline keyboard whose `request_contact` button shares the customer's phone.

@@ -27,12 +27,19 @@ from aiogram.exceptions import (
 )
 from aiogram.types import KeyboardButton, ReplyKeyboardMarkup, Update
 
-from connectors.base import BaseConnector, OutboundReply, SendResult, SendStatus, WebhookRequest
+from connectors.base import (
+    BaseConnector,
+    ContactQuestion,
+    OutboundReply,
+    SendResult,
+    SendStatus,
+    WebhookRequest,
+)
 from connectors.retry import backoff_delay
 from connectors.telegram.parse import event_id
 from core.config import Settings
 from core.errors import AuthError, ChannelUnavailable, ParseError, ProviderError
-from core.values import Channel, Envelope
+from core.values import Channel, Envelope, Message
 
 logger = logging.getLogger("stitch.connectors.telegram")
 
@@ -112,6 +119,15 @@ class TelegramConnector(BaseConnector):
     async def send(self, reply: OutboundReply) -> SendResult:
         """One sendMessage; retrying is the caller's policy (`connectors.retry.with_retries`)."""
         return await self._send(reply.chat_id, reply.text)
+
+    def contact_question(self, settings: Settings) -> ContactQuestion | None:
+        """STITCH_TELEGRAM_ASK_CONTACT (empty: never ask) with its button."""
+        if not settings.telegram_ask_contact:
+            return None
+        return ContactQuestion(text=settings.telegram_ask_contact, button=settings.telegram_contact_button)
+
+    async def ask_for_contact(self, message: Message, question: ContactQuestion) -> SendResult:
+        return await self.ask_contact(message.chat_id, question.text, button=question.button)
 
     async def ask_contact(self, chat_id: str, text: str, *, button: str = CONTACT_BUTTON) -> SendResult:
         """Send `text` with a one-time keyboard whose button shares the customer's phone number.
