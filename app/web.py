@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from app.bitrix24 import setup_bitrix24
-from app.forms import LIMITER, RateLimiter, form_routes
 from app.inbox import setup_inbox
 from app.ingest import Pipeline
 from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
@@ -91,7 +90,6 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
     """Build the app; pass a store to share one (tests), else it is opened from settings."""
     app = web.Application(client_max_size=1024 * 1024)
     app[SETTINGS] = settings
-    app[LIMITER] = RateLimiter()
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         own = store is None
@@ -121,5 +119,4 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
     setup_observability(app, settings)  # after store_ctx: observes the pipeline
     setup_retention(app, settings)  # after store_ctx: sweeps the store
     app.add_subapp("/ops", create_ops_app(settings.ops_token))
-    app.add_routes(form_routes)
     return app

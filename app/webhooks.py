@@ -55,7 +55,7 @@ def build_connectors(settings: Settings) -> Connectors:
         connector = spec.build(settings)
         if connector is not None:
             built[spec.channel] = connector
-        elif spec.webhooks:  # a channel without routes (the web form) has nothing to disable
+        else:
             log.info("channel disabled", extra={"channel": str(spec.channel), "missing": spec.missing})
     return built
 
@@ -66,7 +66,7 @@ def setup_live(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.append(_live_ctx)
     for spec in CHANNELS:
         for route in spec.webhooks:
-            app.router.add_post(route.path, _webhook(spec.channel, route))
+            app.router.add_route(route.method, route.path, _webhook(spec.channel, route))
 
 
 async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -160,11 +160,17 @@ def _bad(e: ParseError) -> web.Response:
     return web.json_response({"ok": False, "error": str(e), "field": e.field}, status=400)
 
 
-def _webhook(channel: Channel, route: WebhookRoute) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _webhook(channel: Channel, route: WebhookRoute) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """The handler of one channel route: verify, then a delivery report or an event to store."""
 
-    async def handle(request: web.Request) -> web.Response:
+    async def handle(request: web.Request) -> web.StreamResponse:
         connector = _connector(request, channel)
+        if route.own:
+
+            async def accept(envelope: Envelope) -> bool:
+                return await _accept(request.app, envelope)
+
+            return await connector.answer(route, request, accept)
         hook = await _hook(request)
         try:
             connector.verify(hook)

@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
+from aiohttp import web
+
 from core.config import Settings
 from core.values import Channel, Envelope, Ignored, Message
 
@@ -64,6 +66,8 @@ class DeliveryReport:
 
 
 Handler = Callable[[Envelope], Awaitable[None]]
+# Stores an envelope as pending and queues it (True; False for a repeated delivery); ParseError if unusable.
+Accept = Callable[[Envelope], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +112,10 @@ class BaseConnector(ABC):
     async def send(self, reply: OutboundReply) -> SendResult:
         """Deliver a reply; raises ProviderError (with retry_after) or ChannelUnavailable."""
 
+    async def answer(self, route: WebhookRoute, request: web.Request, accept: Accept) -> web.StreamResponse:
+        """Answer a request of one of this channel's `own` routes entirely (the web form)."""
+        raise NotImplementedError(f"{self.channel} has no routes of its own")
+
     def contact_question(self, settings: Settings) -> ContactQuestion | None:
         """The question this channel asks a customer whose person has no phone; None: it never asks."""
         return None
@@ -138,6 +146,8 @@ class WebhookRoute:
     """One inbound route of a channel, mounted by `stitch serve` (404 while the channel is not configured)."""
 
     path: str  # an aiohttp path pattern, e.g. "/webhooks/avito/{secret}"
+    method: str = "POST"
+    own: bool = False  # the connector answers the request itself (`BaseConnector.answer`)
     auth_status: int = 401  # a failed `verify`; 403 where the path itself is the credential
     ok_body: str = '{"ok": true}'  # what the provider gets for a stored, repeated or ignored delivery
     ok_type: str = "application/json"

@@ -20,10 +20,10 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.forms import RateLimiter
 from core.config import Settings
 from core.errors import FieldErrors
 from core.inbox import Role, Session, User
+from core.ratelimit import RateLimiter
 from store.base import BaseStore
 
 COOKIE = "stitch_session"
