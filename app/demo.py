@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import secrets
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
@@ -27,9 +28,10 @@ from app.keys import PROCESSOR, STORE
 from app.web import create_app
 from app.webhooks import CONTACT_ASKER, OUTBOX
 from connectors.avito.fake import FakeAvito
+from connectors.fakes._server import FakeServer
 from connectors.max.fake import FakeMax
 from connectors.telegram.fake import FakeTelegram
-from connectors.whatsapp.fake import FakeTwilio
+from connectors.whatsapp.fake import DEMO_BUSINESS_NUMBER, FakeTwilio
 from core.config import DEMO_STORE, Settings
 from core.errors import ConnectorError
 from core.inbox import Role
@@ -37,7 +39,7 @@ from crm.bitrix24.fake import FakeBitrix24
 from store import open_store
 from store.base import BaseStore
 
-BUSINESS_NUMBER = "+14155238886"
+BUSINESS_NUMBER = DEMO_BUSINESS_NUMBER
 PAUSE_S = 0.4  # between story steps, so a watcher of the logs can follow along
 
 # The impatient customer, her namesake and the two colleagues of one office.
@@ -110,7 +112,7 @@ async def start_demo(
     host = host or settings.host
     port = settings.port if port is None else port
     try:
-        runner, app, base, demo_settings = await _serve(settings, host, port, telegram, twilio, avito, max_bot)
+        runner, app, base, demo_settings = await _serve(settings, host, port, (telegram, twilio, avito, max_bot))
     except BaseException:
         await asyncio.gather(telegram.close(), twilio.close(), avito.close(), max_bot.close())
         if bitrix24 is not None:
@@ -130,13 +132,7 @@ async def start_demo(
 
 
 async def _serve(
-    settings: Settings,
-    host: str,
-    port: int,
-    telegram: FakeTelegram,
-    twilio: FakeTwilio,
-    avito: FakeAvito,
-    max_bot: FakeMax,
+    settings: Settings, host: str, port: int, fakes: Sequence[FakeServer]
 ) -> tuple[web.AppRunner, web.Application, str, Settings]:
     # Bind first: the public URL (what Twilio signs) must name the real port, also when port is 0.
     probe = web.Application()
@@ -147,26 +143,9 @@ async def _serve(
     bound = probe_runner.addresses[0][1]
     await probe_runner.cleanup()
     base = f"http://{host}:{bound}"
-    demo_settings = replace(
-        settings,
-        host=host,
-        port=bound,
-        public_url=base,
-        telegram_bot_token=telegram.token,
-        telegram_webhook_secret=secrets.token_urlsafe(16),
-        telegram_api_base=telegram.base_url,
-        twilio_account_sid=twilio.account_sid,
-        twilio_auth_token=twilio.auth_token,
-        twilio_whatsapp_from=BUSINESS_NUMBER,
-        twilio_api_base=twilio.base_url,
-        avito_client_id=avito.client_id,
-        avito_client_secret=avito.client_secret,
-        avito_webhook_secret=secrets.token_urlsafe(16),
-        avito_api_base=avito.base_url,
-        max_bot_token=max_bot.token,
-        max_webhook_secret=secrets.token_urlsafe(16),
-        max_api_base=max_bot.base_url,
-    )
+    demo_settings = replace(settings, host=host, port=bound, public_url=base)
+    for fake in fakes:  # each channel's fake points its channel at itself
+        demo_settings = fake.stitch_settings(demo_settings)
     app = create_app(demo_settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()

@@ -9,13 +9,14 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from connectors.fakes._server import FakeServer
+from connectors.fakes._server import FakeServer, new_secret
+from core.config import Settings
 
 MAX_TEXT = 1000
 PROBE_TIMEOUT_S = 2.0  # Avito drops a subscription whose URL does not answer its probe in time
@@ -176,6 +177,15 @@ class FakeAvito(FakeServer):
             return r.status
 
     # --- server ---------------------------------------------------------------------------------
+    def stitch_settings(self, settings: Settings) -> Settings:
+        return replace(
+            settings,
+            avito_client_id=self.client_id,
+            avito_client_secret=self.client_secret,
+            avito_webhook_secret=new_secret(),
+            avito_api_base=self.base_url,
+        )
+
     def _routes(self, app: web.Application) -> None:
         app.router.add_post("/token/", self._token)
         app.router.add_get("/core/v1/accounts/self", self._self)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
+
 from aiohttp import web
+
+from core.config import Settings
 
 
 class FakeServer:
@@ -13,6 +17,11 @@ class FakeServer:
         self.base_url = ""
 
     def _routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def stitch_settings(self, settings: Settings) -> Settings:
+        """`settings` with this channel pointed at the fake (credentials it accepts, its base URL,
+        fresh webhook secrets): the channel's part of `stitch serve --demo`."""
         raise NotImplementedError
 
     async def _on_close(self) -> None:
@@ -39,3 +48,8 @@ class FakeServer:
         await self._on_close()
         runner, self._runner = self._runner, None
         await runner.cleanup()
+
+
+def new_secret() -> str:
+    """A webhook secret for a demo run."""
+    return secrets.token_urlsafe(16)

@@ -13,13 +13,14 @@ import contextlib
 import secrets
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from connectors.fakes._server import FakeServer
+from connectors.fakes._server import FakeServer, new_secret
+from core.config import Settings
 
 SECRET_HEADER = "X-Max-Bot-Api-Secret"
 MAX_POLL_TIMEOUT = 90  # MAX caps the long-poll timeout
@@ -195,6 +196,9 @@ class FakeMax(FakeServer):
         return seq
 
     # --- server ---------------------------------------------------------------------------------
+    def stitch_settings(self, settings: Settings) -> Settings:
+        return replace(settings, max_bot_token=self.token, max_webhook_secret=new_secret(), max_api_base=self.base_url)
+
     def _routes(self, app: web.Application) -> None:
         app.router.add_get("/me", self._guard(self._me))
         app.router.add_post("/messages", self._guard(self._send))

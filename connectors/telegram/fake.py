@@ -13,13 +13,14 @@ import contextlib
 import json
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from connectors.fakes._server import FakeServer
+from connectors.fakes._server import FakeServer, new_secret
+from core.config import Settings
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_POLL_TIMEOUT = 50  # Telegram caps getUpdates' long-poll timeout
@@ -169,6 +170,14 @@ class FakeTelegram(FakeServer):
         return mid
 
     # --- server ---------------------------------------------------------------------------------
+    def stitch_settings(self, settings: Settings) -> Settings:
+        return replace(
+            settings,
+            telegram_bot_token=self.token,
+            telegram_webhook_secret=new_secret(),
+            telegram_api_base=self.base_url,
+        )
+
     def _routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
 

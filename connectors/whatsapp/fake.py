@@ -10,7 +10,7 @@ import base64
 import binascii
 import secrets
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -19,6 +19,9 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from connectors.fakes._server import FakeServer
+from core.config import Settings
+
+DEMO_BUSINESS_NUMBER = "+14155238886"  # the business's WhatsApp number in the demo (Twilio's sandbox)
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 API_VERSION = "2010-04-01"
@@ -160,6 +163,15 @@ class FakeTwilio(FakeServer):
         return await post_signed(url, public_url, fields, auth_token or self.auth_token)
 
     # --- server ---------------------------------------------------------------------------------
+    def stitch_settings(self, settings: Settings) -> Settings:
+        return replace(
+            settings,
+            twilio_account_sid=self.account_sid,
+            twilio_auth_token=self.auth_token,
+            twilio_whatsapp_from=DEMO_BUSINESS_NUMBER,
+            twilio_api_base=self.base_url,
+        )
+
     def _routes(self, app: web.Application) -> None:
         app.router.add_post(f"/{API_VERSION}/Accounts/{{sid}}/Messages.json", self._create_message)
 
