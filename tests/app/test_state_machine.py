@@ -288,7 +288,9 @@ class BothStores(RuleBasedStateMachine):
         if kind == "sqlite":
             store = FaultySqlite(self.folder / "stitch.db")
         else:
-            store = FaultyRedis.from_url(REDIS_URL, prefix=self.prefix, lock_lease_s=5, lock_wait_s=20)
+            redis = FaultyRedis.from_url(REDIS_URL, prefix=self.prefix, lock_lease_s=5, lock_wait_s=20)
+            assert isinstance(redis, FaultyRedis)
+            store = redis
         store.faults = self.faults[kind]
         await store.open()
         pipeline = Pipeline(store, self.settings)
@@ -333,11 +335,13 @@ class BothStores(RuleBasedStateMachine):
     @rule(spec=specs, gap=gaps)
     def message(self, spec: Spec, gap: int) -> None:
         """A customer writes: the webhook stores the event and hands it over; the resolvers run."""
-        env = self.arrive(spec, gap)
-        for side in self.sides:
-            assert self.run(side.pipeline.accept(env))
-            self.run(side.hand_over(env.id))
-            self.run(side.work())
+        self.burst([spec], gap)
+
+    @precondition(lambda self: not self.crashed)
+    @rule(burst=st.lists(specs, min_size=2, max_size=5), gap=gaps)
+    def messages(self, burst: list[Spec], gap: int) -> None:
+        """Several messages arrive before the resolvers run: one round (SQLite), one batch (Redis)."""
+        self.burst(burst, gap)
 
     @precondition(lambda self: not self.crashed and bool(self.envelopes))
     @rule(pick=st.integers(0, 10_000))
@@ -381,15 +385,18 @@ class BothStores(RuleBasedStateMachine):
         self.waiting.clear()
 
     @precondition(lambda self: not self.crashed and bool(self.poison))
-    @rule()
-    def retry_the_parked(self) -> None:
-        """The cause is fixed; an operator retries the parked events."""
-        for kind in self.faults:
-            self.faults[kind].poison.clear()
+    @rule(fixed=st.booleans())
+    def retry_the_parked(self, fixed: bool) -> None:
+        """An operator retries the parked events, with the cause fixed or (too early) not."""
+        if fixed:
+            for kind in self.faults:
+                self.faults[kind].poison.clear()
         summaries = [self.run(retry_parked(side.pipeline)) for side in self.sides]
         assert summaries[0] == summaries[1]
-        assert summaries[0].retried == summaries[0].resolved == len(self.poison)
-        self.poison.clear()
+        assert summaries[0].retried == len(self.poison)
+        assert summaries[0].resolved == (len(self.poison) if fixed else 0)
+        if fixed:
+            self.poison.clear()
 
     @precondition(lambda self: not self.crashed)
     @rule(a=st.integers(0, 10_000), b=st.integers(0, 10_000))
@@ -418,6 +425,32 @@ class BothStores(RuleBasedStateMachine):
                 self.run(side.inbox.split(SUE, merge_id))
 
     @precondition(lambda self: not self.crashed)
+    @rule(pick=st.integers(0, 10_000), accept=st.booleans(), first=st.booleans())
+    def review(self, pick: int, accept: bool, first: bool) -> None:
+        """A manager works the review queue: accepts a suggestion (either side kept) or rejects it."""
+        waiting = [self.run(self.pending_suggestions(side)) for side in self.sides]
+        assert waiting[0] == waiting[1], "the stores suggest different pairs"
+        if not waiting[0]:
+            return
+        suggestion_id = waiting[0][pick % len(waiting[0])]
+        self.step_ids()
+        outcomes: list[str] = []
+        for side in self.sides:
+            with ids_from(self.step_id):
+                suggestion = self.run(side.store.get_suggestion(suggestion_id))
+                assert suggestion is not None
+                try:
+                    if accept:
+                        primary = suggestion.a if first else suggestion.b
+                        self.run(side.inbox.accept(SUE, suggestion_id, primary))
+                    else:
+                        self.run(side.inbox.reject(SUE, suggestion_id))
+                    outcomes.append("done")
+                except REFUSALS as e:
+                    outcomes.append(type(e).__name__)
+        assert outcomes[0] == outcomes[1], f"{suggestion_id}: SQLite {outcomes[0]}, Redis {outcomes[1]}"
+
+    @precondition(lambda self: not self.crashed)
     @rule(a=st.integers(0, 10_000), whose=st.integers(0, len(CUSTOMERS) - 1), email=st.booleans())
     def add_identifier(self, a: int, whose: int, email: bool) -> None:
         """A manager types a phone or an e-mail (perhaps another customer's) into a person's card."""
@@ -442,6 +475,14 @@ class BothStores(RuleBasedStateMachine):
         assert groupings[0] == groupings[1], "SQLite and Redis group the profiles differently"
 
     # -- helpers ---------------------------------------------------------------------------------
+    def burst(self, burst: list[Spec], gap: int) -> None:
+        envelopes = [self.arrive(spec, gap if n == 0 else 1) for n, spec in enumerate(burst)]
+        for side in self.sides:
+            for env in envelopes:
+                assert self.run(side.pipeline.accept(env))
+                self.run(side.hand_over(env.id))
+            self.run(side.work())
+
     def arrive(self, spec: Spec, gap: int) -> Envelope:
         self.n += 1
         self.clock[0] += timedelta(minutes=gap)
@@ -488,6 +529,9 @@ class BothStores(RuleBasedStateMachine):
             m.merge_id for m in await side.store.merges() if m.kind is not MergeKind.SPLIT and m.undone_by is None
         )
 
+    async def pending_suggestions(self, side: Side) -> list[str]:
+        return sorted(s.suggestion_id for s in await side.store.suggestions())
+
     async def check_events(self, side: Side) -> None:
         store = side.store
         statuses = {event_id: await store.event_status(event_id) for event_id in sorted(self.accepted)}
@@ -526,6 +570,9 @@ class BothStores(RuleBasedStateMachine):
             members = set(await store.members_of(root))
             apart = await store.cannot_links_of(sorted(members))
             assert not apart & members, f"{side.kind}: {root} holds persons marked not the same"
+        # The inbox lists live persons only: a merged-away person's row would be a ghost in the list.
+        rows = await store.inbox_rows(sorted(ids))
+        assert set(rows) <= live, f"{side.kind}: inbox rows of merged-away persons {sorted(set(rows) - live)}"
         for item in await store.outbox_of(sorted(ids), limit=1000):
             assert await store.root_of(item.person_id) == await store.person_of_profile(item.profile_key), (
                 f"{side.kind}: reply {item.id} is filed with another person than its profile"
