@@ -102,7 +102,11 @@ class RedisStreamQueue(BaseQueue):
         self.held_feed: list[dict[FieldT, EncodableT]] | None = None
 
     async def start(self) -> None:
+        """A web process's start-up: what an earlier one stored and died before enqueuing goes out now."""
         await self.ensure_group()
+        stranded = await self.enqueue_stranded()
+        if stranded:
+            log.warning("enqueued events stored but never enqueued", extra={"events": stranded})
 
     async def ensure_group(self) -> None:
         try:
@@ -221,6 +225,47 @@ class RedisStreamQueue(BaseQueue):
             self.store.round_trips += 1
             requeued += int(await self._requeue(keys=keys, args=[self.settings.stream_maxlen, *ids]))
             log.warning("events re-enqueued after their entries were trimmed", extra={"events": len(ids)})
+
+    async def enqueue_stranded(self) -> int:
+        """Enqueue the pending events that no unacknowledged entry names; returns how many.
+
+        A process that dies between storing an event (`Pipeline.accept`) and enqueuing it leaves the
+        event pending with no entry, and `requeue_orphans` only finds events older than the stream's
+        oldest entry. Entries not yet delivered and entries delivered but not acknowledged are looked
+        at (a bounded backlog); an event enqueued twice meanwhile is resolved once.
+        """
+        pending: Any = await self.client.zrange(self.store.key("ev", "pending"), 0, -1)
+        if not pending:
+            return 0
+        queued = await self._unacknowledged_events()
+        stranded = [event_id for event_id in pending if event_id not in queued]
+        for start in range(0, len(stranded), ORPHAN_BATCH):
+            await self.enqueue_many(stranded[start : start + ORPHAN_BATCH])
+        return len(stranded)
+
+    async def _unacknowledged_events(self) -> set[str]:
+        """Event ids of the entries not delivered yet and of those delivered but not acknowledged."""
+        events: set[str] = set()
+        groups: Any = await self.client.xinfo_groups(self.stream)
+        after = str(next((g["last-delivered-id"] for g in groups if g["name"] == GROUP), "0-0"))
+        while True:
+            rows: Any = await self.client.xrange(self.stream, min="(" + after, count=ORPHAN_BATCH)
+            if not rows:
+                break
+            events.update((fields or {}).get("event", "") for _, fields in rows)
+            after = str(rows[-1][0])
+        after = "-"
+        while True:
+            held: Any = await self.client.xpending_range(self.stream, GROUP, min=after, max="+", count=ORPHAN_BATCH)
+            if not held:
+                break
+            pipe = self.client.pipeline(transaction=False)
+            for entry in held:
+                pipe.xrange(self.stream, min=entry["message_id"], max=entry["message_id"], count=1)
+            for found in await pipe.execute():
+                events.update((fields or {}).get("event", "") for _, fields in found)
+            after = "(" + str(held[-1]["message_id"])
+        return events
 
     def feed_writer(self) -> FeedWriter:
         return FeedWriter(self)
