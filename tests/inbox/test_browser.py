@@ -70,12 +70,19 @@ async def test_a_supervisor_works_the_four_channel_customer(demo: Demo, browser:
         await shot(page, "02-person")
 
         # Reply on WhatsApp: it reaches the Twilio fake and shows its delivery state.
+        first_time = timeline.locator("time").first
+        shown_before = await first_time.text_content()
         await page.select_option('select[name="channel"]', "whatsapp")
         await page.fill('textarea[name="text"]', "Анна, iPhone 13 ждёт вас в магазине")
         await page.click("form.reply button[type=submit]")
         reply = timeline.locator(".msg.out", has_text="ждёт вас в магазине")
         await expect(reply.locator(".status")).to_have_text("sent")
         assert demo.run.twilio.messages[-1].body == "Анна, iPhone 13 ждёт вас в магазине"
+        # The refreshed timeline words its dates as the page did, and the channel stays chosen.
+        await expect(first_time).to_have_text(shown_before or "")
+        await expect(reply.locator("time")).not_to_have_text(re.compile(r"^\d{4}-\d\d-\d\d "))
+        assert await page.input_value('select[name="channel"]') == "whatsapp"
+        await expect(page.locator('textarea[name="text"]')).to_have_value("")
 
         # A new message appears live, without reloading.
         await whatsapp_from_anna(demo, "Спасибо, приеду завтра")
@@ -138,8 +145,14 @@ async def test_a_reviewer_merges_a_suggestion_and_splits_it_again(demo: Demo, br
         await expect(page.locator(".merges li", has_text="manual by sue")).to_contain_text("split")
         await expect(page.locator(".profiles li")).to_have_count(1)
 
+        # The audit log reads as sentences with names linked to the persons; the ids stay in the tooltip.
         await page.goto(demo.base + "/inbox/audit")
-        await expect(page.locator("tbody tr").first).to_contain_text("split")
+        latest, merged = page.locator("ol.audit li").nth(0), page.locator("ol.audit li").nth(1)
+        await expect(latest).to_contain_text(re.compile(r"^sue \(supervisor\) split .+'s web form off .+ — "))
+        await expect(merged).to_contain_text(re.compile(r"^sue \(supervisor\) merged .+'s web form into .+ — "))
+        await expect(merged.locator(f'a[href="/inbox/persons/{primary}"]')).to_have_attribute("title", str(primary))
+        assert re.search(r"accept · p_\w+ · m_\w+", await merged.get_attribute("title") or "")
+        await expect(latest.locator("time")).not_to_have_text(re.compile(r"^\d{4}-\d\d-\d\d "))
         await shot(page, "06-audit-log")
     finally:
         await context.close()
