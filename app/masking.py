@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Callable, Iterable
 
@@ -59,6 +60,17 @@ def mask_key(key: str) -> str:
     return f"{kind}:{mask_value(value)}"
 
 
+_PHONE_IN_TEXT = re.compile(r"\+\d{7,15}")
+_EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def mask_text(text: str) -> str:
+    """Free text from a provider or a failure (an error naming the number it refused) with its
+    E.164 numbers and e-mail addresses masked."""
+    text = _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)
+    return _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
+
+
 def as_is(key: str) -> str:
     return key
 
@@ -75,11 +87,14 @@ class ProfileRefs:
 
     async def _secret(self) -> bytes:
         if self._key is None:
-            async with self.store.lock([REF_NOTE]):
-                found = await self.store.get_note(REF_NOTE)
-                if found is None:
-                    found = secrets.token_hex(32)
-                    await self.store.put_note(REF_NOTE, found)
+            found = await self.store.get_note(REF_NOTE)
+            if found is None:
+                # The first reference ever: made once under the lock, so two processes agree on it.
+                async with self.store.lock([REF_NOTE]):
+                    found = await self.store.get_note(REF_NOTE)
+                    if found is None:
+                        found = secrets.token_hex(32)
+                        await self.store.put_note(REF_NOTE, found)
             self._key = bytes.fromhex(found)
         return self._key
 
