@@ -112,7 +112,8 @@ class AuditWords:
         if a.action == "identifier.add":
             return [text(f"added {a.detail} to "), await self._person(person)]
         if a.action == "lead.stage":
-            return [text("moved "), await self._person(person), text(f"'s lead {a.target}: {a.detail}")]
+            stages = a.detail.replace("_", " ")
+            return [text("moved "), await self._person(person), text(f"'s lead {a.target}: {stages}")]
         if a.action == "lead.convert":
             lead, _, kind = a.detail.partition(" → ")
             return [text("converted "), await self._person(person), text(f"'s lead {lead} into a {kind}")]

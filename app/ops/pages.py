@@ -11,6 +11,7 @@ included; an admin may show a person's page unmasked through the inbox's audited
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from html import escape
@@ -39,6 +40,7 @@ from app.parked import retry_parked
 from app.probes import PROBES
 from app.retention import last_sweep
 from core.errors import Erased, Forbidden, MergeRefused, NotFound
+from core.inbox import AuditEntry
 from core.records import MergeKind, MergeRecord, ParkedEvent
 from resolver.graph import person_graph
 from resolver.merge import Merger
@@ -450,6 +452,18 @@ async def split(request: web.Request) -> web.Response:
         record = await pipeline_merger.split(merge_id, actor=user.name, at=datetime.now(UTC))
         if index is not None:  # the inbox list shows both sides with their own leads and flags
             await index.split(record)
+        # In the inbox's audit log like a split made there.
+        await store.add_audit(
+            AuditEntry(
+                entry_id=f"a_{secrets.token_hex(8)}",
+                at=record.at,
+                actor=user.name,
+                action="split",
+                person_id=record.into,
+                target=merge_id,
+                detail=f"{record.from_} separated from {record.into}",
+            )
+        )
     raise web.HTTPSeeOther(f"/ops/merges?{urlencode({'split': record.undoes or merge_id})}")
 
 
