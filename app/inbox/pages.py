@@ -56,9 +56,10 @@ def layout(title: str, body: str, *, user: User | None = None, session: Session 
         audit = '<a href="/inbox/audit">Audit log</a>' if user.role in (Role.SUPERVISOR, Role.ADMIN) else ""
         nav = (
             '<nav><a href="/inbox/" class="brand">Stitch</a><a href="/inbox/">Inbox</a>'
-            f'<a href="/inbox/review">Review queue</a>{audit}<span class="who">{e(user.name)} · {e(user.role)}</span>'
-            '<form method="post" action="/inbox/logout" class="inline">'
-            f'<input type="hidden" name="csrf" value="{e(session.csrf)}"><button class="link">Log out</button></form></nav>'
+            f'<a href="/inbox/review">Review queue</a>{audit}<span class="account"><span class="who">{e(user.name)} ·'
+            f' {e(user.role)}</span><form method="post" action="/inbox/logout" class="inline">'
+            f'<input type="hidden" name="csrf" value="{e(session.csrf)}"><button class="link">Log out</button></form>'
+            "</span></nav>"
         )
     csrf = f'<meta name="csrf" content="{e(session.csrf)}">' if session else ""
     html = (
@@ -503,17 +504,32 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         entries = await request.config_dict[SERVICE].audit(user, request.query.get("person", ""), 300)
     except Forbidden as err:
         return _denied(err.reason, user, session)
-    rows = "".join(
-        f"<tr><td>{time_html(a['at'])}</td><td>{e(a['actor'])}</td><td>{e(a['action'])}</td>"
-        f'<td><a href="/inbox/persons/{e(a["person_id"])}">{e(a["person_id"])}</a></td><td>{e(a["target"])}</td>'
-        f"<td>{e(a['detail'])}</td></tr>"
+    person = request.query.get("person", "")
+    items = "".join(
+        f'<li data-action="{e(a["action"])}" title="{e(_audit_ids(a))}">{_audit_sentence(a["parts"])}'
+        f' <span class="muted">— {time_html(a["at"])}</span></li>'
         for a in entries
     )
-    body = (
-        "<h1>Audit log</h1><table><thead><tr><th>When</th><th>Who</th><th>Action</th><th>Person</th><th>About</th>"
-        f"<th>Detail</th></tr></thead><tbody>{rows}</tbody></table>"
+    scope = f' of <a href="/inbox/persons/{e(person)}">{e(person)}</a>' if person else ""
+    body = f"<h1>Audit log{scope}</h1>" + (
+        f'<ol class="audit">{items}</ol>' if items else '<p class="muted">Nothing recorded yet.</p>'
     )
     return layout("Audit log", body, user=user, session=session)
+
+
+def _audit_sentence(parts: list[dict[str, str]]) -> str:
+    return "".join(
+        f'<a href="/inbox/persons/{e(p["person"])}" title="{e(p["person"])}">{e(p["text"])}</a>'
+        if p.get("person")
+        else e(p["text"])
+        for p in parts
+    )
+
+
+def _audit_ids(entry: dict[str, Any]) -> str:
+    """The stored ids and words behind a sentence, for the tooltip."""
+    ids = [entry["action"], entry["person_id"], entry["target"], entry["detail"]]
+    return " · ".join(i for i in ids if i)
 
 
 def inbox_app() -> web.Application:

@@ -14,8 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app import personal
+from app.inbox.audit import AuditWords
 from app.inbox.index import InboxIndex
 from app.inbox.live import Broker, LiveEvent
+from app.masking import ProfileRefs, mask_identifier, mask_key
 from app.outbox import Outbox
 from core.config import Settings
 from core.erasure import FORGET_ACTION
@@ -65,17 +67,6 @@ def iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-def mask_identifier(key: str) -> str:
-    kind, _, value = key.partition(":")
-    if kind == IdKind.PHONE:
-        return mask_phone(value)
-    if kind == IdKind.EMAIL:
-        return mask_email(value)
-    if kind == IdKind.TELEGRAM_USERNAME:
-        return "@" + value
-    return value
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Page:
     rows: list[dict[str, Any]]
@@ -105,6 +96,7 @@ class InboxService:
         self.index = index
         self.broker = broker
         self.deals = DealBook(store, region=settings.default_region)
+        self.refs = ProfileRefs(store)
         self.clock = clock
         self.merge_roles = frozenset(Role(r) for r in settings.inbox.merge_roles)
         self.deadline = timedelta(seconds=settings.inbox.first_response_s)
@@ -262,7 +254,7 @@ class InboxService:
             "responsible": person.responsible,
             "created_at": iso(person.created_at),
             "row": self.row_dict(row) if row else None,
-            "profiles": [self._profile_dict(p, idents.get(p.key, [])) for p in profiles],
+            "profiles": [await self._profile_dict(p, idents.get(p.key, [])) for p in profiles],
             "reply_channels": self._reply_channels(profiles),
             "leads": [self._lead_dict(lead, leads, deals) for lead in leads if lead.merged_into is None],
             "deals": [self._deal_dict(d, deals, leads) for d in deals],
@@ -273,9 +265,12 @@ class InboxService:
             "junk_reasons": list(self.settings.inbox.junk_reasons),
         }
 
-    def _profile_dict(self, p: Profile, idents: Sequence[Identifier]) -> dict[str, Any]:
+    async def _profile_dict(self, p: Profile, idents: Sequence[Identifier]) -> dict[str, Any]:
+        # A WhatsApp profile's key is its number: masked like the identifiers, with an opaque `ref`
+        # to tell profiles apart; the unmasked key only comes with the audited reveal.
         return {
-            "key": p.key,
+            "key": mask_key(p.key),
+            "ref": await self.refs.ref(p.key),
             "channel": str(p.channel),
             "channel_title": CHANNEL_TITLES[p.channel],
             "name": p.name,
@@ -370,7 +365,7 @@ class InboxService:
             "person_id": root,
             "name": person.display_name if person else "",
             "responsible": person.responsible if person else "",
-            "profiles": [self._profile_dict(p, idents.get(p.key, [])) for p in profiles],
+            "profiles": [await self._profile_dict(p, idents.get(p.key, [])) for p in profiles],
         }
 
     async def _suggestion_dict(self, s: Suggestion) -> dict[str, Any]:
@@ -672,8 +667,11 @@ class InboxService:
             raise Forbidden("show contact details", "managers see the contact details of their own persons")
         profiles = await self.store.profiles_of(root)
         idents = await self.store.identifiers_of([p.key for p in profiles])
+        refs = await self.refs.refs(idents)
         shown = [
-            {"profile": key, "type": i.kind.value, "value": i.value} for key, found in idents.items() for i in found
+            {"profile": key, "ref": refs[key], "type": i.kind.value, "value": i.value}
+            for key, found in idents.items()
+            for i in found
         ]
         await self._audit(user, "contact.reveal", root, detail=f"{len(shown)} identifiers shown")
         return shown
@@ -731,17 +729,7 @@ class InboxService:
             if user.role not in SEES_ALL:
                 raise Forbidden("read audit log", "supervisors and admins read the whole log")
             entries = await self.store.audit_log(limit=limit)
-        return [
-            {
-                "at": iso(e.at),
-                "actor": e.actor,
-                "action": e.action,
-                "person_id": e.person_id,
-                "target": e.target,
-                "detail": e.detail,
-            }
-            for e in entries
-        ]
+        return await AuditWords(self.store).describe(entries)
 
 
 def _words(evidence: Sequence[Evidence]) -> str:

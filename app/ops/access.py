@@ -25,15 +25,24 @@ from typing import Any
 
 from aiohttp import web
 
+from core.inbox import Role, User
+
 COOKIE = "stitch_ops"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpsUser:
-    """The operator making a request, and the token their forms must send back."""
+    """The operator making a request, and the token their forms must send back; `user` is their inbox
+    login, if they came through it (the ops token and loopback name nobody in particular)."""
 
     name: str
     csrf: str
+    user: User | None = None
+
+    @property
+    def may_reveal(self) -> bool:
+        """Contact details are masked on the ops pages; only an admin may show them (audited)."""
+        return self.user is not None and self.user.role is Role.ADMIN
 
 
 OpsAccess = Callable[[web.Request], Awaitable[OpsUser | None]]
@@ -91,7 +100,7 @@ class LoginOrToken:
         auth = request.config_dict.get(AUTH)
         found = await auth.current(request) if auth is not None else None
         if found is not None and found[0].role.value in OPS_ROLES:
-            return OpsUser(name=found[0].name, csrf=self.default.csrf)
+            return OpsUser(name=found[0].name, csrf=self.default.csrf, user=found[0])
         if self.default.token or await self._users_exist(request, STORE):
             return None
         return await self.default(request)

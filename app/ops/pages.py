@@ -4,10 +4,14 @@ failed replies.
 
 Server-rendered HTML and SVG, no script. Handlers read the root app's state through
 `request.config_dict`; every route but the login form passes the access hook first.
+
+Phones and e-mails are masked here as in the inbox (app/masking.py), profile keys and graph labels
+included; an admin may show a person's page unmasked through the inbox's audited reveal.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from html import escape
@@ -15,8 +19,9 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from app.inbox.keys import INDEX
+from app.inbox.keys import INDEX, SERVICE
 from app.keys import PIPELINE, SETTINGS, STORE
+from app.masking import KeyShown, ProfileRefs, as_is, is_ref, mask_key, mask_text
 from app.ops.access import COOKIE, LoginOrToken, OpsAccess, OpsUser, TokenOrLoopback, csrf_ok
 from app.ops.reports import (
     FAILURES_LISTED,
@@ -34,7 +39,8 @@ from app.ops.svg import render_graph
 from app.parked import retry_parked
 from app.probes import PROBES
 from app.retention import last_sweep
-from core.errors import MergeRefused, NotFound
+from core.errors import Erased, Forbidden, MergeRefused, NotFound
+from core.inbox import AuditEntry
 from core.records import MergeKind, MergeRecord, ParkedEvent
 from resolver.graph import person_graph
 from resolver.merge import Merger
@@ -49,13 +55,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f4f5f8}
-header{background:#1d2330;color:#fff;padding:10px 20px}header a{color:#cfd8ff;margin-right:14px;text-decoration:none}
-main{padding:16px 20px;max-width:1200px}h1{font-size:20px}h2{font-size:16px;margin-top:22px}
+header{background:#1d2330;color:#fff;padding:10px 20px;display:flex;flex-wrap:wrap;gap:4px 14px;align-items:baseline}
+header a{color:#cfd8ff;text-decoration:none;white-space:nowrap}header b{margin-right:6px}
+main{padding:16px 20px;max-width:1200px}h1{font-size:20px;overflow-wrap:anywhere}h2{font-size:16px;margin-top:22px}
+.scroll{overflow-x:auto;max-width:100%}select,input{max-width:100%}p,li{overflow-wrap:anywhere}
 table{border-collapse:collapse;background:#fff;width:100%}td,th{border:1px solid #dde;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#eef0f5}.alarm{background:#fdecea;border:1px solid #c0392b;color:#922;padding:8px 12px;margin:10px 0}
 .ok{color:#1f7a3a}.muted{color:#778}.bar{background:#2aabee;height:12px;display:inline-block}
 .row-alarm td{background:#fdecea}ol.steps li{margin:6px 0}code{background:#eef0f5;padding:1px 4px}
 form.inline{display:inline}button{cursor:pointer}.card{background:#fff;border:1px solid #dde;padding:10px 14px;margin:8px 0}
+#graph svg{display:block;margin:0 auto;max-width:100%;height:auto}.revealed{background:#fff7e0;border:1px solid #e0b84f;padding:8px 12px}
+.when,td>code,td>a{white-space:nowrap}.words{display:block;min-width:14em}
+@media (max-width:640px){main{padding:12px}header{padding:8px 12px}td,th{padding:3px 6px}
+.scroll table{min-width:calc(var(--columns) * 6.5em)}#graph svg{max-width:none;width:720px}}
 """
 
 
@@ -72,11 +84,14 @@ def _page(title: str, body: str, *, status: int = 200) -> web.Response:
         )
     )
     html = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)} · Stitch ops</title>'
-        f"<style>{CSS}</style></head><body><header><b>Stitch ops</b> &nbsp; {nav}</header>"
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)} · Stitch ops</title>"
+        f"<style>{CSS}</style></head><body><header><b>Stitch ops</b>{nav}</header>"
         f"<main><h1>{escape(title)}</h1>{body}</main></body></html>"
     )
-    return web.Response(text=html, content_type="text/html", status=status)
+    # no-store: a revealed page must not outlive the visit in a cache.
+    return web.Response(text=html, content_type="text/html", status=status, headers={"Cache-Control": "no-store"})
 
 
 def _when(at: datetime | float | None) -> str:
@@ -84,7 +99,7 @@ def _when(at: datetime | float | None) -> str:
         return "—"
     if isinstance(at, int | float):
         at = datetime.fromtimestamp(at, tz=UTC)
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f'<span class="when">{at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")}</span>'
 
 
 def _person_link(person_id: str) -> str:
@@ -92,12 +107,19 @@ def _person_link(person_id: str) -> str:
 
 
 def _table(head: Iterable[str], rows: Iterable[Iterable[str]], *, row_class: Iterable[str] = ()) -> str:
-    classes = list(row_class)
+    titles, classes = list(head), list(row_class)
     cells = "".join(
         f'<tr class="{classes[i] if i < len(classes) else ""}">' + "".join(f"<td>{c}</td>" for c in row) + "</tr>"
         for i, row in enumerate(rows)
     )
-    return "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + f"</tr>{cells}</table>"
+    head_row = "".join(f"<th>{escape(h)}</th>" for h in titles)
+    # On a phone the table keeps room for its columns and scrolls sideways in its box.
+    return f'<div class="scroll"><table style="--columns:{len(titles)}"><tr>{head_row}</tr>{cells}</table></div>'
+
+
+def _words(html: str) -> str:
+    """A cell of running text: on a phone it keeps a readable width and the table scrolls instead."""
+    return f'<span class="words">{html}</span>'
 
 
 def _user(request: web.Request) -> OpsUser:
@@ -125,6 +147,10 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _page("Not found", f"<p>{escape(str(e))}</p>", status=404)
     except MergeRefused as e:
         return _page("Refused", f"<p>{escape(e.reason)}</p>", status=409)
+    except Forbidden as e:
+        return _page("Not allowed", f"<p>{escape(e.reason)}</p>", status=403)
+    except Erased as e:
+        return _page("Erased", f"<p>{escape(str(e))}</p>", status=410)
 
 
 # -- login (only with STITCH_OPS_TOKEN) -------------------------------------------------------------
@@ -212,43 +238,84 @@ async def find(request: web.Request) -> web.Response:
 # -- a person's graph -------------------------------------------------------------------------------
 @routes.get("/persons/{person_id}")
 async def person(request: web.Request) -> web.Response:
+    return await _person_page(request, request.match_info["person_id"], shown=mask_key)
+
+
+@routes.post("/persons/{person_id}/reveal")
+async def person_revealed(request: web.Request) -> web.Response:
+    """The person's page unmasked, for an admin: the inbox's reveal, so it is checked and audited alike."""
+    user = _user(request)
+    form = await request.post()
+    if not csrf_ok(user, str(form.get("csrf", ""))):
+        return _page("Refused", "<p>This form is stale (or not ours): reload the page and try again.</p>", status=403)
+    service = request.config_dict.get(SERVICE)
+    if not user.may_reveal or user.user is None or service is None:
+        return _page("Not allowed", "<p>Only an admin may show contact details unmasked.</p>", status=403)
+    await service.reveal(user.user, request.match_info["person_id"])
+    return await _person_page(request, request.match_info["person_id"], shown=as_is)
+
+
+async def _person_page(request: web.Request, person_id: str, *, shown: KeyShown) -> web.Response:
     store, settings = request.config_dict[STORE], request.config_dict[SETTINGS]
-    person_id = request.match_info["person_id"]
+    user = _user(request)
     root = await store.root_of(person_id)
     graph = await person_graph(store, root)
     found = await store.get_person(root)
     profiles = await store.profiles_of(root)
-    svg = render_graph(graph, merge_score=settings.resolver.merge_score)
-    keys = [p.key for p in profiles]
-    options = "".join(f'<option value="{escape(k)}">{escape(k)}</option>' for k in keys)
+    svg = render_graph(graph, merge_score=settings.resolver.merge_score, shown=shown)
+    # The explain form names profiles by opaque references: a key would put the number in the page.
+    refs = await ProfileRefs(request.config_dict[STORE]).refs(p.key for p in profiles)
+    options = [(refs[p.key], escape(shown(p.key))) for p in profiles]
+    first = "".join(f'<option value="{ref}">{label}</option>' for ref, label in options)
     second = "".join(
-        f'<option value="{escape(k)}"{" selected" if i == 1 else ""}>{escape(k)}</option>' for i, k in enumerate(keys)
+        f'<option value="{ref}"{" selected" if i == 1 else ""}>{label}</option>'
+        for i, (ref, label) in enumerate(options)
     )
     body = f"<p>{_person_link(root)} · {escape(found.display_name if found else '')} · {len(profiles)} profiles"
     if root != person_id:
         body += f" (the id {escape(person_id)} was merged into it)"
     body += "</p>"
+    body += _contact_note(root, user, revealed=shown is as_is)
     if len(profiles) > settings.alarm_profiles:
         big = LargePerson(person_id=root, display_name="", profiles=len(profiles), alarmed=True)
         body += _alarm([big], settings.alarm_profiles)
     body += (
         '<form method="get" action="/ops/explain" class="card">Explain the path of evidence between '
-        f'<select name="a">{options}</select> and <select name="b">{second}</select> <button>Explain</button></form>'
+        f'<input type="hidden" name="person" value="{escape(root)}">'
+        f'<select name="a">{first}</select> and <select name="b">{second}</select> <button>Explain</button></form>'
     )
-    body += f'<div class="card" id="graph">{svg}</div>'
+    body += f'<div class="card scroll" id="graph">{svg}</div>'
     body += '<p class="muted">Circles: channel profiles (colour = channel). Boxes: identifiers (red, dashed: shared).'
     body += (
         " Dashed lines: evidence, labelled score: rules (green at or above the merge score). Thin: has-identifier.</p>"
     )
     body += "<h2>Profiles</h2>" + _table(
         ["profile", "channel", "name", "first seen", "last seen"],
-        [[escape(p.key), p.channel.value, escape(p.name), _when(p.first_seen), _when(p.last_seen)] for p in profiles],
+        [
+            [escape(shown(p.key)), p.channel.value, escape(p.name), _when(p.first_seen), _when(p.last_seen)]
+            for p in profiles
+        ],
     )
     members = set(await store.members_of(root))
     merges = [m for m in await store.merges(limit=500) if m.into in members or m.from_ in members]
     erased = await _erased(store, merges)
-    body += "<h2>Merges and splits</h2>" + _merge_table(merges, _user(request), erased)
+    body += "<h2>Merges and splits</h2>" + _merge_table(merges, user, erased)
     return _page(f"Person {root}", body)
+
+
+def _contact_note(root: str, user: OpsUser, *, revealed: bool) -> str:
+    if revealed:
+        return (
+            '<p class="revealed">Contact details shown unmasked at your request; the audit log records it.'
+            f' <a href="/ops/persons/{quote(root)}">Mask them again</a></p>'
+        )
+    if not user.may_reveal:
+        return '<p class="muted">Phones and e-mails are masked; an admin can show them (audited).</p>'
+    return (
+        f'<form method="post" action="/ops/persons/{quote(root)}/reveal" class="inline">'
+        f'<input type="hidden" name="csrf" value="{escape(user.csrf)}">'
+        '<button>Show contact details</button> <span class="muted">(recorded in the audit log)</span></form>'
+    )
 
 
 @routes.get("/persons/{person_id}/graph.svg")
@@ -256,25 +323,46 @@ async def person_svg(request: web.Request) -> web.Response:
     store, settings = request.config_dict[STORE], request.config_dict[SETTINGS]
     graph = await person_graph(store, request.match_info["person_id"])
     return web.Response(
-        text=render_graph(graph, merge_score=settings.resolver.merge_score), content_type="image/svg+xml"
+        text=render_graph(graph, merge_score=settings.resolver.merge_score, shown=mask_key),
+        content_type="image/svg+xml",
     )
 
 
 # -- explanation ------------------------------------------------------------------------------------
+async def _profile_of(request: web.Request, ref: str, person_id: str) -> str:
+    """A profile reference from the person page's form, as its key; anything else as typed."""
+    if not is_ref(ref):
+        return ref
+    store = request.config_dict[STORE]
+    if not person_id or await store.get_person(person_id) is None:
+        raise NotFound("person", person_id)
+    keys = [p.key for p in await store.profiles_of(await store.root_of(person_id))]
+    key = await ProfileRefs(request.config_dict[STORE]).resolve(ref, keys)
+    if key is None:  # the profile left the person since the page was drawn (a split)
+        raise NotFound("profile of the person", ref)
+    return key
+
+
 @routes.get("/explain")
 async def explanation(request: web.Request) -> web.Response:
     store, settings = request.config_dict[STORE], request.config_dict[SETTINGS]
     a, b = request.query.get("a", ""), request.query.get("b", "")
     if not a or not b:
         return _page("Explain", "<p>Give two profile keys or person ids: <code>?a=…&amp;b=…</code></p>", status=400)
+    person_id = request.query.get("person", "")
+    a, b = await _profile_of(request, a, person_id), await _profile_of(request, b, person_id)
     found = await explain(store, a, b)
+    shown = mask_key
     if not found.connected:
-        body = f"<p>No path of evidence joins {escape(a)} and {escape(b)}: they are separate people to Stitch.</p>"
+        body = (
+            f"<p>No path of evidence joins {escape(shown(a))} and {escape(shown(b))}:"
+            " they are separate people to Stitch.</p>"
+        )
     else:
         items = "".join(
-            f"<li><code>{escape(s.a)}</code> → <code>{escape(s.b)}</code>: "
+            f"<li><code>{escape(shown(s.a))}</code> → <code>{escape(shown(s.b))}</code>: "
             + (
-                f"{escape(s.detail)}"
+                f"shares {escape(shown(s.b if found.graph.nodes[s.b].get('kind') == 'identifier' else s.a))}"
                 if s.kind == "identifier"
                 else f"evidence <b>{s.score:.1f}</b> ({escape(s.detail or 'no details')})"
             )
@@ -282,13 +370,13 @@ async def explanation(request: web.Request) -> web.Response:
             for s in found.steps
         )
         body = (
-            f"<p>From <code>{escape(found.a_key)}</code> (person {_person_link(found.a.person_id)}) to "
-            f"<code>{escape(found.b_key)}</code> (person {_person_link(found.b.person_id)}), "
+            f"<p>From <code>{escape(shown(found.a_key))}</code> (person {_person_link(found.a.person_id)}) to "
+            f"<code>{escape(shown(found.b_key))}</code> (person {_person_link(found.b.person_id)}), "
             f"{len(found.steps)} step(s):</p><ol class='steps' id='steps'>{items}</ol>"
         )
     path_edges = [(s.a, s.b) for s in found.steps]
-    svg = render_graph(found.graph, highlight=path_edges, merge_score=settings.resolver.merge_score)
-    body += f'<div class="card" id="graph">{svg}</div><p class="muted">The path is drawn in blue.</p>'
+    svg = render_graph(found.graph, highlight=path_edges, merge_score=settings.resolver.merge_score, shown=shown)
+    body += f'<div class="card scroll" id="graph">{svg}</div><p class="muted">The path is drawn in blue.</p>'
     return _page("Path of evidence", body)
 
 
@@ -325,7 +413,7 @@ def _merge_table(merges: Iterable[MergeRecord], user: OpsUser, erased: set[str])
                 m.kind.value,
                 _person_link(m.into),
                 _person_link(m.from_),
-                escape("; ".join(e.detail for e in m.evidence if e.detail)),
+                _words(escape("; ".join(e.detail for e in m.evidence if e.detail))),
                 escape(m.actor),
                 state,
                 f"{explain_link} {action}",
@@ -364,6 +452,18 @@ async def split(request: web.Request) -> web.Response:
         record = await pipeline_merger.split(merge_id, actor=user.name, at=datetime.now(UTC))
         if index is not None:  # the inbox list shows both sides with their own leads and flags
             await index.split(record)
+        # In the inbox's audit log like a split made there.
+        await store.add_audit(
+            AuditEntry(
+                entry_id=f"a_{secrets.token_hex(8)}",
+                at=record.at,
+                actor=user.name,
+                action="split",
+                person_id=record.into,
+                target=merge_id,
+                detail=f"{record.from_} separated from {record.into}",
+            )
+        )
     raise web.HTTPSeeOther(f"/ops/merges?{urlencode({'split': record.undoes or merge_id})}")
 
 
@@ -380,11 +480,17 @@ async def shared(request: web.Request) -> web.Response:
     rows = []
     for item in report:
         holders = "<br>".join(
-            f"{escape(h.name or '—')} · <code>{escape(h.profile_key)}</code> · {_person_link(h.person_id)}"
+            f"{escape(h.name or '—')} · <code>{escape(mask_key(h.profile_key))}</code> · {_person_link(h.person_id)}"
             for h in item.holders
         )
         rows.append(
-            [f"<code>{escape(item.key)}</code>", escape(item.reason), _when(item.since), str(item.persons), holders]
+            [
+                f"<code>{escape(mask_key(item.key))}</code>",
+                _words(escape(item.reason)),
+                _when(item.since),
+                str(item.persons),
+                holders,
+            ]
         )
     body = "<p>An identifier that joins people with different names (an office line, a family phone) is <i>shared</i>:"
     body += " it no longer merges by itself and only produces suggestions for review.</p>"
@@ -442,7 +548,7 @@ async def review(request: web.Request) -> web.Response:
                 f"{s.score:.1f}",
                 _person_link(s.a),
                 _person_link(s.b),
-                escape("; ".join(e.detail for e in s.evidence if e.detail)),
+                _words(escape("; ".join(e.detail for e in s.evidence if e.detail))),
                 f'<a href="/ops/explain?{urlencode({"a": s.a, "b": s.b})}">explain</a>',
             ]
             for s in backlog.newest
@@ -466,7 +572,7 @@ def _parked_section(parked: Iterable[ParkedEvent], user: OpsUser) -> str:
             escape(p.channel),
             _when(p.received_at),
             str(p.attempts),
-            escape(p.reason),
+            _words(escape(mask_text(p.reason))),
             _retry_form(f"/ops/events/{quote(p.event_id, safe='')}/retry", user.csrf, "Retry"),
         ]
         for p in parked
@@ -504,7 +610,16 @@ async def failures(request: web.Request) -> web.Response:
     body += (
         _table(
             ["entry", "event", "reason", "deliveries", "at"],
-            [[escape(d.entry_id), escape(d.event_id), escape(d.reason), str(d.deliveries), _when(d.at)] for d in dead],
+            [
+                [
+                    escape(d.entry_id),
+                    escape(d.event_id),
+                    _words(escape(mask_text(d.reason))),
+                    str(d.deliveries),
+                    _when(d.at),
+                ]
+                for d in dead
+            ],
         )
         if dead
         else "<p class='muted'>None.</p>"
@@ -520,7 +635,7 @@ async def failures(request: web.Request) -> web.Response:
                     _person_link(i.person_id),
                     i.channel.value,
                     str(i.attempts),
-                    escape(i.error),
+                    _words(escape(mask_text(i.error))),
                     _when(i.updated_at),
                     escape(i.actor),
                 ]

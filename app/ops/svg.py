@@ -3,6 +3,8 @@
 Profiles are circles coloured by channel, identifiers are grey rounded boxes (shared ones red and
 dashed), evidence edges are thick and labelled with their score and rules, "has" edges are thin.
 The layout is networkx's spring layout with a fixed seed, so the same graph always looks the same.
+The picture's frame is measured around everything drawn, labels included, so none is cut at an edge;
+it scales down to the page's width. Keys are named through `shown` (masked unless revealed).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from html import escape
 
 import networkx as nx
 
+from app.masking import KeyShown, as_is
+
 WIDTH = 960
 HEIGHT = 640
 MARGIN = 90
@@ -20,6 +24,10 @@ LAYOUT_SEED = 7
 # Beyond this many nodes a picture stops being readable; the page lists the rest as a table.
 MAX_DRAWN_NODES = 120
 LABEL_CHARS = 34
+# Text width estimates (font-size 12): generous, since a frame too wide costs a little air, too narrow cuts.
+CHAR_W = 7.2
+BOLD_CHAR_W = 7.8
+PAD = 12
 
 CHANNEL_COLOURS = {
     "telegram": "#2aabee",
@@ -65,21 +73,40 @@ def _free_spot(placed: list[tuple[float, float, float]], x: float, y: float, w: 
     return x, y
 
 
+class _Frame:
+    """The extent of everything drawn so far."""
+
+    def __init__(self) -> None:
+        self.left, self.top, self.right, self.bottom = math.inf, math.inf, -math.inf, -math.inf
+
+    def cover(self, x: float, y: float, w: float, h: float) -> None:
+        """A box centred on x horizontally, from y (top) down h."""
+        self.left, self.right = min(self.left, x - w / 2), max(self.right, x + w / 2)
+        self.top, self.bottom = min(self.top, y), max(self.bottom, y + h)
+
+    def box(self) -> tuple[float, float, float, float]:
+        if self.left > self.right:
+            return 0.0, 0.0, float(WIDTH), float(HEIGHT)
+        return self.left - PAD, self.top - PAD, self.right - self.left + 2 * PAD, self.bottom - self.top + 2 * PAD
+
+
 def render_graph(
-    graph: nx.Graph[str], *, highlight: Collection[tuple[str, str]] = (), merge_score: float = 12.0
+    graph: nx.Graph[str],
+    *,
+    highlight: Collection[tuple[str, str]] = (),
+    merge_score: float = 12.0,
+    shown: KeyShown = as_is,
 ) -> str:
-    """The graph as an SVG document; `highlight` edges (a path of evidence) are drawn on top in blue."""
+    """The graph as an SVG document; `highlight` edges (a path of evidence) are drawn on top in blue.
+    `shown` names each key on the picture (`app.masking.mask_key` unless the viewer may see it whole)."""
     if graph.number_of_nodes() > MAX_DRAWN_NODES:
         keep = [n for n, d in graph.nodes(data=True) if d.get("kind") == "profile"][:MAX_DRAWN_NODES]
         keep_set = set(keep) | {n for p in keep for n in graph.neighbors(p)}
         graph = graph.subgraph(list(keep_set)[:MAX_DRAWN_NODES]).copy()
     pos = _layout(graph)
     marked = {frozenset(e) for e in highlight}
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}"'
-        ' role="img" aria-label="identity graph" font-family="system-ui, sans-serif" font-size="12">',
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fbfbfd" stroke="#dde"/>',
-    ]
+    frame = _Frame()
+    out: list[str] = []
     labels: list[str] = []
     placed: list[tuple[float, float, float]] = []
     # "Has" edges first, evidence edges over them.
@@ -94,15 +121,16 @@ def render_graph(
             width = 3.5
             words = str(data.get("evidence", ""))
             title = f"{score:.1f}: {words}"
-            shown = _short(title, LABEL_CHARS + 6)
-            w = 6.6 * len(shown) + 10
+            label = _short(title, LABEL_CHARS + 6)
+            w = CHAR_W * len(label) + 10
             mx, my = _free_spot(placed, (x1 + x2) / 2, (y1 + y2) / 2, w)
+            frame.cover(mx, my - 12, w, 17)
             labels.append(
                 f'<g class="edge-label"><title>{escape(title)}</title>'
                 f'<rect x="{mx - w / 2:.1f}" y="{my - 12:.1f}" width="{w:.0f}" height="17" rx="3" fill="#fff"'
                 f' fill-opacity="0.9" stroke="{colour}" stroke-width="0.6"/>'
                 f'<text x="{mx:.1f}" y="{my:.1f}" text-anchor="middle" fill="{colour}" font-weight="600">'
-                f"{escape(shown)}</text></g>"
+                f"{escape(label)}</text></g>"
             )
         else:
             colour, width = "#b8bcc8", 1.2
@@ -118,26 +146,37 @@ def render_graph(
         x, y = pos[node]
         if attrs.get("kind") == "profile":
             colour = CHANNEL_COLOURS.get(str(attrs.get("channel", "")), "#555")
-            name = str(attrs.get("name") or attrs.get("handle") or "")
+            name = _short(str(attrs.get("name") or attrs.get("handle") or "") or "—", 24)
+            key = shown(node)
+            frame.cover(x, y - 16, 32, 32)
+            frame.cover(x, y + 18, BOLD_CHAR_W * len(name), 16)
+            frame.cover(x, y + 32, CHAR_W * len(_short(key)), 16)
             out.append(
-                f'<g class="node profile" data-key="{escape(node)}"><title>{escape(node)} {escape(name)}</title>'
+                f'<g class="node profile" data-key="{escape(key)}"><title>{escape(key)} {escape(name)}</title>'
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="16" fill="{colour}" stroke="#fff" stroke-width="2"/>'
                 f'<text x="{x:.1f}" y="{y + 30:.1f}" text-anchor="middle" font-weight="600">'
-                f"{escape(_short(name or '—', 24))}</text>"
-                f'<text x="{x:.1f}" y="{y + 44:.1f}" text-anchor="middle" fill="#667">{escape(_short(node))}</text></g>'
+                f"{escape(name)}</text>"
+                f'<text x="{x:.1f}" y="{y + 44:.1f}" text-anchor="middle" fill="#667">{escape(_short(key))}</text></g>'
             )
         else:
             shared = bool(attrs.get("shared"))
             stroke = "#c0392b" if shared else "#8a8f9c"
             dash = ' stroke-dasharray="4 3"' if shared else ""
-            text = _short(node) + (" (shared)" if shared else "")
-            w = 7 * len(text) + 14
+            text = _short(shown(node)) + (" (shared)" if shared else "")
+            w = CHAR_W * len(text) + 14
+            frame.cover(x, y - 11, w, 22)
             out.append(
-                f'<g class="node identifier{" shared" if shared else ""}"><title>{escape(node)}</title>'
-                f'<rect x="{x - w / 2:.1f}" y="{y - 11:.1f}" width="{w}" height="22" rx="6" fill="#eef0f5"'
+                f'<g class="node identifier{" shared" if shared else ""}"><title>{escape(shown(node))}</title>'
+                f'<rect x="{x - w / 2:.1f}" y="{y - 11:.1f}" width="{w:.0f}" height="22" rx="6" fill="#eef0f5"'
                 f' stroke="{stroke}" stroke-width="1.5"{dash}/>'
                 f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle" fill="{stroke}">{escape(text)}</text></g>'
             )
-    out.extend(labels)  # last, so edge labels stay readable above nodes and lines
-    out.append("</svg>")
-    return "".join(out)
+    left, top, width, height = frame.box()
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{left:.0f} {top:.0f} {width:.0f} {height:.0f}"'
+        f' width="{width:.0f}" height="{height:.0f}" role="img" aria-label="identity graph"'
+        ' font-family="system-ui, sans-serif" font-size="12">'
+        f'<rect x="{left:.0f}" y="{top:.0f}" width="{width:.0f}" height="{height:.0f}" fill="#fbfbfd" stroke="#dde"/>'
+    )
+    # Labels last, so they stay readable above nodes and lines.
+    return head + "".join(out) + "".join(labels) + "</svg>"

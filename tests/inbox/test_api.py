@@ -6,6 +6,7 @@ from pathlib import Path
 
 import aiohttp
 
+from app.demo import ANNA_PHONE
 from app.inbox.api import OPERATIONS
 from inbox.conftest import PASSWORD, Client, Demo, demo_env, start
 
@@ -284,3 +285,29 @@ async def test_repeat_inquiry_and_flags_follow_a_split(tmp_path: Path) -> None:
                     assert (await r.json())["may_merge"] and me["role"] == "manager"
     finally:
         await demo.run.close()
+
+
+async def test_numbers_stay_masked_in_the_api_until_revealed(demo: Demo, clients: dict[str, Client]) -> None:
+    """A WhatsApp profile's key is its number: the API masks it like the page does."""
+    anna = demo.anna
+    for name in ("sue", "ada"):
+        client = clients[name]
+        for path in ("/api/persons", f"/api/persons/{anna}", f"/api/persons/{anna}/timeline", "/api/review"):
+            async with client.session.get(client.base + path) as r:
+                assert r.status == 200 and ANNA_PHONE not in await r.text(), (name, path)
+    _, person = await clients["sue"].get(f"/api/persons/{anna}")
+    whatsapp = next(p for p in person["profiles"] if p["channel"] == "whatsapp")
+    assert whatsapp["key"] == "whatsapp:+7 912 ***-**-89" and whatsapp["ref"].startswith("r_")
+    assert len({p["ref"] for p in person["profiles"]}) == len(person["profiles"])
+    # The audited reveal names the profile by its key and by the same reference.
+    status, shown = await clients["sue"].post(f"/api/persons/{anna}/reveal")
+    assert status == 200
+    assert {
+        "profile": f"whatsapp:+{ANNA_PHONE}",
+        "ref": whatsapp["ref"],
+        "type": "phone",
+        "value": f"+{ANNA_PHONE}",
+    } in (shown["identifiers"])
+    _, log = await clients["sue"].get("/api/audit", person=anna)
+    assert log["audit"][0]["sentence"].startswith("sue (supervisor) viewed ")
+    assert log["audit"][0]["action"] == "contact.reveal" and log["audit"][0]["person_id"] == anna

@@ -70,12 +70,19 @@ async def test_a_supervisor_works_the_five_channel_customer(demo: Demo, browser:
         await shot(page, "02-person")
 
         # Reply on WhatsApp: it reaches the Twilio fake and shows its delivery state.
+        first_time = timeline.locator("time").first
+        shown_before = await first_time.text_content()
         await page.select_option('select[name="channel"]', "whatsapp")
         await page.fill('textarea[name="text"]', "Анна, iPhone 13 ждёт вас в магазине")
         await page.click("form.reply button[type=submit]")
         reply = timeline.locator(".msg.out", has_text="ждёт вас в магазине")
         await expect(reply.locator(".status")).to_have_text("sent")
         assert demo.run.twilio.messages[-1].body == "Анна, iPhone 13 ждёт вас в магазине"
+        # The refreshed timeline words its dates as the page did, and the channel stays chosen.
+        await expect(first_time).to_have_text(shown_before or "")
+        await expect(reply.locator("time")).not_to_have_text(re.compile(r"^\d{4}-\d\d-\d\d "))
+        assert await page.input_value('select[name="channel"]') == "whatsapp"
+        await expect(page.locator('textarea[name="text"]')).to_have_value("")
 
         # A new message appears live, without reloading.
         await whatsapp_from_anna(demo, "Спасибо, приеду завтра")
@@ -138,8 +145,14 @@ async def test_a_reviewer_merges_a_suggestion_and_splits_it_again(demo: Demo, br
         await expect(page.locator(".merges li", has_text="manual by sue")).to_contain_text("split")
         await expect(page.locator(".profiles li")).to_have_count(1)
 
+        # The audit log reads as sentences with names linked to the persons; the ids stay in the tooltip.
         await page.goto(demo.base + "/inbox/audit")
-        await expect(page.locator("tbody tr").first).to_contain_text("split")
+        latest, merged = page.locator("ol.audit li").nth(0), page.locator("ol.audit li").nth(1)
+        await expect(latest).to_contain_text(re.compile(r"^sue \(supervisor\) split .+'s web form off .+ — "))
+        await expect(merged).to_contain_text(re.compile(r"^sue \(supervisor\) merged .+'s web form into .+ — "))
+        await expect(merged.locator(f'a[href="/inbox/persons/{primary}"]')).to_have_attribute("title", str(primary))
+        assert re.search(r"accept · p_\w+ · m_\w+", await merged.get_attribute("title") or "")
+        await expect(latest.locator("time")).not_to_have_text(re.compile(r"^\d{4}-\d\d-\d\d "))
         await shot(page, "06-audit-log")
     finally:
         await context.close()
@@ -186,3 +199,66 @@ async def test_a_newcomer_goes_from_the_root_through_the_login_to_the_demo_custo
     finally:
         await context.close()
         await run.close()
+
+
+PHONE = {"width": 390, "height": 844}  # an iPhone's screen
+DESKTOP = {"width": 1360, "height": 900}
+
+
+async def log_in_as(page: Page, demo: Demo, name: str) -> None:
+    await page.goto(demo.base + "/inbox/login")
+    await page.fill('input[name="name"]', name)
+    await page.fill('input[name="password"]', PASSWORD)
+    await page.click('button[type="submit"]')
+    await expect(page.locator("nav .who")).to_contain_text(name)
+
+
+async def assert_fits(page: Page, width: int, what: str) -> None:
+    """Nothing sticks out sideways, and every link and button of the top bar is on the screen."""
+    assert await page.evaluate("document.documentElement.scrollWidth") <= width, what
+    for item in await page.locator("nav a, nav button, header a").all():
+        box = await item.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (what, await item.text_content())
+
+
+async def test_every_page_fits_a_phone_and_a_desktop(demo: Demo, browser: Browser, tmp_path: Path) -> None:
+    merge = (await demo.store.merges(limit=1))[0]
+    inbox = {
+        "list": "/inbox/",
+        "person": f"/inbox/persons/{demo.anna}",
+        "review": "/inbox/review",
+        "audit": "/inbox/audit",
+    }
+    ops = {
+        "overview": "/ops/",
+        "graph": f"/ops/persons/{demo.anna}",
+        "explain": f"/ops/explain?a={merge.into}&b={merge.from_}",
+        "merges": "/ops/merges",
+        "shared": "/ops/shared",
+        "review": "/ops/review",
+        "failures": "/ops/failures",
+        "sizes": "/ops/sizes",
+    }
+    for size, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        context = await browser.new_context(viewport=viewport, locale="en-GB")  # type: ignore[arg-type]
+        page = await context.new_page()
+        try:
+            await page.goto(demo.base + "/inbox/login")
+            await assert_fits(page, viewport["width"], "login")
+            await page.screenshot(path=str(tmp_path / f"{size}-login.png"), full_page=True)
+            await log_in_as(page, demo, "sue")
+            for name, path in inbox.items():
+                await page.goto(demo.base + path)
+                await expect(page.locator("nav button", has_text="Log out")).to_be_visible()
+                await assert_fits(page, viewport["width"], path)
+                await page.screenshot(path=str(tmp_path / f"{size}-inbox-{name}.png"), full_page=True)
+            await context.clear_cookies()
+            await log_in_as(page, demo, "otto")  # the ops role
+            for name, path in ops.items():
+                await page.goto(demo.base + path)
+                await expect(page.locator("header a").first).to_be_visible()
+                await assert_fits(page, viewport["width"], path)
+                await page.screenshot(path=str(tmp_path / f"{size}-ops-{name}.png"), full_page=True)
+        finally:
+            await context.close()
+    assert len(list(tmp_path.glob("*.png"))) == 2 * (1 + len(inbox) + len(ops))

@@ -31,6 +31,7 @@ async function refreshTimeline() {
   const r = await fetch(box.dataset.src, { credentials: "same-origin" });
   if (r.ok) {
     box.innerHTML = await r.text();
+    localTimes(box);  // the fragment comes as the server writes dates: word them like the rest of the page
     box.scrollTop = box.scrollHeight;
   }
 }
@@ -54,7 +55,8 @@ document.addEventListener("submit", async (ev) => {
       // Shown on request only (and audited): nothing unmasked is in the page until then.
       form.querySelector(".revealed").textContent = answer.identifiers.map((i) => i.value).join(", ") || "none";
     } else if (form.dataset.after === "timeline") {
-      form.reset();
+      // Clear the text only: the channel stays where the manager put it for the next reply.
+      form.querySelector("textarea").value = "";
       await refreshTimeline();
     } else {
       window.location.reload();
@@ -92,7 +94,12 @@ function tickTimers() {
     el.classList.toggle("overdue", left < 0);
     el.textContent = left < 0 ? `overdue ${-left} min` : `${left} min left`;
   }
-  for (const el of document.querySelectorAll("time[datetime]")) {
+  localTimes(document);
+}
+
+// Every <time> in the browser's locale and time zone, wherever it came from (page, fragment, live update).
+function localTimes(root) {
+  for (const el of root.querySelectorAll("time[datetime]")) {
     const d = new Date(el.getAttribute("datetime"));
     if (!isNaN(d)) el.textContent = d.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
   }
