@@ -171,7 +171,9 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
             queue = RedisStreamQueue(store, settings.worker)
             summary = await enqueue_files(Pipeline(store, settings), queue, args.files)
         else:
-            summary = await replay(Pipeline(store, settings), args.files, progress=False if args.no_progress else None)
+            pipeline = Pipeline(store, settings)
+            await pipeline.resolver.load_model()  # a model that cannot be used stops here, in one line
+            summary = await replay(pipeline, args.files, progress=False if args.no_progress else None)
     finally:
         await store.close()
     print(json.dumps(summary.as_dict()) if args.json else summary.render())
@@ -228,6 +230,7 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
             )
         queue = RedisStreamQueue(store, settings.worker)
         pipeline = Pipeline(store, settings)
+        await pipeline.resolver.load_model()
         pipeline.observers.append(queue.feed_writer())
         worker = StreamWorker(pipeline, queue, name=args.name)
         stop = asyncio.Event()

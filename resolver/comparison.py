@@ -235,3 +235,33 @@ def _one_edit_apart(a: PersonName, b: PersonName) -> bool:
             if OSA.distance(x, y) == 1:
                 return True
     return False
+
+
+# -- the values a comparison agreed on, for term frequencies -----------------------------------------------
+
+
+def name_terms(raw: str) -> tuple[str, ...]:
+    """The values a name counts as for term frequencies: the whole name and each given name in it."""
+    parsed = parse_name(raw)
+    if not parsed.usable:
+        return ()
+    return ("x:" + "|".join(parsed.tokens), *sorted("g:" + g for g in parsed.given))
+
+
+def agreed_name_terms(a: str, b: str) -> tuple[str, ...]:
+    """What two agreeing names share: the whole name when it is the same, else the given names both
+    carry (or, for a name we do not know, the word both carry)."""
+    x, y = parse_name(a), parse_name(b)
+    if not x.usable or not y.usable:
+        return ()
+    if x.tokens == y.tokens:
+        return ("x:" + "|".join(x.tokens),)
+    shared = sorted("g:" + g for g in x.given & y.given)
+    return tuple(shared) or tuple(sorted("x:" + t for t in set(x.tokens) & set(y.tokens)))
+
+
+def text_term(text: str) -> str:
+    """The value a text counts as for term frequencies: its subject words, in order of the alphabet."""
+    if not text or is_generic_text(text):
+        return ""
+    return "|".join(sorted(set(informative_tokens(text))))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -29,11 +30,21 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
+from core.config import ResolverSettings
 from core.errors import InputError, ModelError, TooLittleData
 from core.names import NameMatch
 from core.values import IdKind, Message
 from resolver.blocking import message_blocks
-from resolver.comparison import TextLevel, TimeLevel, compare_name_sets, compare_text, compare_time, names_disagree
+from resolver.comparison import (
+    TextLevel,
+    TimeLevel,
+    compare_name_sets,
+    compare_text,
+    compare_time,
+    name_terms,
+    names_disagree,
+    text_term,
+)
 from resolver.model import (
     Comparison,
     Level,
@@ -46,8 +57,11 @@ from resolver.model import (
     load,
     loads,
     save,
+    value_key,
 )
 from store.base import BaseStore
+
+log = logging.getLogger("stitch.resolver")
 
 DEFAULT_MODEL = Path(__file__).with_name("default_model.json")
 # Below these, estimates are noise: refuse rather than ship weights nobody should trust.
@@ -64,12 +78,26 @@ WINDOW = timedelta(minutes=30)
 IDENTIFIER_LIMIT = 20
 # EM sessions: the pairs of each kind of blocking key, leaving out what that key forces to agree (a
 # name or text key is only looked up within the time window, so time is forced too).
+# Time is estimated by the sessions whose keys do not force it: identifiers alone would see mostly
+# returning customers weeks apart, the same full name at any time sees the impatient ones too.
 LEFT_OUT: dict[str, tuple[str, ...]] = {
     "name": ("name", "time"),
     "text": ("text", "time"),
+    "fullname": ("name",),
     "phone": ("phone",),
     "email": ("email",),
 }
+# Term-frequency tables keep the values at least this many messages carry (a common first name, a
+# stock question): those are the ones that agree by chance more often than average. Anything rarer
+# takes the frequency of a value seen TF_MIN_COUNT - 1 times, so no model file lists a rare name or text.
+TF_MIN_COUNT = 3
+# Levels whose u is replaced by the agreed value's frequency.
+TF_LEVELS: dict[str, frozenset[str]] = {
+    "name": frozenset({NameMatch.EXACT.value, NameMatch.GIVEN_ONLY.value}),
+    "text": frozenset({TextLevel.SAME.value, TextLevel.NEAR.value}),
+}
+# Identifier kinds the chat model compares.
+COMPARED_IDS = (IdKind.PHONE, IdKind.EMAIL, IdKind.TELEGRAM_USERNAME)
 # Where EM for λ among random pairs starts.
 START_PRIOR = 1e-4
 # Name level for usable names that share no word (resolver.comparison.names_disagree).
@@ -87,7 +115,7 @@ class Sighting:
     name: str
     text: str
     at: datetime
-    identifiers: frozenset[str] = frozenset()  # "phone:+7...", "email:..."
+    identifiers: frozenset[str] = frozenset()  # "phone:+7...", "email:...", "telegram_username:..."
 
     def values(self, kind: IdKind) -> frozenset[str]:
         prefix = f"{kind.value}:"
@@ -95,7 +123,11 @@ class Sighting:
 
 
 def _comparison(name: str, levels: Iterable[str]) -> Comparison:
-    return Comparison(name=name, levels=tuple(Level(name=lv, null=lv == NULL) for lv in levels))
+    return Comparison(
+        name=name,
+        levels=tuple(Level(name=lv, null=lv == NULL) for lv in levels),
+        tf_levels=TF_LEVELS.get(name, frozenset()),
+    )
 
 
 def blank_model() -> Model:
@@ -111,6 +143,7 @@ def blank_model() -> Model:
             _comparison("channel", ["different", "same"]),
             _comparison("phone", ["same", "different", NULL]),
             _comparison("email", ["same", "different", NULL]),
+            _comparison("username", ["same", "different", NULL]),
         ),
     )
 
@@ -140,6 +173,7 @@ def compare(a: Sighting, b: Sighting) -> dict[str, str]:
         "channel": "same" if a.channel == b.channel else "different",
         "phone": _identifier_level(a.values(IdKind.PHONE), b.values(IdKind.PHONE)),
         "email": _identifier_level(a.values(IdKind.EMAIL), b.values(IdKind.EMAIL)),
+        "username": _identifier_level(a.values(IdKind.TELEGRAM_USERNAME), b.values(IdKind.TELEGRAM_USERNAME)),
     }
 
 
@@ -152,7 +186,7 @@ def sighting_of(message: Message) -> Sighting:
         name=message.name,
         text=message.text,
         at=message.received_at,
-        identifiers=frozenset(i.key for i in message.identifiers if i.kind in (IdKind.PHONE, IdKind.EMAIL)),
+        identifiers=frozenset(i.key for i in message.identifiers if i.kind in COMPARED_IDS),
     )
 
 
@@ -198,7 +232,7 @@ async def sightings_from_store(store: BaseStore) -> Sightings:
         profile = profiles.get(m.profile_key)
         if profile is None or m.direction is not Direction.IN:
             continue
-        ids = frozenset(i.key for i in identifiers.get(m.profile_key, []) if i.kind in (IdKind.PHONE, IdKind.EMAIL))
+        ids = frozenset(i.key for i in identifiers.get(m.profile_key, []) if i.kind in COMPARED_IDS)
         items.append(
             Sighting(
                 event=m.event_id,
@@ -218,21 +252,25 @@ def blocked_pairs(sightings: Sequence[Sighting]) -> dict[str, set[tuple[int, int
     """Pairs of sightings of different profiles the resolver would compare, by kind of key.
 
     ``name``: sharing a name key within the window; ``text``: a text key within the window;
-    ``phone``, ``email``: sharing one at any time. Each message meets at most the newest
-    RECENT_LIMIT (IDENTIFIER_LIMIT) earlier ones of a key, as the resolver reads them.
+    ``fullname``: a given name with a surname at any time (the resolver's namesakes); ``phone``,
+    ``email``: sharing one at any time. Each message meets at most the newest RECENT_LIMIT
+    (IDENTIFIER_LIMIT) earlier ones of a key, as the resolver reads them.
     """
     by_key: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(sightings):
         for block in message_blocks_of(s):
             by_key[block].append(i)
+            if block.startswith("f:"):
+                by_key["l" + block].append(i)
         for ident in s.identifiers:
-            by_key[f"i:{ident}"].append(i)
-    pairs: dict[str, set[tuple[int, int]]] = {"name": set(), "text": set(), "phone": set(), "email": set()}
+            if not ident.startswith(IdKind.TELEGRAM_USERNAME.value):
+                by_key[f"i:{ident}"].append(i)
+    pairs: dict[str, set[tuple[int, int]]] = {kind: set() for kind in LEFT_OUT}
     for key, members in by_key.items():
-        kind = {"n": "name", "f": "name", "t": "text"}.get(key[0]) or key.split(":")[1]
+        kind = {"n": "name", "f": "name", "t": "text", "l": "fullname"}.get(key[0]) or key.split(":")[1]
         times = [sightings[i].at for i in members]
         for position, j in enumerate(members):
-            if kind in ("phone", "email"):
+            if kind in ("phone", "email", "fullname"):
                 start = max(0, position - IDENTIFIER_LIMIT)
             else:
                 start = max(position - RECENT_LIMIT, bisect.bisect_left(times, times[position] - WINDOW, 0, position))
@@ -287,7 +325,7 @@ def train(sightings: Sequence[Sighting], *, where: str, version: str | None = No
     model = estimate_u(model, unrelated)
     # Identifiers are rare on chat channels: their u comes from random pairs of the sightings that
     # have one, or a few hundred thousand random pairs would hold no pair of two e-mails at all.
-    for kind in (IdKind.PHONE, IdKind.EMAIL):
+    for kind in COMPARED_IDS:
         having = [s for s in sightings if s.values(kind)]
         if len(having) > 1:
             model = _with_u_of(model, kind.value, estimate_u(model, _random_pairs(model, having, rng)))
@@ -298,6 +336,7 @@ def train(sightings: Sequence[Sighting], *, where: str, version: str | None = No
     ]
     model = combine(model, sessions)
     model = expectation_maximisation(replace(model, prior=START_PRIOR), unrelated, fixed_m=True)
+    model = with_term_frequencies(model, sightings)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     model = replace(
         model,
@@ -310,6 +349,29 @@ def train(sightings: Sequence[Sighting], *, where: str, version: str | None = No
         },
     )
     return Trained(model=model, sightings=n, pairs=len(every))
+
+
+def with_term_frequencies(model: Model, sightings: Sequence[Sighting]) -> Model:
+    """The name and text comparisons' tables of common values, from the sightings' own names and texts.
+
+    A value's frequency is its share of the messages that have such a value at all (a usable name, a
+    specific text): the chance that a random one of them agrees on it.
+    """
+    per_sighting: dict[str, list[tuple[str, ...]]] = {
+        "name": [name_terms(s.name) for s in sightings],
+        "text": [(t,) if (t := text_term(s.text)) else () for s in sightings],
+    }
+    comparisons = []
+    for comparison in model.comparisons:
+        rows = per_sighting.get(comparison.name)
+        if rows is None:
+            comparisons.append(comparison)
+            continue
+        whole = max(sum(1 for r in rows if r), 1)
+        counts = Counter(t for r in rows for t in r)
+        table = {value_key(v): n / whole for v, n in counts.items() if n >= TF_MIN_COUNT}
+        comparisons.append(replace(comparison, tf_table=table, tf_rare=(TF_MIN_COUNT - 1) / whole))
+    return replace(model, comparisons=tuple(comparisons))
 
 
 def _random_pairs(model: Model, sightings: Sequence[Sighting], rng: random.Random) -> Counter[Pattern]:
@@ -375,13 +437,36 @@ async def load_for(store: BaseStore) -> tuple[Model, str]:
     return default_model(), str(DEFAULT_MODEL)
 
 
+async def resolver_model(store: BaseStore, settings: ResolverSettings) -> tuple[Model, str]:
+    """The model the resolver scores with, read once at start-up, and where it came from.
+
+    ``STITCH_MODEL`` names a file; otherwise the store's own model, else the shipped one. A file that
+    is missing, corrupt or of another version is a ModelError naming it, unless the settings allow
+    falling back to the shipped model.
+    """
+    try:
+        if settings.model_path:
+            return load(settings.model_path), settings.model_path
+        return await load_for(store)
+    except ModelError as e:
+        if not settings.model_fallback:
+            raise
+        log.warning("model unusable, scoring with the shipped one", extra={"model": e.where, "reason": e.reason})
+        return default_model(), str(DEFAULT_MODEL)
+
+
 def describe(model: Model, *, where: str = "") -> str:
     """Each comparison's levels with m, u and weight, as ``stitch model show`` prints them."""
     source = f" from {where}" if where else ""
     lines = [f"model {model.version}{source}", f"prior λ {model.prior:.6g} (weight {model.prior_weight:+.3f})"]
     lines.extend(f"  {k}: {v}" for k, v in model.notes.items())
     for c in model.comparisons:
-        tf = " (term-frequency adjusted: " + ", ".join(sorted(c.tf_levels)) + ")" if c.tf else ""
+        tf = (
+            f" (term-frequency adjusted: {', '.join(sorted(c.tf_levels))}; {len(c.tf_table)} common values,"
+            f" any other {c.tf_rare:.3g})"
+            if c.tf
+            else ""
+        )
         lines.append(f"{c.name}{tf}")
         for lv in c.levels:
             if lv.null:

@@ -85,6 +85,7 @@ def test_a_sighting_pair_compares_as_the_resolver_does() -> None:
         "channel": "different",
         "phone": "null",
         "email": "null",
+        "username": "null",
     }
 
 
