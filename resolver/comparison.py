@@ -21,6 +21,12 @@ TEXT_NEAR_MIN = 85.0
 # A subject word counts as present in the other text when some word there is this alike (typos).
 WORD_MATCH_MIN = 75.0
 TEXT_LOOSE_MIN = 70.0
+# The same subject in other words ("Рассрочка есть? Хочу кровать 160х200" / "Кровать 160х200 можно в
+# рассрочку?"): at least this many subject words of the shorter text, and these shares of each side's
+# subject words, have a counterpart on the other side.
+TOPIC_MIN_WORDS = 3
+TOPIC_SHORTER_SHARE = 0.75
+TOPIC_LONGER_SHARE = 0.5
 
 # Time levels: the impatient customer writes everywhere within minutes.
 IMMEDIATE_S = 10 * 60
@@ -41,6 +47,7 @@ NAME_ORDER = (
 class TextLevel(StrEnum):
     SAME = "same"
     NEAR = "near"
+    TOPIC = "topic"  # the same subject words, reworded or with words added
     LOOSE = "loose"
     GENERIC = "generic"  # at least one side says nothing specific ("Актуально?")
     OTHER = "other"
@@ -134,24 +141,49 @@ def compare_text(a: str, b: str) -> tuple[TextLevel, float]:
     if not a or not b or is_generic_text(a) or is_generic_text(b):
         return TextLevel.GENERIC, 0.0
     similarity = text_similarity(text_key(a), text_key(b))
-    if similarity < TEXT_NEAR_MIN:
-        return (TextLevel.LOOSE if similarity >= TEXT_LOOSE_MIN else TextLevel.OTHER), similarity
-    # Templates differ in one slot word ("замена масла" / "замена колодок") yet score like typos do:
-    # the same question means every subject word has a counterpart on the other side.
-    missing = max(_unmatched_words(a, b), _unmatched_words(b, a))
-    if similarity >= TEXT_SAME_MIN and missing == 0:
-        return TextLevel.SAME, similarity
-    if missing <= 1:
+    near = False
+    if similarity >= TEXT_NEAR_MIN:
+        # Templates differ in one slot word ("замена масла" / "замена колодок") yet score like typos
+        # do: the same question means every subject word has a counterpart on the other side.
+        ours, theirs = _unmatched_words(a, b), _unmatched_words(b, a)
+        if similarity >= TEXT_SAME_MIN and max(ours, theirs) == 0:
+            return TextLevel.SAME, similarity
+        if ours == theirs == 1:
+            return TextLevel.NEAR, similarity  # one slot word swapped for another: a template's other question
+        near = max(ours, theirs) <= 1
+    # Words added to the same subject ("Повторю вопрос: ...") or the subject reworded: its own level,
+    # apart from a swapped slot word, because the two mean opposite things.
+    if _same_subject(a, b):
+        return TextLevel.TOPIC, similarity
+    if near:
         return TextLevel.NEAR, similarity
-    return TextLevel.LOOSE, similarity
+    return (TextLevel.LOOSE if similarity >= TEXT_LOOSE_MIN else TextLevel.OTHER), similarity
 
 
-def _unmatched_words(a: str, b: str) -> int:
+def _same_subject(a: str, b: str) -> bool:
+    """Most subject words of both texts have a counterpart on the other side, however worded."""
+    words_a, words_b = set(informative_tokens(a)), set(informative_tokens(b))
+    if min(len(words_a), len(words_b)) < TOPIC_MIN_WORDS:
+        return False
+    (shorter, short_text, long_text), (longer, *_) = sorted(
+        ((words_a, a, b), (words_b, b, a)), key=lambda side: len(side[0])
+    )
+    found = len(shorter) - _unmatched_words(short_text, long_text, unique=True)
+    found_back = len(longer) - _unmatched_words(long_text, short_text, unique=True)
+    return (
+        found >= TOPIC_MIN_WORDS
+        and found >= TOPIC_SHORTER_SHARE * len(shorter)
+        and found_back >= TOPIC_LONGER_SHARE * len(longer)
+    )
+
+
+def _unmatched_words(a: str, b: str, *, unique: bool = False) -> int:
     words_b = text_key(b).split()
     swapped_b = {swap_key(w) for w in words_b if len(w) >= MIN_SWAP_LEN}
+    words_a = informative_tokens(a)
     return sum(
         1
-        for word in informative_tokens(a)
+        for word in (set(words_a) if unique else words_a)
         if not any(fuzz.ratio(word, other) >= WORD_MATCH_MIN for other in words_b)
         and not (len(word) >= MIN_SWAP_LEN and swap_key(word) in swapped_b)  # "Huynadi" is "Hyundai"
     )

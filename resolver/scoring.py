@@ -106,6 +106,7 @@ LEVEL_WORDS: dict[tuple[str, str], str] = {
     ("name", NameMatch.DIFFERENT.value): "different names",
     ("text", TextLevel.SAME.value): "the same question",
     ("text", TextLevel.NEAR.value): "nearly the same question",
+    ("text", TextLevel.TOPIC.value): "the same subject in other words",
     ("text", TextLevel.LOOSE.value): "a similar question",
     ("text", TextLevel.OTHER.value): "different questions",
     ("time", TimeLevel.IMMEDIATE.value): "within 10 minutes",

@@ -138,7 +138,9 @@ def blank_model() -> Model:
         prior=0.5,
         comparisons=(
             _comparison("name", [*(n.value for n in names), MISMATCH, NameMatch.DIFFERENT.value, NULL]),
-            _comparison("text", [TextLevel.SAME, TextLevel.NEAR, TextLevel.LOOSE, TextLevel.OTHER, NULL]),
+            _comparison(
+                "text", [TextLevel.SAME, TextLevel.NEAR, TextLevel.TOPIC, TextLevel.LOOSE, TextLevel.OTHER, NULL]
+            ),
             _comparison("time", [TimeLevel.IMMEDIATE, TimeLevel.BURST, TimeLevel.CLOSE, TimeLevel.WINDOW]),
             _comparison("channel", ["different", "same"]),
             _comparison("phone", ["same", "different", NULL]),
@@ -437,6 +439,21 @@ async def load_for(store: BaseStore) -> tuple[Model, str]:
     return default_model(), str(DEFAULT_MODEL)
 
 
+def fits(model: Model, where: str) -> Model:
+    """The model, if it has every comparison and level the resolver reaches; else a ModelError."""
+    for blank in blank_model().comparisons:
+        try:
+            have = {level.name for level in model.comparison(blank.name).levels}
+        except KeyError:
+            raise ModelError(where, f"has no {blank.name} comparison; train it again (stitch model train)") from None
+        missing = [level.name for level in blank.levels if level.name not in have]
+        if missing:
+            raise ModelError(
+                where, f"{blank.name} has no level {', '.join(missing)}; train it again (stitch model train)"
+            )
+    return model
+
+
 async def resolver_model(store: BaseStore, settings: ResolverSettings) -> tuple[Model, str]:
     """The model the resolver scores with, read once at start-up, and where it came from.
 
@@ -446,8 +463,10 @@ async def resolver_model(store: BaseStore, settings: ResolverSettings) -> tuple[
     """
     try:
         if settings.model_path:
-            return load(settings.model_path), settings.model_path
-        return await load_for(store)
+            model, where = load(settings.model_path), settings.model_path
+        else:
+            model, where = await load_for(store)
+        return fits(model, where), where
     except ModelError as e:
         if not settings.model_fallback:
             raise

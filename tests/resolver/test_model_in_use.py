@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,11 @@ import pytest
 from app.cli import main
 from app.ingest import Pipeline
 from connectors.envelope import envelope_to_json
-from core.config import Settings
-from core.errors import ConfigError
+from core.config import ResolverSettings, Settings
+from core.errors import ConfigError, ModelError
 from core.records import MergeKind
+from resolver import model as fs
+from resolver import training
 from resolver.model import probability
 from resolver.scoring import PRIOR, weight_of
 from store.base import BaseStore
@@ -134,3 +137,17 @@ def test_graph_explain_shows_parts_that_add_up(tmp_path: Path, capsys: pytest.Ca
     assert len(parts) >= 4
     assert sum(parts) == pytest.approx(float(total[3]), abs=0.03)
     assert float(total[-1]) == pytest.approx(probability(float(total[3])), abs=1e-4)
+
+
+async def test_a_model_without_a_level_the_resolver_reaches_is_refused(store: BaseStore, tmp_path: Path) -> None:
+    shipped = training.default_model()
+    text = shipped.comparison("text")
+    older = replace(text, levels=tuple(lv for lv in text.levels if lv.name != "topic"))
+    path = tmp_path / "older.model.json"
+    fs.save(replace(shipped, comparisons=tuple(older if c.name == "text" else c for c in shipped.comparisons)), path)
+    settings = ResolverSettings(model_path=str(path))
+    with pytest.raises(ModelError) as caught:
+        await training.resolver_model(store, settings)
+    assert str(path) in str(caught.value) and "topic" in str(caught.value)
+    fallback = await training.resolver_model(store, replace(settings, model_fallback=True))
+    assert fallback == (shipped, str(training.DEFAULT_MODEL))
