@@ -266,7 +266,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         with listening(settings):
             result: int = run_demo(settings)
         return result
-    # Fail fast on a bad store URL or a refused Bitrix24 webhook, before binding the port.
+    # Fail fast on a bad store URL or model, or a refused Bitrix24 webhook, before binding the port.
     asyncio.run(_check_store(settings))
     if settings.bitrix24_webhook_url:
         from app.bitrix24 import preflight
@@ -495,8 +495,13 @@ async def _retention(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _check_store(settings: Settings) -> None:
+    from resolver.training import resolver_model
+
     store = await _opened(settings)
-    await store.close()
+    try:
+        await resolver_model(store, settings.resolver)  # a model that cannot be used: one line, no port bound
+    finally:
+        await store.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

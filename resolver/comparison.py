@@ -189,6 +189,17 @@ def _unmatched_words(a: str, b: str, *, unique: bool = False) -> int:
     )
 
 
+# Text and time are one comparison: the impatient customer repeats the question within minutes, so
+# closeness in time says much about the same question and little about two different ones (people
+# write within minutes of each other all day). Weighed apart they would count the burst twice.
+SOON_S = BURST_S
+
+
+def text_time_level(text: TextLevel, gap_s: float) -> str:
+    """The joint text-and-time level: the text level, then "soon" (within the window) or "later"."""
+    return f"{text.value}_{'soon' if gap_s <= SOON_S else 'later'}"
+
+
 def compare_time(a: datetime, b: datetime) -> tuple[TimeLevel, float]:
     gap = abs((a - b).total_seconds())
     if gap <= IMMEDIATE_S:

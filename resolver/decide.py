@@ -30,14 +30,15 @@ from resolver.comparison import (
     TextLevel,
     compare_name_sets,
     compare_text,
-    compare_time,
     names_disagree,
+    text_time_level,
 )
 from resolver.model import Model, probability
 from resolver.neighbourhood import Neighbourhood, PersonView
 from resolver.scoring import (
     MISMATCH,
     NULL,
+    WEIGHT_DIGITS,
     PairScore,
     evidence_of,
     frequencies,
@@ -244,9 +245,8 @@ def _identifier_link(
     their_names = view.names
     level = compare_name_sets(names, their_names)
     name = (MISMATCH if names_disagree(names, their_names) else NULL) if level is NameMatch.UNKNOWN else level.value
-    last = max((p.last_seen for p in view.profiles), default=message.received_at)
-    time_level, _ = compare_time(message.received_at, last)
-    levels = {c: "same" for c in match.kinds if c in model.names} | {"name": name, "time": time_level.value}
+    # No texts are compared here: an identifier links at any distance in time.
+    levels = {c: "same" for c in match.kinds if c in model.names} | {"name": name}
     ours = next((n for n in names if n), "")
     theirs = next((n for n in their_names if n), "")
     tf = frequencies(model, levels, names=(ours, theirs), text="")
@@ -348,7 +348,7 @@ def _corroborate(
     ]
     if not earlier or probability(max(earlier)) < settings.review_probability:
         return pair
-    bonus = CORROBORATION_FACTOR * max(0.0, max(earlier) - model.prior_weight)
+    bonus = round(CORROBORATION_FACTOR * max(0.0, max(earlier) - model.prior_weight), WEIGHT_DIGITS)
     note = Evidence(rule="corroboration", detail="the same person matched from another channel too", score=bonus)
     return replace(pair, weight=pair.weight + bonus, evidence=(*pair.evidence, note))
 
@@ -368,13 +368,10 @@ def score_pair(model: Model, message: Message, other: Profile, levels: PairLevel
     }
     if levels.name is not NameMatch.UNKNOWN:
         details["name"] = name_words(levels.name, [message.name], [other.name])
-    values = {
-        "text": {"similarity": f"{levels.similarity:.0f}"},
-        "time": {"seconds": f"{levels.gap_s:.0f}"},
-    }
+    values = {"text": {"similarity": f"{levels.similarity:.0f}", "seconds": f"{levels.gap_s:.0f}"}}
     evidence = evidence_of(score, details, values)
     return PairScore(
-        weight=score.weight,
+        weight=weight_of(evidence),
         evidence=evidence,
         named=levels.named,
         same_text=same_text,
@@ -419,11 +416,9 @@ def _namesakes(
             apart = f"{hours / 24:.0f} days" if hours >= 36 else f"{hours:.0f} hours"
             where = f"{channel_title(message.channel)} and {channel_title(other.channel)}"
             text, _ = compare_text(message.text, hit.text)
-            time, _ = compare_time(message.received_at, hit.at)
             reached = {
                 "name": NameMatch.EXACT.value if level is NameMatch.UNKNOWN else level.value,
-                "text": NULL if text is TextLevel.GENERIC else text.value,
-                "time": time.value,
+                "text": text_time_level(text, (message.received_at - hit.at).total_seconds()),
                 "channel": "different",
             }
             tf = frequencies(model, reached, names=(message.name, other.name), text=message.text)

@@ -78,6 +78,10 @@ class Comparison:
     # Frequencies of the common values (hashed, see ``value_key``) and the one taken for any other.
     tf_table: Mapping[str, float] = field(default_factory=dict)
     tf_rare: float = 0.0  # 0: a value not in the table keeps the level's own u
+    # The chance two random records agree on whatever value (the sum of squared frequencies). Set, an
+    # agreed value scales u by frequency / tf_mean instead of replacing it, so a level that also says
+    # something else (the same text *within the burst*) keeps that part of its u.
+    tf_mean: float = 0.0
 
     @property
     def tf(self) -> bool:
@@ -191,7 +195,8 @@ class Model:
             level = comparison.level(name)
             u = level.u
             if name in comparison.tf_levels and comparison.name in tf_u:
-                u = max(tf_u[comparison.name], comparison.tf_floor)
+                frequency = max(tf_u[comparison.name], comparison.tf_floor)
+                u = u * frequency / comparison.tf_mean if comparison.tf_mean else frequency
             weight = 0.0 if level.null else math.log2(level.m / u)
             parts.append(Part(comparison=comparison.name, level=name, weight=weight, m=level.m, u=u))
         prior = self.prior_weight
@@ -362,6 +367,7 @@ def to_json(model: Model) -> dict[str, Any]:
                 "tf_levels": sorted(c.tf_levels),
                 "tf_floor": c.tf_floor,
                 "tf_rare": c.tf_rare,
+                "tf_mean": c.tf_mean,
                 "tf_table": dict(sorted(c.tf_table.items())),
                 "levels": [{"name": lv.name, "m": lv.m, "u": lv.u, "null": lv.null} for lv in c.levels],
             }
@@ -384,6 +390,7 @@ def from_json(data: Any, where: str) -> Model:
                 tf_levels=frozenset(str(n) for n in c.get("tf_levels", [])),
                 tf_floor=float(c.get("tf_floor", TF_FLOOR)),
                 tf_rare=float(c.get("tf_rare", 0.0)),
+                tf_mean=float(c.get("tf_mean", 0.0)),
                 tf_table={str(k): float(v) for k, v in dict(c.get("tf_table", {})).items()},
                 levels=tuple(
                     Level(name=str(lv["name"]), m=float(lv["m"]), u=float(lv["u"]), null=bool(lv.get("null", False)))
@@ -413,7 +420,7 @@ def _check(model: Model, where: str) -> None:
         for lv in c.levels:
             if not lv.null and not (0.0 < lv.m <= 1.0 and 0.0 < lv.u <= 1.0):
                 raise ModelError(where, f"corrupt: {c.name} = {lv.name} has m {lv.m}, u {lv.u}")
-        frequencies = [c.tf_rare, *c.tf_table.values()]
+        frequencies = [c.tf_rare, c.tf_mean, *c.tf_table.values()]
         if not all(0.0 <= f <= 1.0 for f in frequencies):
             raise ModelError(where, f"corrupt: {c.name} has a term frequency outside 0..1")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from core.names import NameMatch
 from core.records import Evidence
-from resolver.comparison import PairLevels, TextLevel, TimeLevel, agreed_name_terms, text_term
+from resolver.comparison import PairLevels, TextLevel, agreed_name_terms, text_term, text_time_level
 from resolver.model import Model, Score, probability
 
 # The model's level for usable names that share nothing, and for nothing to compare.
@@ -22,6 +22,8 @@ MISMATCH = "mismatch"
 NULL = "null"
 # The prior has no words for managers (it is the same for every pair); `stitch graph explain` names it.
 PRIOR_DETAIL = ""
+# Weights are kept to this many decimals, so what is stored and shown adds up exactly as computed.
+WEIGHT_DIGITS = 3
 # Evidence rules that are parts of a match weight (a "conflict" or "rule" note weighs nothing).
 PRIOR = "prior"
 
@@ -49,8 +51,7 @@ def pair_levels(levels: PairLevels) -> dict[str, str]:
     """The model's level for each comparison a recent message pair makes (identifiers: not compared)."""
     return {
         "name": name_level(levels),
-        "text": NULL if levels.text is TextLevel.GENERIC else levels.text.value,
-        "time": levels.time.value,
+        "text": text_time_level(levels.text, levels.gap_s),
         "channel": "same" if levels.same_channel else "different",
     }
 
@@ -77,7 +78,7 @@ def evidence_of(
     score: Score, details: Mapping[str, str], values: Mapping[str, Mapping[str, str]]
 ) -> tuple[Evidence, ...]:
     """The prior and every non-null part, each with plain words and its weight."""
-    parts = [Evidence(rule=PRIOR, detail=PRIOR_DETAIL, score=score.prior)]
+    parts = [Evidence(rule=PRIOR, detail=PRIOR_DETAIL, score=round(score.prior, WEIGHT_DIGITS))]
     for part in score.parts:
         if part.weight == 0.0 and part.level == NULL:
             continue
@@ -85,7 +86,7 @@ def evidence_of(
             Evidence(
                 rule=part.comparison,
                 detail=details.get(part.comparison) or _words(part.comparison, part.level),
-                score=part.weight,
+                score=round(part.weight, WEIGHT_DIGITS),
                 values={
                     "level": part.level,
                     "m": f"{part.m:.4g}",
@@ -101,18 +102,19 @@ def weight_of(evidence: Iterable[Evidence]) -> float:
     return sum(e.score for e in evidence)
 
 
+TEXT_WORDS = {
+    TextLevel.SAME.value: "the same question",
+    TextLevel.NEAR.value: "a question one word apart",
+    TextLevel.TOPIC.value: "the same subject in other words",
+    TextLevel.LOOSE.value: "a similar question",
+    TextLevel.OTHER.value: "different questions",
+    TextLevel.GENERIC.value: "nothing specific said",
+}
 LEVEL_WORDS: dict[tuple[str, str], str] = {
     ("name", MISMATCH): "names that share nothing",
     ("name", NameMatch.DIFFERENT.value): "different names",
-    ("text", TextLevel.SAME.value): "the same question",
-    ("text", TextLevel.NEAR.value): "nearly the same question",
-    ("text", TextLevel.TOPIC.value): "the same subject in other words",
-    ("text", TextLevel.LOOSE.value): "a similar question",
-    ("text", TextLevel.OTHER.value): "different questions",
-    ("time", TimeLevel.IMMEDIATE.value): "within 10 minutes",
-    ("time", TimeLevel.BURST.value): "within 20 minutes",
-    ("time", TimeLevel.CLOSE.value): "within 30 minutes",
-    ("time", TimeLevel.WINDOW.value): "more than 30 minutes apart",
+    **{("text", f"{text}_soon"): f"{words}, within 20 minutes" for text, words in TEXT_WORDS.items()},
+    **{("text", f"{text}_later"): f"{words}, more than 20 minutes apart" for text, words in TEXT_WORDS.items()},
     ("channel", "same"): "two accounts on one channel",
     ("channel", "different"): "different channels",
     ("phone", "different"): "different phones",

@@ -37,15 +37,15 @@ from core.values import IdKind, Message
 from resolver.blocking import message_blocks
 from resolver.comparison import (
     TextLevel,
-    TimeLevel,
     compare_name_sets,
     compare_text,
-    compare_time,
     name_terms,
     names_disagree,
     text_term,
+    text_time_level,
 )
 from resolver.model import (
+    U_PSEUDO_COUNT,
     Comparison,
     Level,
     Model,
@@ -77,12 +77,13 @@ WINDOW = timedelta(minutes=30)
 # Earlier messages sharing an identifier compared at most (a shared office phone floods otherwise).
 IDENTIFIER_LIMIT = 20
 # EM sessions: the pairs of each kind of blocking key, leaving out what that key forces to agree (a
-# name or text key is only looked up within the time window, so time is forced too).
-# Time is estimated by the sessions whose keys do not force it: identifiers alone would see mostly
-# returning customers weeks apart, the same full name at any time sees the impatient ones too.
+# name or text key is only looked up within the time window, so the joint text-and-time comparison
+# is forced too).
+# Text and time are estimated by the sessions whose keys do not force them: identifiers alone would
+# see mostly returning customers weeks apart, the same full name at any time sees the impatient ones too.
 LEFT_OUT: dict[str, tuple[str, ...]] = {
-    "name": ("name", "time"),
-    "text": ("text", "time"),
+    "name": ("name", "text"),
+    "text": ("text",),
     "fullname": ("name",),
     "phone": ("phone",),
     "email": ("email",),
@@ -94,8 +95,14 @@ TF_MIN_COUNT = 3
 # Levels whose u is replaced by the agreed value's frequency.
 TF_LEVELS: dict[str, frozenset[str]] = {
     "name": frozenset({NameMatch.EXACT.value, NameMatch.GIVEN_ONLY.value}),
-    "text": frozenset({TextLevel.SAME.value, TextLevel.NEAR.value}),
+    "text": frozenset(f"{t.value}_{when}" for t in (TextLevel.SAME, TextLevel.NEAR) for when in ("soon", "later")),
 }
+# The joint text-and-time levels (resolver.comparison.text_time_level), best first.
+TEXT_LEVELS = tuple(
+    f"{text.value}_{when}"
+    for when in ("soon", "later")
+    for text in (TextLevel.SAME, TextLevel.NEAR, TextLevel.TOPIC, TextLevel.LOOSE, TextLevel.OTHER, TextLevel.GENERIC)
+)
 # Identifier kinds the chat model compares.
 COMPARED_IDS = (IdKind.PHONE, IdKind.EMAIL, IdKind.TELEGRAM_USERNAME)
 # Where EM for λ among random pairs starts.
@@ -138,10 +145,7 @@ def blank_model() -> Model:
         prior=0.5,
         comparisons=(
             _comparison("name", [*(n.value for n in names), MISMATCH, NameMatch.DIFFERENT.value, NULL]),
-            _comparison(
-                "text", [TextLevel.SAME, TextLevel.NEAR, TextLevel.TOPIC, TextLevel.LOOSE, TextLevel.OTHER, NULL]
-            ),
-            _comparison("time", [TimeLevel.IMMEDIATE, TimeLevel.BURST, TimeLevel.CLOSE, TimeLevel.WINDOW]),
+            _comparison("text", [*TEXT_LEVELS, NULL]),
             _comparison("channel", ["different", "same"]),
             _comparison("phone", ["same", "different", NULL]),
             _comparison("email", ["same", "different", NULL]),
@@ -167,11 +171,9 @@ def _identifier_level(ours: frozenset[str], theirs: frozenset[str]) -> str:
 def compare(a: Sighting, b: Sighting) -> dict[str, str]:
     """The level every chat comparison reaches for two sightings."""
     text, _ = compare_text(a.text, b.text)
-    time, _ = compare_time(a.at, b.at)
     return {
         "name": name_level(a.name, b.name),
-        "text": NULL if text is TextLevel.GENERIC else text.value,
-        "time": time.value,
+        "text": text_time_level(text, abs((a.at - b.at).total_seconds())),
         "channel": "same" if a.channel == b.channel else "different",
         "phone": _identifier_level(a.values(IdKind.PHONE), b.values(IdKind.PHONE)),
         "email": _identifier_level(a.values(IdKind.EMAIL), b.values(IdKind.EMAIL)),
@@ -325,6 +327,7 @@ def train(sightings: Sequence[Sighting], *, where: str, version: str | None = No
     rng = random.Random(SEED)
     unrelated = _random_pairs(model, sightings, rng)
     model = estimate_u(model, unrelated)
+    model = _text_time_u(model, unrelated)
     # Identifiers are rare on chat channels: their u comes from random pairs of the sightings that
     # have one, or a few hundred thousand random pairs would hold no pair of two e-mails at all.
     for kind in COMPARED_IDS:
@@ -372,7 +375,37 @@ def with_term_frequencies(model: Model, sightings: Sequence[Sighting]) -> Model:
         whole = max(sum(1 for r in rows if r), 1)
         counts = Counter(t for r in rows for t in r)
         table = {value_key(v): n / whole for v, n in counts.items() if n >= TF_MIN_COUNT}
-        comparisons.append(replace(comparison, tf_table=table, tf_rare=(TF_MIN_COUNT - 1) / whole))
+        # The text levels say "within the burst" too: a frequency scales their u rather than replacing it.
+        mean = sum((n / whole) ** 2 for n in counts.values()) if comparison.name == "text" else 0.0
+        comparisons.append(replace(comparison, tf_table=table, tf_rare=(TF_MIN_COUNT - 1) / whole, tf_mean=mean))
+    return replace(model, comparisons=tuple(comparisons))
+
+
+def _text_time_u(model: Model, random_pairs: Counter[Pattern]) -> Model:
+    """u of the joint text-and-time levels as the product of the text's and the time's own shares.
+
+    Two unrelated people's texts do not depend on when they wrote, so the product is their u; counted
+    directly, "the same question within the window" would rest on a handful of random pairs, some of
+    them one person's.
+    """
+    index = model.names.index("text")
+    texts: Counter[str] = Counter()
+    whens: Counter[str] = Counter()
+    for pattern, n in random_pairs.items():
+        text, _, when = pattern[index].rpartition("_")
+        if text:
+            texts[text] += n
+            whens[when] += n
+    comparison = model.comparisons[index]
+    names = [level.name.rpartition("_") for level in comparison.levels if not level.null]
+    text_total = sum(texts.values()) + U_PSEUDO_COUNT * len({t for t, _, _ in names})
+    when_total = sum(whens.values()) + U_PSEUDO_COUNT * len({w for _, _, w in names})
+    u = {
+        f"{t}_{w}": (texts[t] + U_PSEUDO_COUNT) / text_total * (whens[w] + U_PSEUDO_COUNT) / when_total
+        for t, _, w in names
+    }
+    comparisons = list(model.comparisons)
+    comparisons[index] = comparison.with_probabilities(u=u)
     return replace(model, comparisons=tuple(comparisons))
 
 

@@ -59,7 +59,7 @@ async def test_a_merge_keeps_weights_that_add_up_to_its_probability(pipeline: Pi
     (merge,) = [m for m in await store.merges() if m.kind is MergeKind.AUTO]
     assert merge.evidence[0].rule == PRIOR and merge.evidence[0].score < 0
     rules = {e.rule for e in merge.evidence}
-    assert {"name", "text", "time"} <= rules
+    assert {"name", "text", "channel"} <= rules
     assert probability(weight_of(merge.evidence)) >= pipeline.settings.resolver.merge_probability
 
 
@@ -131,10 +131,10 @@ def test_graph_explain_shows_parts_that_add_up(tmp_path: Path, capsys: pytest.Ca
     assert main(["graph", "explain", "--store", f"sqlite:///{db}", "telegram:81", "avito:82"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert any("match probability" in line for line in out)
-    parts = [float(line.split()[-1]) for line in out if line.strip().startswith(("prior", "name", "text", "time"))]
+    parts = [float(line.split()[-1]) for line in out if line.strip().startswith(("prior", "name", "text"))]
     parts += [float(line.split()[-1]) for line in out if line.strip().startswith("channel")]
     total = next(line for line in out if "= match weight" in line).split()
-    assert len(parts) >= 4
+    assert len(parts) >= 3
     assert sum(parts) == pytest.approx(float(total[3]), abs=0.03)
     assert float(total[-1]) == pytest.approx(probability(float(total[3])), abs=1e-4)
 
@@ -142,12 +142,12 @@ def test_graph_explain_shows_parts_that_add_up(tmp_path: Path, capsys: pytest.Ca
 async def test_a_model_without_a_level_the_resolver_reaches_is_refused(store: BaseStore, tmp_path: Path) -> None:
     shipped = training.default_model()
     text = shipped.comparison("text")
-    older = replace(text, levels=tuple(lv for lv in text.levels if lv.name != "topic"))
+    older = replace(text, levels=tuple(lv for lv in text.levels if lv.name != "topic_soon"))
     path = tmp_path / "older.model.json"
     fs.save(replace(shipped, comparisons=tuple(older if c.name == "text" else c for c in shipped.comparisons)), path)
     settings = ResolverSettings(model_path=str(path))
     with pytest.raises(ModelError) as caught:
         await training.resolver_model(store, settings)
-    assert str(path) in str(caught.value) and "topic" in str(caught.value)
+    assert str(path) in str(caught.value) and "topic_soon" in str(caught.value)
     fallback = await training.resolver_model(store, replace(settings, model_fallback=True))
     assert fallback == (shipped, str(training.DEFAULT_MODEL))
