@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
@@ -165,28 +167,37 @@ def _same_subject(a: str, b: str) -> bool:
     words_a, words_b = set(informative_tokens(a)), set(informative_tokens(b))
     if min(len(words_a), len(words_b)) < TOPIC_MIN_WORDS:
         return False
-    (shorter, short_text, long_text), (longer, *_) = sorted(
-        ((words_a, a, b), (words_b, b, a)), key=lambda side: len(side[0])
-    )
-    found = len(shorter) - _unmatched_words(short_text, long_text, unique=True)
-    found_back = len(longer) - _unmatched_words(long_text, short_text, unique=True)
-    return (
-        found >= TOPIC_MIN_WORDS
-        and found >= TOPIC_SHORTER_SHARE * len(shorter)
-        and found_back >= TOPIC_LONGER_SHARE * len(longer)
-    )
+    (shorter, long_text), (longer, short_text) = sorted(((words_a, b), (words_b, a)), key=lambda s: len(s[0]))
+    # Most pairs share little: stop counting as soon as too many words have no counterpart.
+    need = max(TOPIC_MIN_WORDS, math.ceil(TOPIC_SHORTER_SHARE * len(shorter)))
+    if len(shorter) - _unmatched_count(shorter, long_text, limit=len(shorter) - need) < need:
+        return False
+    need_back = math.ceil(TOPIC_LONGER_SHARE * len(longer))
+    return len(longer) - _unmatched_count(longer, short_text, limit=len(longer) - need_back) >= need_back
 
 
 def _unmatched_words(a: str, b: str, *, unique: bool = False) -> int:
-    words_b = text_key(b).split()
-    swapped_b = {swap_key(w) for w in words_b if len(w) >= MIN_SWAP_LEN}
     words_a = informative_tokens(a)
-    return sum(
-        1
-        for word in (set(words_a) if unique else words_a)
-        if not any(fuzz.ratio(word, other) >= WORD_MATCH_MIN for other in words_b)
-        and not (len(word) >= MIN_SWAP_LEN and swap_key(word) in swapped_b)  # "Huynadi" is "Hyundai"
-    )
+    return _unmatched_count(set(words_a) if unique else words_a, b)
+
+
+def _unmatched_count(words: Iterable[str], b: str, *, limit: int | None = None) -> int:
+    """Words without a counterpart in text ``b``; counting stops once past ``limit``."""
+    words_b = text_key(b).split()
+    exact = set(words_b)
+    swapped_b = {swap_key(w) for w in words_b if len(w) >= MIN_SWAP_LEN}
+    missing = 0
+    for word in words:
+        if word in exact:
+            continue
+        if any(fuzz.ratio(word, other) >= WORD_MATCH_MIN for other in words_b):
+            continue
+        if len(word) >= MIN_SWAP_LEN and swap_key(word) in swapped_b:  # "Huynadi" is "Hyundai"
+            continue
+        missing += 1
+        if limit is not None and missing > limit:
+            break
+    return missing
 
 
 # Text and time are one comparison: the impatient customer repeats the question within minutes, so
@@ -291,6 +302,7 @@ def name_terms(raw: str) -> tuple[str, ...]:
     return ("x:" + "|".join(parsed.tokens), *sorted("g:" + g for g in parsed.given))
 
 
+@lru_cache(maxsize=65536)
 def agreed_name_terms(a: str, b: str) -> tuple[str, ...]:
     """What two agreeing names share: the whole name when it is the same, else the given names both
     carry (or, for a name we do not know, the word both carry)."""
@@ -303,6 +315,7 @@ def agreed_name_terms(a: str, b: str) -> tuple[str, ...]:
     return tuple(shared) or tuple(sorted("x:" + t for t in set(x.tokens) & set(y.tokens)))
 
 
+@lru_cache(maxsize=65536)
 def text_term(text: str) -> str:
     """The value a text counts as for term frequencies: its subject words, in order of the alphabet."""
     if not text or is_generic_text(text):

@@ -33,7 +33,7 @@ from resolver.comparison import (
     names_disagree,
     text_time_level,
 )
-from resolver.model import Model, probability
+from resolver.model import Model, Score, probability
 from resolver.neighbourhood import Neighbourhood, PersonView
 from resolver.scoring import (
     MISMATCH,
@@ -291,11 +291,12 @@ def _evidence_links(
     for pair in hood.pairs:
         if pair.root in roots or pair.root in members:
             continue
-        score = score_pair(model, message, pair.other, pair.levels)
         if pair.levels.same_text:
             same_text_roots.add(pair.root)
-        if score.probability >= settings.review_probability:
-            edges.append(Edge(other=pair.other.key, score=score.weight, evidence=score.evidence))
+        if pair_probability(model, message, pair.other, pair.levels) < settings.review_probability:
+            continue  # never a link, an edge or a suggestion: no evidence to write down
+        score = score_pair(model, message, pair.other, pair.levels)
+        edges.append(Edge(other=pair.other.key, score=score.weight, evidence=score.evidence))
         if pair.root not in best or score.weight > best[pair.root].weight:
             best[pair.root] = score
     ours = {p.key for v in group.views for p in v.profiles} - {message.profile_key}
@@ -353,11 +354,23 @@ def _corroborate(
     return replace(pair, weight=pair.weight + bonus, evidence=(*pair.evidence, note))
 
 
+def _weigh(model: Model, message: Message, other: Profile, levels: PairLevels) -> Score:
+    reached = pair_levels(levels)
+    return model.score(reached, frequencies(model, reached, names=(message.name, other.name), text=message.text))
+
+
+def pair_probability(model: Model, message: Message, other: Profile, levels: PairLevels) -> float:
+    """The match probability of a recent pair, without writing its evidence down (most pairs are
+    compared only to be dismissed)."""
+    score = _weigh(model, message, other, levels)
+    weight = round(score.prior, WEIGHT_DIGITS) + sum(round(p.weight, WEIGHT_DIGITS) for p in score.parts)
+    return probability(weight)
+
+
 def score_pair(model: Model, message: Message, other: Profile, levels: PairLevels) -> PairScore:
     """The match weight of a recent message of `other` and `message` coming from one person."""
     same_text = levels.text in (TextLevel.SAME, TextLevel.NEAR)
-    reached = pair_levels(levels)
-    score = model.score(reached, frequencies(model, reached, names=(message.name, other.name), text=message.text))
+    score = _weigh(model, message, other, levels)
     details = {
         "text": (
             f"same question on {channel_title(message.channel)} and {channel_title(other.channel)}"

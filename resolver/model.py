@@ -29,6 +29,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,7 @@ class Model:
         return tuple(levels.get(c.name) or _null_name(c) for c in self.comparisons)
 
 
+@lru_cache(maxsize=65536)
 def value_key(value: str) -> str:
     """The key of a value in a term-frequency table: a short hash, so a model file holds no names or texts."""
     return hashlib.blake2b(value.encode("utf-8"), digest_size=8).hexdigest()

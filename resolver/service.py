@@ -19,7 +19,7 @@ from core.records import Evidence, MergeKind, MergeRecord, Person, Profile, Rece
 from core.values import Message
 from resolver.blocking import FULL_NAME_SPAN, message_blocks
 from resolver.comparison import PairLevels
-from resolver.decide import CHANNEL_TITLES, Decision, decide, describe_identifier, score_pair
+from resolver.decide import CHANNEL_TITLES, Decision, decide, describe_identifier, pair_probability
 from resolver.merge import Merger, new_id
 from resolver.model import Model
 from resolver.neighbourhood import Neighbourhood, read_neighbourhood
@@ -88,7 +88,7 @@ class Resolver:
 
         def worth(levels: PairLevels, other: Profile) -> bool:
             # Only a candidate that could reach the review queue is worth reading its person for.
-            return score_pair(model, message, other, levels).probability >= review
+            return pair_probability(model, message, other, levels) >= review
 
         hood = await read_neighbourhood(self.store, message, self.window, worth)
         decision = decide(message, hood, self.settings, model)
