@@ -213,11 +213,10 @@ def _identifier_links(
                 # Agreeing names, or a typed number equal to one a channel verified: the returning
                 # customer of every CRM's duplicate control, at any distance in time.
                 merge = True
-                rule = (
-                    "a typed identifier equal to a verified one"
-                    if level is NameMatch.UNKNOWN
-                    else ("the same identifier with names that agree")
-                )
+                if level is NameMatch.UNKNOWN:
+                    rule = "a typed identifier equal to a verified one"
+                else:
+                    rule = "the same identifier with names that agree"
             match = found.setdefault(root, _IdentifierMatch())
             comparison = ID_COMPARISONS.get(IdKind(kind), kind) if kind in set(IdKind) else kind
             match.kinds.setdefault(comparison, describe_identifier(ident))
