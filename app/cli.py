@@ -178,7 +178,9 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
             queue = RedisStreamQueue(store, settings.worker)
             summary = await enqueue_files(Pipeline(store, settings), queue, args.files)
         else:
-            summary = await replay(Pipeline(store, settings), args.files, progress=False if args.no_progress else None)
+            pipeline = Pipeline(store, settings)
+            await pipeline.resolver.load_model()  # a model that cannot be used stops here, in one line
+            summary = await replay(pipeline, args.files, progress=False if args.no_progress else None)
     finally:
         await store.close()
     print(json.dumps(summary.as_dict()) if args.json else summary.render())
@@ -235,6 +237,7 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
             )
         queue = RedisStreamQueue(store, settings.worker)
         pipeline = Pipeline(store, settings)
+        await pipeline.resolver.load_model()
         pipeline.observers.append(queue.feed_writer())
         worker = StreamWorker(pipeline, queue, name=args.name)
         stop = asyncio.Event()
@@ -270,7 +273,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         with listening(settings):
             result: int = run_demo(settings)
         return result
-    # Fail fast on a bad store URL or a refused Bitrix24 webhook, before binding the port.
+    # Fail fast on a bad store URL or model, or a refused Bitrix24 webhook, before binding the port.
     asyncio.run(_check_store(settings))
     if settings.bitrix24_webhook_url:
         from app.bitrix24 import preflight
@@ -520,8 +523,13 @@ async def _retention(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _check_store(settings: Settings) -> None:
+    from resolver.training import resolver_model
+
     store = await _opened(settings)
-    await store.close()
+    try:
+        await resolver_model(store, settings.resolver)  # a model that cannot be used: one line, no port bound
+    finally:
+        await store.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -102,6 +102,7 @@ def create_app(settings: Settings, store: BaseStore | None = None) -> web.Applic
         )
         await app[STORE].open()
         app[PIPELINE] = Pipeline(app[STORE], settings)
+        await app[PIPELINE].resolver.load_model()  # a model that cannot be used stops start-up
         app[PROCESSOR] = queue_for(app[STORE], app[PIPELINE], settings)
         _plug_probes(app, app[PROCESSOR])
         await app[PROCESSOR].start()

@@ -6,6 +6,7 @@ Stitch reads `os.environ`.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,9 +16,12 @@ from core.errors import ConfigError
 DEFAULT_STORE = "sqlite:///stitch.db"
 DEMO_STORE = "sqlite:///stitch-demo.db"  # `stitch serve --demo` never plays into real customers' store
 
-# Resolver defaults; bench/accuracy.py measured them (README, "Accuracy").
-MERGE_SCORE = 12.0  # evidence at or above this merges automatically
-REVIEW_SCORE = 6.0  # evidence at or above this (and below MERGE_SCORE) goes to the review queue
+# Resolver defaults; bench/accuracy.py measured them (README, "Accuracy"). Match probabilities of
+# the match-weight model (resolver/model.py): prior plus the weights of the levels a pair reached.
+MERGE_PROBABILITY = 0.98  # a link at or above this merges automatically
+REVIEW_PROBABILITY = 0.5  # at or above this (and below MERGE_PROBABILITY) it goes to the review queue
+# Thresholds that were hand-set scores before the model decided; set, they fail with their successor's name.
+REPLACED = {"STITCH_MERGE_SCORE": "STITCH_MERGE_PROBABILITY", "STITCH_REVIEW_SCORE": "STITCH_REVIEW_PROBABILITY"}
 TIME_WINDOW_S = 30 * 60  # how far apart two messages may be to count as the same burst
 MAX_PROFILES = 12  # a person this large grows only through review
 
@@ -84,6 +88,31 @@ def _positive(value: float, key: str) -> float:
     return value
 
 
+def _probability(env: Mapping[str, str], key: str, default: float) -> float:
+    value = _float(env, key, default)
+    if not 0.0 < value < 1.0:
+        raise ConfigError(key, f"expected a match probability between 0 and 1 (such as 0.999), got {value!r}")
+    return value
+
+
+def _resolver(e: Mapping[str, str]) -> ResolverSettings:
+    for old, new in REPLACED.items():
+        if e.get(old):
+            raise ConfigError(old, f"replaced by {new}, a match probability between 0 and 1 (README, Configuration)")
+    merge = _probability(e, "STITCH_MERGE_PROBABILITY", MERGE_PROBABILITY)
+    review = _probability(e, "STITCH_REVIEW_PROBABILITY", REVIEW_PROBABILITY)
+    if review > merge:
+        raise ConfigError("STITCH_REVIEW_PROBABILITY", f"{review} is above STITCH_MERGE_PROBABILITY {merge}")
+    return ResolverSettings(
+        merge_probability=merge,
+        review_probability=review,
+        time_window_s=_int(e, "STITCH_TIME_WINDOW_S", TIME_WINDOW_S),
+        max_profiles=_int(e, "STITCH_MAX_PROFILES", MAX_PROFILES),
+        model_path=e.get("STITCH_MODEL", ""),
+        model_fallback=_bool(e, "STITCH_MODEL_FALLBACK", False),
+    )
+
+
 def _days(env: Mapping[str, str], key: str) -> int:
     days = _int(env, key, 0)
     if days < 0:
@@ -131,10 +160,20 @@ class InboxSettings:
 class ResolverSettings:
     """Thresholds the resolver reads; defaults are the measured ones (see bench/)."""
 
-    merge_score: float = MERGE_SCORE
-    review_score: float = REVIEW_SCORE
+    merge_probability: float = MERGE_PROBABILITY
+    review_probability: float = REVIEW_PROBABILITY
     time_window_s: int = TIME_WINDOW_S
     max_profiles: int = MAX_PROFILES
+    # A model file to score with instead of the store's own (or the shipped one, if the store has none).
+    model_path: str = ""
+    # A model file that is missing, corrupt or of another version: fall back to the shipped model
+    # (with a warning) instead of refusing to start.
+    model_fallback: bool = False
+
+    @property
+    def merge_score(self) -> float:
+        """The merge threshold as a match weight in bits, the unit evidence links are stored in."""
+        return math.log2(self.merge_probability / (1.0 - self.merge_probability))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,12 +282,7 @@ class Settings:
             retention_sweep_s=_positive(
                 _float(e, "STITCH_RETENTION_SWEEP_S", RETENTION_SWEEP_S), "STITCH_RETENTION_SWEEP_S"
             ),
-            resolver=ResolverSettings(
-                merge_score=_float(e, "STITCH_MERGE_SCORE", MERGE_SCORE),
-                review_score=_float(e, "STITCH_REVIEW_SCORE", REVIEW_SCORE),
-                time_window_s=_int(e, "STITCH_TIME_WINDOW_S", TIME_WINDOW_S),
-                max_profiles=_int(e, "STITCH_MAX_PROFILES", MAX_PROFILES),
-            ),
+            resolver=_resolver(e),
             worker=WorkerSettings(
                 concurrency=_int(e, "STITCH_WORKER_CONCURRENCY", 4),
                 claim_idle_s=_float(e, "STITCH_CLAIM_IDLE_S", 60.0),

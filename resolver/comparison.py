@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
@@ -21,6 +23,12 @@ TEXT_NEAR_MIN = 85.0
 # A subject word counts as present in the other text when some word there is this alike (typos).
 WORD_MATCH_MIN = 75.0
 TEXT_LOOSE_MIN = 70.0
+# The same subject in other words ("Рассрочка есть? Хочу кровать 160х200" / "Кровать 160х200 можно в
+# рассрочку?"): at least this many subject words of the shorter text, and these shares of each side's
+# subject words, have a counterpart on the other side.
+TOPIC_MIN_WORDS = 3
+TOPIC_SHORTER_SHARE = 0.75
+TOPIC_LONGER_SHARE = 0.5
 
 # Time levels: the impatient customer writes everywhere within minutes.
 IMMEDIATE_S = 10 * 60
@@ -41,6 +49,7 @@ NAME_ORDER = (
 class TextLevel(StrEnum):
     SAME = "same"
     NEAR = "near"
+    TOPIC = "topic"  # the same subject words, reworded or with words added
     LOOSE = "loose"
     GENERIC = "generic"  # at least one side says nothing specific ("Актуально?")
     OTHER = "other"
@@ -134,27 +143,72 @@ def compare_text(a: str, b: str) -> tuple[TextLevel, float]:
     if not a or not b or is_generic_text(a) or is_generic_text(b):
         return TextLevel.GENERIC, 0.0
     similarity = text_similarity(text_key(a), text_key(b))
-    if similarity < TEXT_NEAR_MIN:
-        return (TextLevel.LOOSE if similarity >= TEXT_LOOSE_MIN else TextLevel.OTHER), similarity
-    # Templates differ in one slot word ("замена масла" / "замена колодок") yet score like typos do:
-    # the same question means every subject word has a counterpart on the other side.
-    missing = max(_unmatched_words(a, b), _unmatched_words(b, a))
-    if similarity >= TEXT_SAME_MIN and missing == 0:
-        return TextLevel.SAME, similarity
-    if missing <= 1:
+    near = False
+    if similarity >= TEXT_NEAR_MIN:
+        # Templates differ in one slot word ("замена масла" / "замена колодок") yet score like typos
+        # do: the same question means every subject word has a counterpart on the other side.
+        ours, theirs = _unmatched_words(a, b), _unmatched_words(b, a)
+        if similarity >= TEXT_SAME_MIN and max(ours, theirs) == 0:
+            return TextLevel.SAME, similarity
+        if ours == theirs == 1:
+            return TextLevel.NEAR, similarity  # one slot word swapped for another: a template's other question
+        near = max(ours, theirs) <= 1
+    # Words added to the same subject ("Повторю вопрос: ...") or the subject reworded: its own level,
+    # apart from a swapped slot word, because the two mean opposite things.
+    if _same_subject(a, b):
+        return TextLevel.TOPIC, similarity
+    if near:
         return TextLevel.NEAR, similarity
-    return TextLevel.LOOSE, similarity
+    return (TextLevel.LOOSE if similarity >= TEXT_LOOSE_MIN else TextLevel.OTHER), similarity
 
 
-def _unmatched_words(a: str, b: str) -> int:
+def _same_subject(a: str, b: str) -> bool:
+    """Most subject words of both texts have a counterpart on the other side, however worded."""
+    words_a, words_b = set(informative_tokens(a)), set(informative_tokens(b))
+    if min(len(words_a), len(words_b)) < TOPIC_MIN_WORDS:
+        return False
+    (shorter, long_text), (longer, short_text) = sorted(((words_a, b), (words_b, a)), key=lambda s: len(s[0]))
+    # Most pairs share little: stop counting as soon as too many words have no counterpart.
+    need = max(TOPIC_MIN_WORDS, math.ceil(TOPIC_SHORTER_SHARE * len(shorter)))
+    if len(shorter) - _unmatched_count(shorter, long_text, limit=len(shorter) - need) < need:
+        return False
+    need_back = math.ceil(TOPIC_LONGER_SHARE * len(longer))
+    return len(longer) - _unmatched_count(longer, short_text, limit=len(longer) - need_back) >= need_back
+
+
+def _unmatched_words(a: str, b: str, *, unique: bool = False) -> int:
+    words_a = informative_tokens(a)
+    return _unmatched_count(set(words_a) if unique else words_a, b)
+
+
+def _unmatched_count(words: Iterable[str], b: str, *, limit: int | None = None) -> int:
+    """Words without a counterpart in text ``b``; counting stops once past ``limit``."""
     words_b = text_key(b).split()
+    exact = set(words_b)
     swapped_b = {swap_key(w) for w in words_b if len(w) >= MIN_SWAP_LEN}
-    return sum(
-        1
-        for word in informative_tokens(a)
-        if not any(fuzz.ratio(word, other) >= WORD_MATCH_MIN for other in words_b)
-        and not (len(word) >= MIN_SWAP_LEN and swap_key(word) in swapped_b)  # "Huynadi" is "Hyundai"
-    )
+    missing = 0
+    for word in words:
+        if word in exact:
+            continue
+        if any(fuzz.ratio(word, other) >= WORD_MATCH_MIN for other in words_b):
+            continue
+        if len(word) >= MIN_SWAP_LEN and swap_key(word) in swapped_b:  # "Huynadi" is "Hyundai"
+            continue
+        missing += 1
+        if limit is not None and missing > limit:
+            break
+    return missing
+
+
+# Text and time are one comparison: the impatient customer repeats the question within minutes, so
+# closeness in time says much about the same question and little about two different ones (people
+# write within minutes of each other all day). Weighed apart they would count the burst twice.
+SOON_S = BURST_S
+
+
+def text_time_level(text: TextLevel, gap_s: float) -> str:
+    """The joint text-and-time level: the text level, then "soon" (within the window) or "later"."""
+    return f"{text.value}_{'soon' if gap_s <= SOON_S else 'later'}"
 
 
 def compare_time(a: datetime, b: datetime) -> tuple[TimeLevel, float]:
@@ -235,3 +289,35 @@ def _one_edit_apart(a: PersonName, b: PersonName) -> bool:
             if OSA.distance(x, y) == 1:
                 return True
     return False
+
+
+# -- the values a comparison agreed on, for term frequencies -----------------------------------------------
+
+
+def name_terms(raw: str) -> tuple[str, ...]:
+    """The values a name counts as for term frequencies: the whole name and each given name in it."""
+    parsed = parse_name(raw)
+    if not parsed.usable:
+        return ()
+    return ("x:" + "|".join(parsed.tokens), *sorted("g:" + g for g in parsed.given))
+
+
+@lru_cache(maxsize=65536)
+def agreed_name_terms(a: str, b: str) -> tuple[str, ...]:
+    """What two agreeing names share: the whole name when it is the same, else the given names both
+    carry (or, for a name we do not know, the word both carry)."""
+    x, y = parse_name(a), parse_name(b)
+    if not x.usable or not y.usable:
+        return ()
+    if x.tokens == y.tokens:
+        return ("x:" + "|".join(x.tokens),)
+    shared = sorted("g:" + g for g in x.given & y.given)
+    return tuple(shared) or tuple(sorted("x:" + t for t in set(x.tokens) & set(y.tokens)))
+
+
+@lru_cache(maxsize=65536)
+def text_term(text: str) -> str:
+    """The value a text counts as for term frequencies: its subject words, in order of the alphabet."""
+    if not text or is_generic_text(text):
+        return ""
+    return "|".join(sorted(set(informative_tokens(text))))

@@ -16,7 +16,7 @@ the strongest evidence and a suggestion explains the conflict to a reviewer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from core.config import ResolverSettings
@@ -25,18 +25,25 @@ from core.phones import mask_email, mask_phone
 from core.records import Evidence, Profile
 from core.values import Channel, IdKind, Message, Provenance
 from resolver.blocking import full_name_keys
-from resolver.comparison import PairLevels, TextLevel, compare_name_sets, names_disagree
+from resolver.comparison import (
+    PairLevels,
+    TextLevel,
+    compare_name_sets,
+    compare_text,
+    names_disagree,
+    text_time_level,
+)
+from resolver.model import Model, Score, probability
 from resolver.neighbourhood import Neighbourhood, PersonView
 from resolver.scoring import (
-    CORROBORATION_FACTOR,
-    IDENTIFIER_WEIGHTS,
-    NAME_MISMATCH_WEIGHT,
-    NAME_WEIGHTS,
-    SAME_CHANNEL_WEIGHT,
-    TEXT_WEIGHTS,
-    TIME_WEIGHTS,
+    MISMATCH,
+    NULL,
+    WEIGHT_DIGITS,
     PairScore,
-    total,
+    evidence_of,
+    frequencies,
+    pair_levels,
+    weight_of,
 )
 
 # Name levels strong enough to merge through an identifier already known to be shared.
@@ -45,8 +52,12 @@ STRONG_NAMES = frozenset({NameMatch.EXACT, NameMatch.EQUIVALENT})
 AGREEING_NAMES = frozenset(
     {NameMatch.EXACT, NameMatch.EQUIVALENT, NameMatch.INITIAL, NameMatch.FUZZY, NameMatch.GIVEN_ONLY}
 )
-# Score of an exact-identifier suggestion (shown in the review queue; above any evidence score).
-IDENTIFIER_SUGGESTION_SCORE = 20.0
+# The model's comparison for each kind of identifier.
+ID_COMPARISONS = {IdKind.PHONE: "phone", IdKind.EMAIL: "email", IdKind.TELEGRAM_USERNAME: "username"}
+# Share of an earlier link's evidence (beyond the prior) from another of our profiles to the same
+# candidate that is added: the second channel matching the same person again is new evidence, but
+# not independent of the first (the customer asked the same question).
+CORROBORATION_FACTOR = 0.5
 
 CHANNEL_TITLES = {
     Channel.TELEGRAM: "Telegram",
@@ -59,11 +70,18 @@ CHANNEL_TITLES = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Link:
-    """A person the message should join (or be reviewed against), with the evidence."""
+    """A person the message should join (or be reviewed against), with the evidence.
+
+    ``score`` is the match weight in bits: the evidence's scores (the prior among them) summed.
+    """
 
     root: str
     evidence: tuple[Evidence, ...]
     score: float
+
+    @property
+    def probability(self) -> float:
+        return probability(self.score)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +89,7 @@ class Edge:
     """Evidence between the message's profile and another profile, kept for later corroboration."""
 
     other: str
-    score: float
+    score: float  # match weight in bits
     evidence: tuple[Evidence, ...]
 
 
@@ -104,7 +122,7 @@ class _Group:
         return next((v for v in self.views if v.keeps_apart(view)), None)
 
 
-def decide(message: Message, hood: Neighbourhood, settings: ResolverSettings) -> Decision:
+def decide(message: Message, hood: Neighbourhood, settings: ResolverSettings, model: Model) -> Decision:
     own = [hood.person] if hood.person else []
     group = _Group(
         views=list(own),
@@ -112,12 +130,12 @@ def decide(message: Message, hood: Neighbourhood, settings: ResolverSettings) ->
         size=(len(hood.person.profiles) if hood.person else 0) + (0 if hood.profile else 1),
     )
     shared: dict[str, str] = {}
-    merges, suggestions = _identifier_links(message, hood, group, settings, shared)
+    merges, suggestions = _identifier_links(message, hood, group, settings, model, shared)
     _settle(group, hood, merges, suggestions, settings)
     edges: list[Edge] = []
-    merges, suggestions = _evidence_links(message, hood, group, settings, edges)
+    merges, suggestions = _evidence_links(message, hood, group, settings, model, edges)
     _settle(group, hood, merges, suggestions, settings)
-    _settle(group, hood, {}, _namesakes(message, hood, group, settings), settings)
+    _settle(group, hood, {}, _namesakes(message, hood, group, settings, model), settings)
     return Decision(
         merges=tuple(group.merges.values()),
         suggestions=tuple(s for r, s in group.suggestions.items() if r not in group.roots),
@@ -129,12 +147,28 @@ def decide(message: Message, hood: Neighbourhood, settings: ResolverSettings) ->
 # -- pass 1: exact identifiers -------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _IdentifierMatch:
+    """What the identifiers shared with one person say, before it is weighed."""
+
+    kinds: dict[str, str] = field(default_factory=dict)  # model comparison -> describe_identifier words
+    values: dict[str, str] = field(default_factory=dict)  # model comparison -> the identifier key
+    merge: bool = False
+    rule: str = ""  # why the rules merge (or only suggest) whatever the weight
+
+
 def _identifier_links(
-    message: Message, hood: Neighbourhood, group: _Group, settings: ResolverSettings, shared: dict[str, str]
+    message: Message,
+    hood: Neighbourhood,
+    group: _Group,
+    settings: ResolverSettings,
+    model: Model,
+    shared: dict[str, str],
 ) -> tuple[dict[str, Link], dict[str, Link]]:
+    """Exact identifiers decide by rule, because the rules guard what no weight sees (an office line, a
+    business account, a number inside a text); the model weighs the link for ordering and review."""
     provenance = {i.key: i.provenance for i in message.identifiers}
-    merges: dict[str, list[Evidence]] = {}
-    suggestions: dict[str, list[Evidence]] = {}
+    found: dict[str, _IdentifierMatch] = {}
     names = group.names
     for ident, keys in hood.by_identifier.items():
         kind = ident.partition(":")[0]
@@ -146,51 +180,86 @@ def _identifier_links(
             theirs_verified = any(k in verified for k in keys if hood.root_of.get(k) == root)
             typed = not ours_verified or not theirs_verified
             level = compare_name_sets(names, their_names)
-            evidence = [_identifier_evidence(ident, ours_verified and theirs_verified)]
-            if level is not NameMatch.UNKNOWN:
-                evidence.append(name_evidence(level, names, their_names))
+            rule = ""
             if ident in shared or ident in hood.shared:
-                target = merges if level in STRONG_NAMES else suggestions
+                merge = level in STRONG_NAMES
+                rule = "a shared identifier with the same full name" if merge else "a shared identifier"
             elif kind == IdKind.TELEGRAM_USERNAME:
                 # The user id is the account; a username is released and taken again by someone else,
                 # so on another account it is evidence that needs agreeing names.
-                target = merges if level in AGREEING_NAMES else suggestions
+                merge = level in AGREEING_NAMES
+                rule = "the same Telegram username with names that agree" if merge else ""
             elif level is NameMatch.DIFFERENT:
                 shared[ident] = "joins people with different names"  # an office line, a family phone
-                target = suggestions
+                merge = False
             elif any(is_business_name(n) for n in (*names, *their_names)):
                 # A company's account behind the number: colleagues share it, so it links nobody.
                 shared[ident] = "used by a business account"
-                target = suggestions
+                merge = False
             elif provenance.get(ident) is Provenance.MENTIONED and level is NameMatch.UNKNOWN:
-                target = suggestions  # a number inside a text may be anyone's
+                merge = False  # a number inside a text may be anyone's
             elif level is NameMatch.UNKNOWN and typed and names_disagree(names, their_names):
                 # Readable names that share nothing behind a typed number: too uncertain to merge,
                 # too uncertain to call shared. (Two channels that verified the number are one phone.)
-                target = suggestions
+                merge = False
             elif level is NameMatch.UNKNOWN and typed and not (ours_verified or theirs_verified):
                 # Typed on both sides with no name to check: a family's or an office's number, maybe.
                 # It links on its own only inside the burst of one inquiry.
                 window = settings.time_window_s
-                recent = any(abs((message.received_at - p.last_seen).total_seconds()) <= window for p in view.profiles)
-                target = merges if recent else suggestions
+                merge = any(abs((message.received_at - p.last_seen).total_seconds()) <= window for p in view.profiles)
+                rule = "the same typed identifier within one inquiry's burst" if merge else ""
+            elif not typed:
+                merge, rule = True, "a number both channels verified"
             else:
                 # Agreeing names, or a typed number equal to one a channel verified: the returning
                 # customer of every CRM's duplicate control, at any distance in time.
-                target = merges
-            target.setdefault(root, []).extend(evidence)
-    for root in merges:
-        suggestions.pop(root, None)
-    return (
-        {r: _link(r, e) for r, e in merges.items()},
-        {r: replace(_link(r, e), score=IDENTIFIER_SUGGESTION_SCORE) for r, e in suggestions.items()},
-    )
+                merge = True
+                if level is NameMatch.UNKNOWN:
+                    rule = "a typed identifier equal to a verified one"
+                else:
+                    rule = "the same identifier with names that agree"
+            match = found.setdefault(root, _IdentifierMatch())
+            comparison = ID_COMPARISONS.get(IdKind(kind), kind) if kind in set(IdKind) else kind
+            match.kinds.setdefault(comparison, describe_identifier(ident))
+            match.values.setdefault(comparison, ident)
+            if merge and not match.merge:
+                match.merge, match.rule = True, rule
+    merges: dict[str, Link] = {}
+    suggestions: dict[str, Link] = {}
+    for root, match in found.items():
+        link = _identifier_link(message, hood, names, root, match, settings, model)
+        (merges if match.merge else suggestions)[root] = link
+    return merges, suggestions
 
 
-def _identifier_evidence(ident: str, verified: bool) -> Evidence:
-    kind = ident.partition(":")[0]
-    weight = IDENTIFIER_WEIGHTS["verified" if verified else "typed"]
-    return Evidence(rule=kind, detail=describe_identifier(ident), score=weight, values={"identifier": ident})
+def _identifier_link(
+    message: Message,
+    hood: Neighbourhood,
+    names: Sequence[str],
+    root: str,
+    match: _IdentifierMatch,
+    settings: ResolverSettings,
+    model: Model,
+) -> Link:
+    view = hood.persons[root]
+    their_names = view.names
+    level = compare_name_sets(names, their_names)
+    name = (MISMATCH if names_disagree(names, their_names) else NULL) if level is NameMatch.UNKNOWN else level.value
+    # No texts are compared here: an identifier links at any distance in time.
+    levels = {c: "same" for c in match.kinds if c in model.names} | {"name": name}
+    ours = next((n for n in names if n), "")
+    theirs = next((n for n in their_names if n), "")
+    tf = frequencies(model, levels, names=(ours, theirs), text="")
+    score = model.score(levels, tf)
+    details = dict(match.kinds)
+    if level is not NameMatch.UNKNOWN:
+        details["name"] = name_words(level, names, their_names)
+    evidence = evidence_of(score, details, {c: {"identifier": v} for c, v in match.values.items()})
+    # An identifier kind the model does not compare still shows, weighing nothing.
+    evidence += tuple(Evidence(rule=k, detail=d, score=0.0) for k, d in match.kinds.items() if k not in model.names)
+    if match.merge and score.probability < settings.merge_probability and match.rule:
+        evidence += (Evidence(rule="rule", detail=f"linked by rule: {match.rule}", score=0.0),)
+    return Link(root=root, evidence=evidence, score=weight_of(evidence))
 
 
 def describe_identifier(ident_key: str) -> str:
@@ -208,7 +277,12 @@ def describe_identifier(ident_key: str) -> str:
 
 
 def _evidence_links(
-    message: Message, hood: Neighbourhood, group: _Group, settings: ResolverSettings, edges: list[Edge]
+    message: Message,
+    hood: Neighbourhood,
+    group: _Group,
+    settings: ResolverSettings,
+    model: Model,
+    edges: list[Edge],
 ) -> tuple[dict[str, Link], dict[str, Link]]:
     roots = group.roots
     members = {m for v in group.views for m in v.members}
@@ -217,19 +291,20 @@ def _evidence_links(
     for pair in hood.pairs:
         if pair.root in roots or pair.root in members:
             continue
-        score = score_pair(message, pair.other, pair.levels)
         if pair.levels.same_text:
             same_text_roots.add(pair.root)
-        if score.score >= settings.review_score:
-            edges.append(Edge(other=pair.other.key, score=score.score, evidence=score.evidence))
-        if pair.root not in best or score.score > best[pair.root].score:
+        if pair_probability(model, message, pair.other, pair.levels) < settings.review_probability:
+            continue  # never a link, an edge or a suggestion: no evidence to write down
+        score = score_pair(model, message, pair.other, pair.levels)
+        edges.append(Edge(other=pair.other.key, score=score.weight, evidence=score.evidence))
+        if pair.root not in best or score.weight > best[pair.root].weight:
             best[pair.root] = score
     ours = {p.key for v in group.views for p in v.profiles} - {message.profile_key}
     scored: dict[str, PairScore] = {}
     doubtful: set[str] = set()
     for root, top in best.items():
         view = hood.persons.get(root)
-        if top.score < settings.review_score or view is None:
+        if top.probability < settings.review_probability or view is None:
             continue
         # A person is compared as a whole: one clashing name among its profiles vetoes the link, and
         # readable names that share nothing keep it to a suggestion, so a profile with no name never
@@ -238,17 +313,17 @@ def _evidence_links(
             continue
         if names_disagree(group.names, view.names):
             doubtful.add(root)
-        scored[root] = _corroborate(message, top, ours, {p.key for p in view.profiles}, hood, settings)
-    confident = [r for r, p in scored.items() if p.score >= settings.merge_score and r not in doubtful]
+        scored[root] = _corroborate(message, top, ours, {p.key for p in view.profiles}, hood, settings, model)
+    confident = [r for r, p in scored.items() if p.probability >= settings.merge_probability and r not in doubtful]
     merges: dict[str, Link] = {}
     if len(confident) == 1:
         root = confident[0]
         chosen = scored[root]
         # Without names to agree, the text alone identifies only if nobody else sent it lately.
         if chosen.named or not (same_text_roots - {root}):
-            merges[root] = Link(root=root, evidence=chosen.evidence, score=chosen.score)
+            merges[root] = Link(root=root, evidence=chosen.evidence, score=chosen.weight)
     # Two confident candidates that are not one person, or doubtful names: a human decides.
-    suggestions = {r: Link(root=r, evidence=p.evidence, score=p.score) for r, p in scored.items() if r not in merges}
+    suggestions = {r: Link(root=r, evidence=p.evidence, score=p.weight) for r, p in scored.items() if r not in merges}
     return merges, suggestions
 
 
@@ -259,8 +334,9 @@ def _corroborate(
     theirs: set[str],
     hood: Neighbourhood,
     settings: ResolverSettings,
+    model: Model,
 ) -> PairScore:
-    """Add the strongest earlier link between another of our profiles and the candidate: the
+    """Add part of the strongest earlier link between another of our profiles and the candidate: the
     impatient customer's second channel matching the same person again is new evidence."""
     if not pair.exact_text or not ours:
         # Only the same question, asked again elsewhere, corroborates; a similar one does not.
@@ -271,49 +347,56 @@ def _corroborate(
         if (a in ours and b in theirs) or (b in ours and a in theirs)
         if message.profile_key not in (a, b)
     ]
-    if not earlier or max(earlier) < settings.review_score:
+    if not earlier or probability(max(earlier)) < settings.review_probability:
         return pair
-    bonus = CORROBORATION_FACTOR * max(earlier)
+    bonus = round(CORROBORATION_FACTOR * max(0.0, max(earlier) - model.prior_weight), WEIGHT_DIGITS)
     note = Evidence(rule="corroboration", detail="the same person matched from another channel too", score=bonus)
-    return replace(pair, score=pair.score + bonus, evidence=(*pair.evidence, note))
+    return replace(pair, weight=pair.weight + bonus, evidence=(*pair.evidence, note))
 
 
-def score_pair(message: Message, other: Profile, levels: PairLevels) -> PairScore:
-    """The weight of evidence that a recent message of `other` and `message` come from one person."""
+def _weigh(model: Model, message: Message, other: Profile, levels: PairLevels) -> Score:
+    reached = pair_levels(levels)
+    return model.score(reached, frequencies(model, reached, names=(message.name, other.name), text=message.text))
+
+
+def pair_probability(model: Model, message: Message, other: Profile, levels: PairLevels) -> float:
+    """The match probability of a recent pair, without writing its evidence down (most pairs are
+    compared only to be dismissed)."""
+    score = _weigh(model, message, other, levels)
+    weight = round(score.prior, WEIGHT_DIGITS) + sum(round(p.weight, WEIGHT_DIGITS) for p in score.parts)
+    return probability(weight)
+
+
+def score_pair(model: Model, message: Message, other: Profile, levels: PairLevels) -> PairScore:
+    """The match weight of a recent message of `other` and `message` coming from one person."""
     same_text = levels.text in (TextLevel.SAME, TextLevel.NEAR)
-    parts = [
-        name_evidence(levels.name, [message.name], [other.name]),
-        Evidence(
-            rule="text",
-            detail=(
-                f"same question on {channel_title(message.channel)} and {channel_title(other.channel)}"
-                f" {round(levels.gap_s / 60)} min apart"
-                if same_text
-                else ""
-            ),
-            score=TEXT_WEIGHTS[levels.text],
-            values={"level": levels.text.value, "similarity": f"{levels.similarity:.0f}"},
+    score = _weigh(model, message, other, levels)
+    details = {
+        "text": (
+            f"same question on {channel_title(message.channel)} and {channel_title(other.channel)}"
+            f" {round(levels.gap_s / 60)} min apart"
+            if same_text
+            else ""
         ),
-        # Closeness in time says something only about the same question: many people write within minutes.
-        Evidence(
-            rule="time",
-            detail="",
-            score=TIME_WEIGHTS[levels.time] if same_text else 0.0,
-            values={"seconds": f"{levels.gap_s:.0f}"},
-        ),
-    ]
-    if levels.name_mismatch:
-        parts.append(Evidence(rule="name", detail="", score=NAME_MISMATCH_WEIGHT, values={"level": "mismatch"}))
-    if levels.same_channel:
-        parts.append(Evidence(rule="channel", detail="", score=SAME_CHANNEL_WEIGHT))
-    return total(*parts, named=levels.named, same_text=same_text, exact_text=levels.exact_text)
+    }
+    if levels.name is not NameMatch.UNKNOWN:
+        details["name"] = name_words(levels.name, [message.name], [other.name])
+    values = {"text": {"similarity": f"{levels.similarity:.0f}", "seconds": f"{levels.gap_s:.0f}"}}
+    evidence = evidence_of(score, details, values)
+    return PairScore(
+        weight=weight_of(evidence),
+        evidence=evidence,
+        named=levels.named,
+        same_text=same_text,
+        exact_text=levels.exact_text,
+    )
 
 
 def channel_title(channel: Channel) -> str:
     return CHANNEL_TITLES.get(channel, channel.value)
 
 
-def name_evidence(level: NameMatch, ours: Sequence[str], theirs: Sequence[str]) -> Evidence:
+def name_words(level: NameMatch, ours: Sequence[str], theirs: Sequence[str]) -> str:
     a = next((n for n in ours if n), "")
     b = next((n for n in theirs if n), "")
     words = {
@@ -325,13 +408,15 @@ def name_evidence(level: NameMatch, ours: Sequence[str], theirs: Sequence[str]) 
         NameMatch.DIFFERENT: f"different names {a} / {b}",
         NameMatch.UNKNOWN: "",
     }
-    return Evidence(rule="name", detail=words[level], score=NAME_WEIGHTS[level], values={"level": level.value})
+    return words[level]
 
 
 # -- pass 3: namesakes ---------------------------------------------------------------------------
 
 
-def _namesakes(message: Message, hood: Neighbourhood, group: _Group, settings: ResolverSettings) -> dict[str, Link]:
+def _namesakes(
+    message: Message, hood: Neighbourhood, group: _Group, settings: ResolverSettings, model: Model
+) -> dict[str, Link]:
     """The same full name on another channel days apart: worth a look, never a merge."""
     members = {m for v in group.views for m in v.members}
     out: dict[str, Link] = {}
@@ -343,9 +428,16 @@ def _namesakes(message: Message, hood: Neighbourhood, group: _Group, settings: R
             hours = (message.received_at - hit.at).total_seconds() / 3600
             apart = f"{hours / 24:.0f} days" if hours >= 36 else f"{hours:.0f} hours"
             where = f"{channel_title(message.channel)} and {channel_title(other.channel)}"
+            text, _ = compare_text(message.text, hit.text)
+            reached = {
+                "name": NameMatch.EXACT.value if level is NameMatch.UNKNOWN else level.value,
+                "text": text_time_level(text, (message.received_at - hit.at).total_seconds()),
+                "channel": "different",
+            }
+            tf = frequencies(model, reached, names=(message.name, other.name), text=message.text)
             detail = f"same full name {message.name} on {where} {apart} apart"
-            evidence = (Evidence(rule="name", detail=detail, score=NAME_WEIGHTS[level]),)
-            out[root] = Link(root=root, evidence=evidence, score=settings.review_score)
+            evidence = evidence_of(model.score(reached, tf), {"name": detail}, {})
+            out[root] = Link(root=root, evidence=evidence, score=weight_of(evidence))
     return out
 
 
@@ -398,8 +490,3 @@ def _settle(
         group.size += len(view.profiles)
         group.merges[link.root] = link
         group.suggestions.pop(link.root, None)
-
-
-def _link(root: str, evidence: Iterable[Evidence]) -> Link:
-    parts = tuple(evidence)
-    return Link(root=root, evidence=parts, score=sum(e.score for e in parts))

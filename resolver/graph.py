@@ -26,7 +26,8 @@ class Step:
     b: str
     kind: str  # "identifier" or "evidence"
     detail: str
-    score: float
+    score: float  # an evidence link's match weight in bits: its parts' scores summed
+    parts: tuple[Evidence, ...] = ()  # the prior and each comparison's weight, as the resolver kept them
 
 
 async def person_graph(store: BaseStore, person_id: str) -> nx.Graph[str]:
@@ -51,7 +52,7 @@ async def profiles_graph(store: BaseStore, keys: Sequence[str], *, person: str =
             graph.add_edge(key, ident.key, kind="identifier", provenance=ident.provenance.value, score=0.0)
     for a, b, score, evidence in await store.edges_of(list(profiles)):
         if a in graph and b in graph:
-            graph.add_edge(a, b, kind="evidence", score=score, evidence=_words(evidence))
+            graph.add_edge(a, b, kind="evidence", score=score, evidence=_words(evidence), parts=tuple(evidence))
     return graph
 
 
@@ -82,7 +83,15 @@ def explain_path(graph: nx.Graph[str], a: str, b: str) -> list[Step]:
             ident = v if graph.nodes[v].get("kind") == "identifier" else u
             steps.append(Step(a=u, b=v, kind="identifier", detail=f"shares {ident}", score=0.0))
         else:
+            parts = data.get("parts", ())
             steps.append(
-                Step(a=u, b=v, kind="evidence", detail=str(data.get("evidence", "")), score=float(data["score"]))
+                Step(
+                    a=u,
+                    b=v,
+                    kind="evidence",
+                    detail=str(data.get("evidence", "")),
+                    score=float(data["score"]),
+                    parts=tuple(parts) if isinstance(parts, tuple) else (),
+                )
             )
     return steps

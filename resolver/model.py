@@ -9,8 +9,10 @@ nothing to compare) weighs nothing and is never estimated.
 Estimation, as Splink does it and without truth labels:
 
 - ``u`` from random pairs (nearly all unrelated), with term frequencies: for an adjusted level the
-  caller passes the agreed value's frequency and it replaces ``u`` (a common surname agrees by chance
-  more often than a rare one), never below the comparison's floor;
+  agreed value's frequency replaces ``u`` (a common surname agrees by chance more often than a rare
+  one), never below the comparison's floor. A comparison may keep a table of its common values'
+  frequencies (``tf_table``, keyed by a hash so the file holds no names or texts); a value not in it
+  is rare and takes ``tf_rare``;
 - ``m`` and ``λ`` by expectation–maximisation over blocked pairs with ``u`` held fixed; a session may
   leave out the comparisons its blocking rule forces to agree, whose ``m`` it would otherwise bias, and
   the sessions' estimates are averaged per comparison.
@@ -21,11 +23,13 @@ with how many pairs reached each, so millions of pairs cost as much as their few
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +37,13 @@ from core.errors import ModelError
 
 # Version of the JSON layout written by ``save``; a file of another version is refused, not guessed at.
 FORMAT = "stitch-match-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # A term frequency below this is treated as this: one odd spelling must not weigh like an identifier.
 TF_FLOOR = 1e-5
 # Neither m nor u is ever estimated as exactly 0 or 1, which would make a weight infinite.
 PROBABILITY_FLOOR = 1e-6
+# Pairs each level of u starts with before the random pairs are counted (see ``estimate_u``).
+U_PSEUDO_COUNT = 0.5
 # Expectation–maximisation stops after this many rounds or when no m moves more than EM_TOLERANCE.
 EM_ROUNDS = 50
 EM_TOLERANCE = 1e-5
@@ -70,10 +76,27 @@ class Comparison:
     levels: tuple[Level, ...]
     tf_levels: frozenset[str] = frozenset()
     tf_floor: float = TF_FLOOR
+    # Frequencies of the common values (hashed, see ``value_key``) and the one taken for any other.
+    tf_table: Mapping[str, float] = field(default_factory=dict)
+    tf_rare: float = 0.0  # 0: a value not in the table keeps the level's own u
+    # The chance two random records agree on whatever value (the sum of squared frequencies). Set, an
+    # agreed value scales u by frequency / tf_mean instead of replacing it, so a level that also says
+    # something else (the same text *within the burst*) keeps that part of its u.
+    tf_mean: float = 0.0
 
     @property
     def tf(self) -> bool:
         return bool(self.tf_levels)
+
+    def frequency(self, values: Iterable[str]) -> float | None:
+        """The chance a random record has the agreed value: the commonest of ``values`` in the table,
+        else ``tf_rare``; None when the comparison keeps no table (u stays the level's average)."""
+        if not self.tf_table and not self.tf_rare:
+            return None
+        found = [self.tf_table[k] for k in (value_key(v) for v in values if v) if k in self.tf_table]
+        if found:
+            return max(found)
+        return self.tf_rare or None
 
     def level(self, name: str) -> Level:
         for level in self.levels:
@@ -173,7 +196,8 @@ class Model:
             level = comparison.level(name)
             u = level.u
             if name in comparison.tf_levels and comparison.name in tf_u:
-                u = max(tf_u[comparison.name], comparison.tf_floor)
+                frequency = max(tf_u[comparison.name], comparison.tf_floor)
+                u = u * frequency / comparison.tf_mean if comparison.tf_mean else frequency
             weight = 0.0 if level.null else math.log2(level.m / u)
             parts.append(Part(comparison=comparison.name, level=name, weight=weight, m=level.m, u=u))
         prior = self.prior_weight
@@ -183,6 +207,12 @@ class Model:
     def pattern(self, levels: Mapping[str, str]) -> Pattern:
         """The level names in comparison order (a tally's key); a missing comparison is its null level."""
         return tuple(levels.get(c.name) or _null_name(c) for c in self.comparisons)
+
+
+@lru_cache(maxsize=65536)
+def value_key(value: str) -> str:
+    """The key of a value in a term-frequency table: a short hash, so a model file holds no names or texts."""
+    return hashlib.blake2b(value.encode("utf-8"), digest_size=8).hexdigest()
 
 
 def _null_name(comparison: Comparison) -> str:
@@ -205,10 +235,17 @@ def term_frequencies(values: Iterable[str]) -> dict[str, float]:
 
 # --- estimation -----------------------------------------------------------------------------------------
 def estimate_u(model: Model, random_pairs: Tally) -> Model:
-    """u of every non-null level from random pairs (almost all unrelated, so their level shares)."""
+    """u of every non-null level from random pairs (almost all unrelated, so their level shares).
+
+    Each level starts from half a pair (Jeffreys' prior): a level no random pair reached is rare, not
+    impossible, and its u says only as much as the sample can (about 1 in twice the pairs), instead
+    of a floor that would give it the weight of an identifier.
+    """
     comparisons = []
     for index, comparison in enumerate(model.comparisons):
-        shares = _shares(comparison, ((p[index], n) for p, n in random_pairs.items()))
+        counts = [(p[index], float(n)) for p, n in random_pairs.items()]
+        counts += [(level.name, U_PSEUDO_COUNT) for level in comparison.levels if not level.null]
+        shares = _shares(comparison, counts)
         comparisons.append(comparison.with_probabilities(u=shares))
     return replace(model, comparisons=tuple(comparisons))
 
@@ -331,6 +368,9 @@ def to_json(model: Model) -> dict[str, Any]:
                 "name": c.name,
                 "tf_levels": sorted(c.tf_levels),
                 "tf_floor": c.tf_floor,
+                "tf_rare": c.tf_rare,
+                "tf_mean": c.tf_mean,
+                "tf_table": dict(sorted(c.tf_table.items())),
                 "levels": [{"name": lv.name, "m": lv.m, "u": lv.u, "null": lv.null} for lv in c.levels],
             }
             for c in model.comparisons
@@ -351,6 +391,9 @@ def from_json(data: Any, where: str) -> Model:
                 name=str(c["name"]),
                 tf_levels=frozenset(str(n) for n in c.get("tf_levels", [])),
                 tf_floor=float(c.get("tf_floor", TF_FLOOR)),
+                tf_rare=float(c.get("tf_rare", 0.0)),
+                tf_mean=float(c.get("tf_mean", 0.0)),
+                tf_table={str(k): float(v) for k, v in dict(c.get("tf_table", {})).items()},
                 levels=tuple(
                     Level(name=str(lv["name"]), m=float(lv["m"]), u=float(lv["u"]), null=bool(lv.get("null", False)))
                     for lv in c["levels"]
@@ -379,6 +422,9 @@ def _check(model: Model, where: str) -> None:
         for lv in c.levels:
             if not lv.null and not (0.0 < lv.m <= 1.0 and 0.0 < lv.u <= 1.0):
                 raise ModelError(where, f"corrupt: {c.name} = {lv.name} has m {lv.m}, u {lv.u}")
+        frequencies = [c.tf_rare, c.tf_mean, *c.tf_table.values()]
+        if not all(0.0 <= f <= 1.0 for f in frequencies):
+            raise ModelError(where, f"corrupt: {c.name} has a term frequency outside 0..1")
 
 
 def dumps(model: Model) -> str:

@@ -19,8 +19,9 @@ from core.records import Evidence, MergeKind, MergeRecord, Person, Profile, Rece
 from core.values import Message
 from resolver.blocking import FULL_NAME_SPAN, message_blocks
 from resolver.comparison import PairLevels
-from resolver.decide import CHANNEL_TITLES, Decision, decide, describe_identifier, score_pair
+from resolver.decide import CHANNEL_TITLES, Decision, decide, describe_identifier, pair_probability
 from resolver.merge import Merger, new_id
+from resolver.model import Model
 from resolver.neighbourhood import Neighbourhood, read_neighbourhood
 from store.base import BaseStore
 
@@ -58,10 +59,14 @@ def display_name(names: Sequence[str], fallback: str) -> str:
 
 
 class Resolver:
-    def __init__(self, store: BaseStore, merger: Merger, settings: ResolverSettings) -> None:
+    def __init__(
+        self, store: BaseStore, merger: Merger, settings: ResolverSettings, model: Model | None = None
+    ) -> None:
         self.store = store
         self.merger = merger
         self.settings = settings
+        self.model = model  # read by `load_model` (at start-up, or before the first message)
+        self.model_source = ""
         self.window = timedelta(seconds=settings.time_window_s)
         self.recent_keep = max(self.window, FULL_NAME_SPAN) + RECENT_MARGIN
         self._pruned_at = datetime.min.replace(tzinfo=UTC)
@@ -70,15 +75,23 @@ class Resolver:
         """Keys whose holders could decide about the same person concurrently."""
         return sorted({message.profile_key, *(i.key for i in message.identifiers), *message_blocks(message)})
 
+    async def load_model(self) -> Model:
+        """Read the model to score with (ModelError, naming the file, if it cannot be used)."""
+        from resolver.training import resolver_model
+
+        self.model, self.model_source = await resolver_model(self.store, self.settings)
+        return self.model
+
     async def resolve(self, message: Message) -> Resolution:
-        review = self.settings.review_score
+        model = self.model or await self.load_model()
+        review = self.settings.review_probability
 
         def worth(levels: PairLevels, other: Profile) -> bool:
             # Only a candidate that could reach the review queue is worth reading its person for.
-            return score_pair(message, other, levels).score >= review
+            return pair_probability(model, message, other, levels) >= review
 
         hood = await read_neighbourhood(self.store, message, self.window, worth)
-        decision = decide(message, hood, self.settings)
+        decision = decide(message, hood, self.settings, model)
         return await self.apply(message, hood, decision)
 
     # -- apply -------------------------------------------------------------------------------------
@@ -103,7 +116,7 @@ class Resolver:
                 suggestion_id=new_id("g"),
                 a=person,
                 b=link.root,
-                score=link.score,
+                score=link.probability,  # the review queue shows a match probability
                 evidence=link.evidence,
                 created_at=at,
             )

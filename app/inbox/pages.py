@@ -489,7 +489,7 @@ async def review_page(request: web.Request) -> web.StreamResponse:
         )
         cards.append(
             f'<form class="suggestion" id="{sid}" data-api="/api/review/{sid}/accept">'
-            f'<p class="why">Score {s["score"]}: {e(s["why"])}</p><div class="pair">'
+            f'<p class="why">{_likelihood(s["score"])}: {e(s["why"])}</p><div class="pair">'
             f"{_side_html(s['a'], s['suggestion_id'], True)}{_side_html(s['b'], s['suggestion_id'], False)}</div>"
             f'<div class="row">{buttons}<span class="error"></span></div></form>'
         )
@@ -537,3 +537,8 @@ def inbox_app() -> web.Application:
     app.add_routes(routes)
     app.router.add_static("/static", STATIC, append_version=False)
     return app
+
+
+def _likelihood(score: float) -> str:
+    """A suggestion's match probability; suggestions stored before the model decided kept a score."""
+    return f"Match probability {score:.1%}" if 0.0 <= score <= 1.0 else f"Score {score:.1f}"

@@ -371,7 +371,7 @@ class InboxService:
     async def _suggestion_dict(self, s: Suggestion) -> dict[str, Any]:
         return {
             "suggestion_id": s.suggestion_id,
-            "score": round(s.score, 1),
+            "score": round(s.score, 4),  # a match probability (a hand-set score before the model decided)
             "created_at": iso(s.created_at),
             "why": _words(s.evidence),
             "a": await self._side(s.a),

@@ -10,6 +10,8 @@ from app.inbox.live import Broker
 from app.ingest import Pipeline
 from app.ops.reports import explain, review_backlog, shared_report, size_report
 from core.config import Settings
+from resolver.model import probability
+from resolver.scoring import explain_parts
 from store.base import BaseStore
 
 
@@ -39,8 +41,12 @@ async def run_graph(args: argparse.Namespace, store: BaseStore, settings: Settin
             return 1
         print(f"{found.a_key} (person {found.a.person_id}) -> {found.b_key} (person {found.b.person_id})")
         for n, step in enumerate(found.steps, 1):
-            why = step.detail if step.kind == "identifier" else f"evidence {step.score:.1f}: {step.detail}"
-            print(f"  {n}. {step.a} -> {step.b}: {why}")
+            if step.kind == "identifier":
+                print(f"  {n}. {step.a} -> {step.b}: {step.detail}")
+                continue
+            print(f"  {n}. {step.a} -> {step.b}: match probability {probability(step.score):.4f}")
+            for line in explain_parts(step.parts, step.score):
+                print(f"       {line}")
         return 0
     pipeline = Pipeline(store, settings)  # its merger carries the lead book: leads are split too
     async with store.atomic():

@@ -131,9 +131,10 @@ async def test_reply_on_whatsapp_reaches_twilio(demo: Demo, clients: dict[str, C
 async def test_accept_a_suggestion_then_split_it(demo: Demo, clients: dict[str, Client]) -> None:
     sue, mia = clients["sue"], clients["mia"]
     _, queue = await sue.get("/api/review")
-    suggestion = queue["suggestions"][0]
+    # The office phone the two colleagues left (the namesake minutes after Anna may wait for review too).
+    suggestion = next(s for s in queue["suggestions"] if "+7 495 ***-**-67" in s["why"])
     sid, a, b = suggestion["suggestion_id"], suggestion["a"]["person_id"], suggestion["b"]["person_id"]
-    assert "+7 495 ***-**-67" in suggestion["why"]
+    assert 0.0 < suggestion["score"] < 1.0  # a match probability
     status, body = await mia.post(f"/api/review/{sid}/accept", {"primary": b})
     assert status == 403 and "supervisor" in body["error"]
     status, body = await sue.post(f"/api/review/{sid}/accept", {"primary": "p_nobody"})
@@ -156,11 +157,11 @@ async def test_accept_a_suggestion_then_split_it(demo: Demo, clients: dict[str, 
 async def test_reject_remembers_not_the_same_person(demo: Demo, clients: dict[str, Client]) -> None:
     sue = clients["sue"]
     _, queue = await sue.get("/api/review")
-    s = queue["suggestions"][0]
+    s = next(s for s in queue["suggestions"] if "+7 495 ***-**-67" in s["why"])
     assert (await clients["leo"].post(f"/api/review/{s['suggestion_id']}/reject"))[0] == 403
     assert (await sue.post(f"/api/review/{s['suggestion_id']}/reject"))[0] == 200
     _, queue = await sue.get("/api/review")
-    assert queue["suggestions"] == []
+    assert s["suggestion_id"] not in {x["suggestion_id"] for x in queue["suggestions"]}
     status, body = await sue.post(f"/api/persons/{s['a']['person_id']}/link", {"existing": s["b"]["person_id"]})
     assert status == 409 and "not the same person" in body["error"]
 

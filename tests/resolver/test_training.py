@@ -46,13 +46,16 @@ def test_the_trained_model_learns_which_way_each_level_points(traffic: Path) -> 
     trained = training.train(sightings.items, where=str(traffic))
     model = trained.model
     assert trained.sightings == len(sightings.items) >= training.MIN_SIGHTINGS
-    name, time, phone = model.comparison("name"), model.comparison("time"), model.comparison("phone")
+    name, text, phone = model.comparison("name"), model.comparison("text"), model.comparison("phone")
     assert name.level("exact").weight > 0 > name.level("different").weight
-    assert time.level("immediate").weight > 0 > time.level("window").weight
+    # The same question within minutes is strong; a different one days later weighs nothing much.
+    assert text.level("same_soon").weight > text.level("other_soon").weight > 0
+    assert text.level("same_soon").weight > text.level("same_later").weight
+    assert abs(text.level("other_later").weight) < 1
     assert phone.level("same").weight > 0 > phone.level("different").weight
     assert 0.0 < model.prior < 0.01
     # An explained score adds up: messages minutes apart, same name, same question, two channels.
-    levels = {"name": "exact", "text": "same", "time": "immediate", "channel": "different"}
+    levels = {"name": "exact", "text": "same_soon", "channel": "different"}
     score = model.score(levels)
     assert score.weight == pytest.approx(score.prior + sum(p.weight for p in score.parts))
     assert score.probability > 0.99
@@ -80,11 +83,11 @@ def test_a_sighting_pair_compares_as_the_resolver_does() -> None:
     levels = training.compare(a, b)
     assert levels == {
         "name": "given_only",  # "Alexander" is the given name of "Саша Петров", no surname to compare
-        "text": "same",
-        "time": "immediate",
+        "text": "same_soon",  # the same question within the window: text and time are one comparison
         "channel": "different",
         "phone": "null",
         "email": "null",
+        "username": "null",
     }
 
 
@@ -126,7 +129,7 @@ def test_train_and_show_commands(traffic: Path, tmp_path: Path, capsys: pytest.C
     assert main(["model", "show", "--store", f"sqlite:///{db}"]) == 0
     shown = capsys.readouterr().out
     assert f"{db}.model.json" in shown
-    assert "time" in shown and "immediate" in shown and "weight" in shown
+    assert "text" in shown and "same_soon" in shown and "weight" in shown
 
 
 def test_commands_fail_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
