@@ -219,7 +219,9 @@ class RedisStreamQueue(BaseQueue):
                 return 0  # an event stored before events kept their arrival number: nothing to compare
             bound = "(" + str(seq)
         else:
-            bound = "+inf"  # nothing left in the stream: every pending event has lost its entry
+            # Nothing left in the stream: every pending event has lost its entry. Bounded by the
+            # arrival counter as it is now: the events enqueued below get numbers above it.
+            bound = str(await self.client.get(self.store.key("seq")) or 0)
         requeued = 0
         while True:
             ids: Any = await self.client.zrangebyscore(pending, "-inf", bound, start=0, num=ORPHAN_BATCH)

@@ -124,7 +124,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -517,6 +517,17 @@ def _cluster_client(url: str) -> tuple[RedisCluster, str | None]:
     return client, prefix
 
 
+def _split_prefix(url: str) -> tuple[str | None, str]:
+    """`redis://HOST:PORT/DB?prefix=NAME` -> (NAME, the URL without it): redis-py knows no `prefix`."""
+    parts = urlsplit(url)
+    options = parse_qs(parts.query, keep_blank_values=True)
+    if "prefix" not in options:
+        return None, url
+    prefix = options.pop("prefix")[-1] or None
+    query = urlencode([(k, v) for k, values in options.items() for v in values])
+    return prefix, parts._replace(query=query).geturl()
+
+
 def _check_database(url: str) -> None:
     """redis-py reads `/abc` as database 0 without a word: a typo would share another store's data."""
     parts = urlsplit(url)
@@ -580,17 +591,19 @@ class RedisStore(BaseStore):
     ) -> RedisStore:
         """A store on `redis://HOST:PORT/DB` (one server) or `redis+cluster://HOST:PORT[,HOST:PORT...]`.
 
-        `prefix` names the store's hash tag; a cluster URL may give it as `?prefix=NAME` (the keyword
-        wins). The default is `stitch`.
+        `prefix` names the store's hash tag (one graph, one writer lease); the URL may give it as
+        `?prefix=NAME` (the keyword wins). The default is `stitch`.
         """
         client: RedisClient
         if url.startswith(CLUSTER_SCHEMES):
             client, url_prefix = _cluster_client(url)
             prefix = prefix or url_prefix
         else:
-            _check_database(url)
+            url_prefix, server_url = _split_prefix(url)
+            prefix = prefix or url_prefix
+            _check_database(server_url)
             try:
-                client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+                client = aioredis.Redis.from_url(server_url, decode_responses=True, health_check_interval=30)
             except (ValueError, RedisError) as e:
                 raise StoreUnavailable(url, f"malformed Redis URL: {e}") from e
         return cls(
