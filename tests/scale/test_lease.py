@@ -243,7 +243,9 @@ async def test_the_standby_takes_over_after_kill_9_and_nothing_is_lost_or_double
         assert await RedisStreamQueue(store, settings.worker).dead_letters() == []
         assert await partition(store) == expected
         counts = await store.counts()
-        for name in ("persons", "profiles", "messages", "merges", "suggestions", "leads"):
+        # Suggestions are left out: which pairs are suggested depends on the order events in flight
+        # finish, as between any two runs with concurrency.
+        for name in ("persons", "profiles", "messages", "merges", "leads"):
             assert counts.get(name) == expected_counts.get(name), name
     finally:
         for proc in workers.values():
