@@ -6,11 +6,16 @@ Keys (beside the store's, under the same `{prefix}` hash tag):
 - `q:errors` hash: entry id -> last failure reason (kept until the entry is acknowledged or dead);
 - `feed` capped stream: (person_id, event_id, kind) per resolved event, for live inbox updates.
 
+One worker per graph is the writer: it holds the lease `lease` (store/lease.py) and is the only
+one reading the stream; the others stand by and take the lease when it lapses, claiming the previous
+writer's unacknowledged entries first (`StreamWorker._take_over`). An entry is acknowledged only
+after its event's resolution is committed.
+
 Delivery is at least once; processing is idempotent (`Pipeline.process` reports an event that is no
 longer pending as a duplicate, and a unit's commit re-checks the event's status), so every event is
 resolved exactly once in effect. A worker first re-reads its own pending entries (id "0": a restart
-with the same `--name`), then new ones (">"); entries idle longer than `claim_idle_s` (a dead
-consumer's) are taken over with XAUTOCLAIM. An event whose resolution keeps raising is parked in the
+with the same `--name`), then new ones (">"); entries idle longer than `claim_idle_s` (deferred
+ones) are taken again with XAUTOCLAIM. An event whose resolution keeps raising is parked in the
 store as failed (`Pipeline.settle`) and its entry acknowledged; an entry delivered more than
 `max_deliveries` times (a worker died on it each time) goes to `q:dead`, its event parked the same
 way, and is acknowledged — never silently dropped. Entries the

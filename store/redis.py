@@ -25,6 +25,16 @@ A unit is a per-task write overlay with optimistic validation:
   does). A crash anywhere before the script leaves nothing behind; Redis runs the script atomically,
   and with AOF `appendfsync always` it is durable once answered.
 
+Writer, fence and graph lock
+----------------------------
+One `stitch worker` per store is the graph's writer (`store/lease.py`, `app/streams.py`). While it
+is, `fence` holds its lease key and token: every commit script also checks that token, so a writer
+whose lease lapsed writes nothing, and `lock` takes no locks in Redis at all, only the in-process
+ones below (no other process resolves). The writer holds GRAPH_LOCK (`hold_graph`) for each batch;
+a process that is not the writer adds GRAPH_LOCK to every `lock` it takes (a manual merge or split
+through `Merger`, an in-process replay), so it waits for the writer's batch to end. A new writer
+frees the graph lock a dead writer held (`break_graph_lock`).
+
 Locks (`lock`)
 --------------
 One Redis string per resolution key (`{stitch}:lock:<key>`), taken all-or-nothing by one Lua script
@@ -83,7 +93,8 @@ Keys (all under the hash tag `{<prefix>}`, default `{stitch}`)
 | `ib:<person id>` | hash | a person's inbox list row |
 | `ib:ix:<u, r>:<flag, ->:<all, to:<name>>` | zset | last_at -> person id: the inbox list order, unread (`u`) and read (`r`) apart |
 | `meta` | hash | one-time migrations done (`profile_words`) |
-| `lock:<resolution key>` | string | lock token (PX lease) |
+| `lock:<resolution key>` | string | lock token (PX lease); `lock:graph` is the graph lock |
+| `lease` | string | the graph writer's lease token (`<worker name>:<random>`, PX) |
 | `lockwait` | hash | lock key -> processes waiting for it |
 | `wake:<lock key>` | list | one token per waiter, pushed by the release (expires after 1 s) |
 
