@@ -144,6 +144,30 @@ async def test_a_worker_that_lost_the_lease_stops_writing_and_takes_over_again(t
         await worker_store.close()
 
 
+async def test_events_delivered_again_after_their_resolution_change_nothing(tmp_path: Path) -> None:
+    # What a new writer sees for the entries its predecessor resolved but did not acknowledge.
+    path = tmp_path / "events.jsonl"
+    write(str(path), 120, seed=9)
+    settings = _settings()
+    prefix = unique_prefix()
+    store = await _store(prefix)
+    try:
+        assert await _enqueue(store, path, settings) == 120
+        assert await run_workers(REDIS_URL, prefix, 1, settings) == [120]
+        counts, grouping = await store.counts(), await partition(store)
+        feed = await store.client.xlen(store.key("feed"))
+        ids = [e.id async for e in store.iter_events()]
+        await RedisStreamQueue(store, settings.worker).enqueue_many(ids)
+        assert await run_workers(REDIS_URL, prefix, 1, settings) == [120]
+        assert await store.counts() == counts
+        assert await partition(store) == grouping
+        assert await store.event_counts() == {"done": 120}
+        assert await store.client.xlen(store.key("feed")) == feed
+    finally:
+        await store.drop_everything()
+        await store.close()
+
+
 async def test_a_commit_after_the_lease_lapsed_writes_nothing() -> None:
     store = await _store(unique_prefix())
     try:
