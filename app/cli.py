@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--enqueue", action="store_true", help="Redis store: store events and leave resolving to `stitch worker`s"
     )
 
-    work = sub.add_parser("worker", help="resolve events from the Redis ingest stream (any number, any machine)")
+    work = sub.add_parser(
+        "worker", help="resolve events from the Redis ingest stream: one writer per graph, the others stand by"
+    )
     _store_option(work)
     work.add_argument("--name", help="consumer name; reuse it after a restart to resume own entries first")
     work.add_argument("--concurrency", type=int, help="events resolved at a time (STITCH_WORKER_CONCURRENCY)")
@@ -248,6 +250,8 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
         processed = await worker.run(stop=stop, exit_when_idle=args.exit_when_idle)
         report: dict[str, object] = {"worker": worker.name, "processed": processed, "round_trips": store.round_trips}
         report |= {
+            "terms": worker.lease.terms,  # times this worker became the graph's writer
+            "standby_looks": worker.standby_looks,
             "conflicts": worker.conflicts,
             "lock_retries": store.lock_retries,
             "cpu_s": time.process_time() - cpu,

@@ -6,11 +6,16 @@ Keys (beside the store's, under the same `{prefix}` hash tag):
 - `q:errors` hash: entry id -> last failure reason (kept until the entry is acknowledged or dead);
 - `feed` capped stream: (person_id, event_id, kind) per resolved event, for live inbox updates.
 
+One worker per graph is the writer: it holds the lease `lease` (store/lease.py) and is the only
+one reading the stream; the others stand by and take the lease when it lapses, claiming the previous
+writer's unacknowledged entries first (`StreamWorker._take_over`). An entry is acknowledged only
+after its event's resolution is committed.
+
 Delivery is at least once; processing is idempotent (`Pipeline.process` reports an event that is no
 longer pending as a duplicate, and a unit's commit re-checks the event's status), so every event is
 resolved exactly once in effect. A worker first re-reads its own pending entries (id "0": a restart
-with the same `--name`), then new ones (">"); entries idle longer than `claim_idle_s` (a dead
-consumer's) are taken over with XAUTOCLAIM. An event whose resolution keeps raising is parked in the
+with the same `--name`), then new ones (">"); entries idle longer than `claim_idle_s` (deferred
+ones) are taken again with XAUTOCLAIM. An event whose resolution keeps raising is parked in the
 store as failed (`Pipeline.settle`) and its entry acknowledged; an entry delivered more than
 `max_deliveries` times (a worker died on it each time) goes to `q:dead`, its event parked the same
 way, and is acknowledged — never silently dropped. Entries the
@@ -25,11 +30,12 @@ acknowledges the batch with its live-update entries in one more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +46,8 @@ from app.ingest import IngestResult, Outcome, Pipeline, failure_reason
 from app.queue import BaseQueue
 from app.replay import ReplaySummary, open_input, read_lines
 from core.config import WorkerSettings
-from core.errors import InputError, ReplayLineError, StoreError, WriteConflict
+from core.errors import InputError, LeaseLost, ReplayLineError, StoreError, WriteConflict
+from store.lease import RedisLease
 from store.redis import RedisStore
 
 log = logging.getLogger("stitch.worker")
@@ -53,6 +60,12 @@ BLOCK_MS = 500  # how long one read waits for new entries (also bounds shutdown 
 # Entries read per XREADGROUP (at least four per event in flight): the batch's events are read ahead
 # in one round trip and its acknowledgements sent in one.
 READ_BATCH = 32
+CLAIM_BATCH = 100  # entries per XAUTOCLAIM page
+# A standby tries the lease this many times per lease period: it takes over at most
+# lease_s * (1 + 1 / STANDBY_LOOKS) after the writer died.
+STANDBY_LOOKS = 10
+# The writer's hold on the graph lock carries this before its lease token: a new writer frees it.
+WRITER_TOKEN = "writer:"
 ORPHAN_BATCH = 500  # pending events re-enqueued per round trip after their entries were trimmed
 DEAD_MAXLEN = 100_000
 OUTAGE_PAUSE_S = 0.5  # between attempts while Redis does not answer
@@ -215,7 +228,9 @@ class RedisStreamQueue(BaseQueue):
                 return 0  # an event stored before events kept their arrival number: nothing to compare
             bound = "(" + str(seq)
         else:
-            bound = "+inf"  # nothing left in the stream: every pending event has lost its entry
+            # Nothing left in the stream: every pending event has lost its entry. Bounded by the
+            # arrival counter as it is now: the events enqueued below get numbers above it.
+            bound = str(await self.client.get(self.store.key("seq")) or 0)
         requeued = 0
         while True:
             ids: Any = await self.client.zrangebyscore(pending, "-inf", bound, start=0, num=ORPHAN_BATCH)
@@ -303,35 +318,108 @@ def default_consumer_name() -> str:
 
 
 class StreamWorker:
-    """One `stitch worker` process: reads the ingest stream and resolves events with the pipeline."""
+    """One `stitch worker` process: the graph's writer while it holds the lease, a standby otherwise.
+
+    The writer reads the ingest stream and resolves events with the pipeline; a standby only tries
+    the lease every `lease_s / STANDBY_LOOKS` and reads nothing. On taking the lease a worker claims
+    every entry another consumer left unacknowledged (the previous writer's, dead or fenced off),
+    frees the graph lock that writer may have held, and runs `on_elected` (rebuilding whatever it
+    keeps in memory from the store) before it resolves anything.
+    """
 
     def __init__(self, pipeline: Pipeline, queue: RedisStreamQueue, *, name: str | None = None) -> None:
         self.pipeline = pipeline
         self.queue = queue
+        self.store = queue.store
         self.settings = queue.settings
         self.name = name or default_consumer_name()
         self.client = queue.client
+        self.lease = RedisLease(self.store, owner=self.name, lease_s=self.settings.lease_s)
+        # Run after each election, before the first event: state kept in memory is rebuilt from the store.
+        self.on_elected: list[Callable[[], Awaitable[None]]] = []
         self.processed = 0
         self.conflicts = 0  # WriteConflicts re-run (bench/scale.py)
+        self.standby_looks = 0  # tries of the lease that found another writer
+        self._writing = False  # the lease is ours (taken over or not)
+        self._taken_over = False  # ... and the previous writer's entries are claimed
         self._own_first = True
         self._last_claim = 0.0
         self._slots = asyncio.Semaphore(max(1, self.settings.concurrency))
+
+    @property
+    def writing(self) -> bool:
+        """This worker is the graph's writer now."""
+        return self._writing and self.lease.held
+
+    @property
+    def _graph_token(self) -> str:
+        return WRITER_TOKEN + self.lease.token
 
     async def run(self, *, stop: asyncio.Event | None = None, exit_when_idle: bool = False) -> int:
         """Work until `stop` is set (or, with exit_when_idle, until the group has nothing left)."""
         stop = stop or asyncio.Event()
         await self._retrying(self.queue.ensure_group)
-        while not stop.is_set():
-            try:
-                worked = await self._round()
-                if not worked and exit_when_idle and await self.queue.backlog() == 0:
-                    break
-            except (RedisError, OSError, StoreError) as e:
-                # Redis restarting or unreachable: entries in flight stay pending and come back.
-                log.warning("worker paused", extra={"reason": type(e).__name__})
-                self._own_first = True
-                await asyncio.sleep(OUTAGE_PAUSE_S)
+        try:
+            while not stop.is_set():
+                try:
+                    if not await self._elected():
+                        if exit_when_idle and await self.queue.backlog() == 0:
+                            break
+                        self.standby_looks += 1
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), self.settings.lease_s / STANDBY_LOOKS)
+                        continue
+                    worked = await self._round()
+                    if not worked and exit_when_idle and await self.queue.backlog() == 0:
+                        break
+                except LeaseLost:
+                    # Nothing of the unit in flight was written; its entry stays pending for the next writer.
+                    log.warning("writer lease lost; standing by", extra={"worker": self.name})
+                    await self._step_down()
+                except (RedisError, OSError, StoreError) as e:
+                    # Redis restarting or unreachable: entries in flight stay pending and come back.
+                    log.warning("worker paused", extra={"reason": type(e).__name__})
+                    self._own_first = True
+                    await asyncio.sleep(OUTAGE_PAUSE_S)
+        finally:
+            await self._step_down()
         return self.processed
+
+    async def _elected(self) -> bool:
+        """Whether this worker is the writer, taking the lease (and taking over) when it is free."""
+        if self._writing and not self.lease.held:
+            log.warning("writer lease lost; standing by", extra={"worker": self.name})
+            await self._step_down()
+        if not self._writing:
+            if not await self.lease.acquire():
+                return False
+            self._writing, self._taken_over = True, False
+            self.store.fence = (self.lease.key, self.lease.token)
+        if not self._taken_over:
+            await self._take_over()
+            self._taken_over = True
+            log.info("resolving as the graph's writer", extra={"worker": self.name, "term": self.lease.terms})
+        return True
+
+    async def _step_down(self) -> None:
+        self.store.fence = None
+        self._writing = self._taken_over = False
+        self._own_first = True
+        await self.lease.release()
+
+    async def _take_over(self) -> None:
+        """Claim what the previous writer left unacknowledged, then rebuild what lives in memory."""
+        await self.store.break_graph_lock(WRITER_TOKEN)
+        for rebuild in self.on_elected:
+            await rebuild()
+        cursor = "0-0"
+        while True:
+            cursor, _ = await self._claim_from(cursor, idle_ms=0)
+            if cursor == "0-0":
+                break
+        await self.queue.requeue_orphans()
+        self._own_first = True  # and our own entries from an earlier life under the same --name
+        self._last_claim = time.monotonic()
 
     async def _retrying(self, fn: Any) -> None:
         while True:
@@ -363,24 +451,33 @@ class StreamWorker:
         return [(entry_id, fields or {}) for entry_id, fields in got[0][1]]
 
     async def _claim(self) -> bool:
-        """Take over entries a dead (or stuck) consumer left unacknowledged; dead-letter repeat offenders."""
-        idle_ms = int(self.settings.claim_idle_s * 1000)
+        """Take entries left unacknowledged too long (deferred ones, a stuck consumer's) and orphans."""
+        _, claimed = await self._claim_from("0-0", idle_ms=int(self.settings.claim_idle_s * 1000))
+        # Entries trimmed before they were ever delivered leave no trace in the group at all: look for
+        # their events on every claim round (three round trips every claim_idle_s / 2).
+        requeued = await self.queue.requeue_orphans()
+        return claimed or bool(requeued)
+
+    async def _claim_from(self, start: str, *, idle_ms: int) -> tuple[str, bool]:
+        """One XAUTOCLAIM page from `start`: dead-letter repeat offenders, resolve the rest.
+
+        Returns the cursor of the next page ("0-0" once the whole pending list was seen) and whether
+        any entry was claimed.
+        """
         reply: Any = await self.client.xautoclaim(
-            self.queue.stream, GROUP, self.name, min_idle_time=idle_ms, start_id="0-0", count=100
+            self.queue.stream, GROUP, self.name, min_idle_time=idle_ms, start_id=start, count=CLAIM_BATCH
         )
+        cursor = str(reply[0])
         claimed = [(entry_id, fields or {}) for entry_id, fields in reply[1]]
         deleted = reply[2] if len(reply) > 2 else []
         for entry_id in deleted:
             # Trimmed away before anyone acknowledged it; its event, still pending, is enqueued again
-            # below (the entry is recorded for ops, and acknowledged).
+            # by requeue_orphans (the entry is recorded for ops, and acknowledged).
             await self.queue.to_dead(
                 entry_id, "", "entry trimmed from the stream before it was resolved; enqueued again", 0
             )
-        # Entries trimmed before they were ever delivered leave no trace in the group at all: look for
-        # their events on every claim round (three round trips every claim_idle_s / 2).
-        requeued = await self.queue.requeue_orphans()
         if not claimed:
-            return bool(deleted) or bool(requeued)
+            return cursor, bool(deleted)
         ids = [e for e, _ in claimed]
         details: Any = await self.client.xpending_range(
             self.queue.stream, GROUP, min=min(ids), max=max(ids), count=len(ids) * 2 + 10, consumername=self.name
@@ -394,30 +491,35 @@ class StreamWorker:
                 await self.queue.to_dead(entry_id, fields.get("event", ""), reason, times)
             else:
                 fresh.append((entry_id, fields))
-        await self._handle_all(fresh)
-        return True
+        for first in range(0, len(fresh), READ_BATCH):
+            await self._handle_all(fresh[first : first + READ_BATCH])
+        return cursor, True
 
     async def _handle_all(self, entries: list[tuple[str, dict[str, str]]]) -> bool:
         if not entries:
             return False
-        store = self.queue.store
+        store = self.store
         event_ids = [fields.get("event", "") for _, fields in entries]
-        # The batch's events in one round trip, not two reads per event (see RedisStore).
-        await store.read_events_ahead([e for e in event_ids if e])
         done: list[str] = []
         self.queue.held_feed = []
         try:
-            # Several events in flight overlap their Redis round trips; locks keep them apart.
-            results = await asyncio.gather(
-                *(self._handle(entry_id, fields, done) for entry_id, fields in entries), return_exceptions=True
-            )
+            # The batch holds the graph lock: a manual merge or split waits for its end (and is
+            # woken by the release); the batch's events in one round trip, not two reads per event.
+            async with store.hold_graph(self._graph_token):
+                await store.read_events_ahead([e for e in event_ids if e])
+                # Several events in flight overlap their Redis round trips; in-memory locks keep
+                # events on the same keys apart.
+                results = await asyncio.gather(
+                    *(self._handle(entry_id, fields, done) for entry_id, fields in entries), return_exceptions=True
+                )
         finally:
             store.forget_events_ahead(event_ids)
             feed, self.queue.held_feed = self.queue.held_feed, None
         # Resolved entries are acknowledged together, with their live-update entries; a crash before
         # this only redelivers them, and a redelivered event is reported as a duplicate.
         await self._settle(done, feed)
-        # Let every event in flight settle before reporting an outage: none is left half-handled.
+        # Let every event in flight settle before reporting an outage or a lost lease: none is left
+        # half-handled.
         for outcome in results:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -439,16 +541,18 @@ class StreamWorker:
     async def _handle(self, entry_id: str, fields: dict[str, str], done: list[str]) -> None:
         event_id = fields.get("event", "")
         async with self._slots:
+            if not self.lease.held:
+                raise LeaseLost(self.lease.key)  # stop at once: not one more event
             if not event_id:
                 await self.queue.to_dead(entry_id, "", "entry without an event id", 1)
                 return
             try:
                 await self._process(event_id)
-            except (RedisError, OSError):
-                raise  # an outage: the round stops, the entry stays pending and is read again
+            except (RedisError, OSError, LeaseLost):
+                raise  # an outage or a lost lease: the round stops, the entry stays pending
             except Exception as e:
-                # The store failed (a lock wait ran out, a conflict kept coming back): left
-                # unacknowledged, XAUTOCLAIM hands it out again after claim_idle_s.
+                # The store failed (a conflict kept coming back): left unacknowledged, XAUTOCLAIM
+                # hands it out again after claim_idle_s.
                 await self.client.hset(self.queue.errors, entry_id, failure_reason(e))
                 log.warning("resolution deferred", extra={"event_id": event_id, "error": type(e).__name__})
                 return
@@ -460,6 +564,7 @@ class StreamWorker:
                 await self.pipeline.settle(event_id)
                 return
             except WriteConflict:
+                # With one writer only a change made outside it (an erasure, a retention sweep) races it.
                 self.conflicts += 1
                 if attempt == CONFLICT_RETRIES - 1:
                     raise

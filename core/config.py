@@ -185,6 +185,8 @@ class WorkerSettings:
     max_deliveries: int = 5  # deliveries before an entry goes to the dead-letter stream
     lock_lease_s: float = 30.0  # far above one event's time; a dead worker's locks expire after it
     lock_wait_s: float = 60.0  # longer than a lease, so a dead holder never fails a live waiter
+    # The graph's writer lease: a standby takes over at most this long after the writer died.
+    lease_s: float = 5.0
     stream_maxlen: int = 1_000_000  # approximate cap of the ingest stream (acknowledged entries go first)
     feed_maxlen: int = 10_000  # approximate cap of the live-update feed
 
@@ -289,6 +291,7 @@ class Settings:
                 max_deliveries=_int(e, "STITCH_MAX_DELIVERIES", 5),
                 lock_lease_s=_float(e, "STITCH_LOCK_LEASE_S", 30.0),
                 lock_wait_s=_float(e, "STITCH_LOCK_WAIT_S", 60.0),
+                lease_s=_positive(_float(e, "STITCH_WORKER_LEASE_S", 5.0), "STITCH_WORKER_LEASE_S"),
                 stream_maxlen=_int(e, "STITCH_STREAM_MAXLEN", 1_000_000),
                 feed_maxlen=_int(e, "STITCH_FEED_MAXLEN", 10_000),
             ),

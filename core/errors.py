@@ -13,7 +13,8 @@ StitchError
  ├── StoreError             the store failed
  │    ├── StoreUnavailable  the store URL is malformed or the store does not answer
  │    ├── StoreMissing      a reading command named a store file that is not there
- │    └── WriteConflict     an optimistic write lost a race; the caller retries
+ │    ├── WriteConflict     an optimistic write lost a race; the caller retries
+ │    └── LeaseLost         a graph's writer lost its lease: it writes nothing more and stands by
  ├── ResolverError
  │    ├── NotFound          a person, merge, lead or suggestion id is unknown
  │    ├── MergeRefused      a merge or split is not allowed (cannot-link, already undone...)
@@ -116,6 +117,14 @@ class StoreMissing(StoreError):
 
 class WriteConflict(StoreError):
     """An optimistic write lost a race with another worker; the caller reloads and retries."""
+
+
+class LeaseLost(StoreError):
+    """The graph's writer lease is no longer this worker's: its unit wrote nothing; stop resolving."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the writer lease {key} is held by another worker or has lapsed")
+        self.key = key
 
 
 class ResolverError(StitchError):

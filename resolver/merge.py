@@ -20,7 +20,7 @@ from typing import Protocol
 
 from core.errors import MergeRefused, NotFound
 from core.records import Evidence, MergeKind, MergeRecord, SuggestionStatus
-from store.base import BaseStore
+from store.base import GRAPH_LOCK, BaseStore
 
 
 class MergeListener(Protocol):
@@ -59,6 +59,9 @@ def new_id(prefix: str) -> str:
 
 
 class Merger:
+    """Merges, splits and "not the same person"; each holds the graph lock (GRAPH_LOCK) of a store
+    with several processes, so one made by hand never interleaves with the graph writer's batch."""
+
     def __init__(self, store: BaseStore, listeners: Sequence[MergeListener] = ()) -> None:
         self.store = store
         self.listeners = list(listeners)
@@ -74,6 +77,19 @@ class Merger:
         at: datetime,
     ) -> MergeRecord:
         """Merge person `from_` into `into` (both resolved to their current roots first)."""
+        async with self.store.lock([GRAPH_LOCK]):
+            return await self._perform(into, from_, kind=kind, evidence=evidence, actor=actor, at=at)
+
+    async def _perform(
+        self,
+        into: str,
+        from_: str,
+        *,
+        kind: MergeKind,
+        evidence: Sequence[Evidence],
+        actor: str,
+        at: datetime,
+    ) -> MergeRecord:
         into, from_ = await self._roots(into, from_)
         await self._refuse_if_not_mergeable(into, from_)
         record = MergeRecord(
@@ -88,6 +104,10 @@ class Merger:
 
     async def split(self, merge_id: str, *, actor: str, at: datetime) -> MergeRecord:
         """Undo a merge: the absorbed side gets its profiles, messages and leads back."""
+        async with self.store.lock([GRAPH_LOCK]):
+            return await self._split(merge_id, actor=actor, at=at)
+
+    async def _split(self, merge_id: str, *, actor: str, at: datetime) -> MergeRecord:
         merge = await self.store.get_merge(merge_id)
         if merge is None:
             raise NotFound("merge", merge_id)
@@ -138,6 +158,10 @@ class Merger:
                 await self.store.put_outbox(replace(reply, person_id=profile.person_id))
 
     async def not_same(self, a: str, b: str, *, actor: str, at: datetime) -> None:
+        async with self.store.lock([GRAPH_LOCK]):
+            await self._not_same(a, b, actor=actor, at=at)
+
+    async def _not_same(self, a: str, b: str, *, actor: str, at: datetime) -> None:
         a, b = await self._roots(a, b)
         if a == b:
             raise MergeRefused(f"{a} and {b} are one person now: split the merge instead")

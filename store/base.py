@@ -37,6 +37,9 @@ from core.values import Envelope, Identifier
 
 # A merge chain longer than this means a corrupt alias forest, not a busy customer.
 MAX_ALIAS_DEPTH = 64
+# The lock key a change of the identity graph made outside its writer takes (Merger): the writer
+# holds it for each batch it resolves, so a manual merge or split never interleaves with one.
+GRAPH_LOCK = "graph"
 
 
 class BaseStore(ABC):
@@ -65,7 +68,11 @@ class BaseStore(ABC):
 
     @abstractmethod
     def lock(self, keys: Iterable[str]) -> AbstractAsyncContextManager[None]:
-        """Exclusive access to the named resolution keys (identifiers, blocks) across workers."""
+        """Exclusive access to the named resolution keys (identifiers, blocks) across workers.
+
+        GRAPH_LOCK among the keys: a change of the identity graph made outside its writer (a manual
+        merge, split or "not the same"), kept apart from the writer's batches.
+        """
 
     # -- raw events (the durable inbox) ----------------------------------------------------------
     @abstractmethod

@@ -25,6 +25,16 @@ A unit is a per-task write overlay with optimistic validation:
   does). A crash anywhere before the script leaves nothing behind; Redis runs the script atomically,
   and with AOF `appendfsync always` it is durable once answered.
 
+Writer, fence and graph lock
+----------------------------
+One `stitch worker` per store is the graph's writer (`store/lease.py`, `app/streams.py`). While it
+is, `fence` holds its lease key and token: every commit script also checks that token, so a writer
+whose lease lapsed writes nothing, and `lock` takes no locks in Redis at all, only the in-process
+ones below (no other process resolves). The writer holds GRAPH_LOCK (`hold_graph`) for each batch;
+a process that is not the writer adds GRAPH_LOCK to every `lock` it takes (a manual merge or split
+through `Merger`, an in-process replay), so it waits for the writer's batch to end. A new writer
+frees the graph lock a dead writer held (`break_graph_lock`).
+
 Locks (`lock`)
 --------------
 One Redis string per resolution key (`{stitch}:lock:<key>`), taken all-or-nothing by one Lua script
@@ -83,7 +93,8 @@ Keys (all under the hash tag `{<prefix>}`, default `{stitch}`)
 | `ib:<person id>` | hash | a person's inbox list row |
 | `ib:ix:<u, r>:<flag, ->:<all, to:<name>>` | zset | last_at -> person id: the inbox list order, unread (`u`) and read (`r`) apart |
 | `meta` | hash | one-time migrations done (`profile_words`) |
-| `lock:<resolution key>` | string | lock token (PX lease) |
+| `lock:<resolution key>` | string | lock token (PX lease); `lock:graph` is the graph lock |
+| `lease` | string | the graph writer's lease token (`<worker name>:<random>`, PX) |
 | `lockwait` | hash | lock key -> processes waiting for it |
 | `wake:<lock key>` | list | one token per waiter, pushed by the release (expires after 1 s) |
 
@@ -124,14 +135,14 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisError
 
 from core.erasure import Erasure
-from core.errors import StoreError, StoreUnavailable, WriteConflict
+from core.errors import LeaseLost, StoreError, StoreUnavailable, WriteConflict
 from core.inbox import AuditEntry, Deal, DealKind, DealStatus, InboxRow, Role, Session, User, search_words
 from core.records import (
     CrmJob,
@@ -154,7 +165,7 @@ from core.records import (
     SuggestionStatus,
 )
 from core.values import Channel, Envelope, Identifier, IdKind, Provenance
-from store.base import MAX_ALIAS_DEPTH, BaseStore
+from store.base import GRAPH_LOCK, MAX_ALIAS_DEPTH, BaseStore
 from store.codec import blank_evidence, dt, envelope_dump, envelope_load, evidence_dump, evidence_load, ts
 
 log = logging.getLogger("stitch.store.redis")
@@ -243,6 +254,20 @@ _RELEASE = (
     _RELEASE_FN
     + """
 release(1, ARGV[1], ARGV[2], ARGV[3])
+return 0
+"""
+)
+
+# A new writer frees the graph lock a previous writer held when it died (its token carries the
+# writer prefix, ARGV[1]; a manual change's token never does), waking whoever waits for it.
+_BREAK = (
+    _RELEASE_FN
+    + """
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1]) == ARGV[1] then
+  release(1, held, ARGV[2], ARGV[3])
+  return 1
+end
 return 0
 """
 )
@@ -503,6 +528,17 @@ def _cluster_client(url: str) -> tuple[RedisCluster, str | None]:
     return client, prefix
 
 
+def _split_prefix(url: str) -> tuple[str | None, str]:
+    """`redis://HOST:PORT/DB?prefix=NAME` -> (NAME, the URL without it): redis-py knows no `prefix`."""
+    parts = urlsplit(url)
+    options = parse_qs(parts.query, keep_blank_values=True)
+    if "prefix" not in options:
+        return None, url
+    prefix = options.pop("prefix")[-1] or None
+    query = urlencode([(k, v) for k, values in options.items() for v in values])
+    return prefix, parts._replace(query=query).geturl()
+
+
 def _check_database(url: str) -> None:
     """redis-py reads `/abc` as database 0 without a word: a typo would share another store's data."""
     parts = urlsplit(url)
@@ -541,6 +577,7 @@ class RedisStore(BaseStore):
         self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
         self._renew = client.register_script(_RENEW)
+        self._break = client.register_script(_BREAK)
         self._prune = client.register_script(_PRUNE)
         self._graph_script = client.register_script(_GRAPH)
         # Lock keys held by this process's units -> set when they are released.
@@ -549,6 +586,9 @@ class RedisStore(BaseStore):
         self.lock_waited_s = 0.0  # time spent taking locks in Redis, retries included (bench/scale.py)
         self.lock_waited_local_s = 0.0  # time spent waiting for this process's other units (bench/scale.py)
         self._ahead: dict[str, _Ahead] = {}
+        # (lease key, token) while this process is the graph's writer (`StreamWorker`): every commit
+        # then checks that the lease is still ours, and resolution takes no locks in Redis.
+        self.fence: tuple[str, str] | None = None
         self._wake_args = (self.key("lockwait"), self.key("wake") + ":")
 
     @classmethod
@@ -562,17 +602,19 @@ class RedisStore(BaseStore):
     ) -> RedisStore:
         """A store on `redis://HOST:PORT/DB` (one server) or `redis+cluster://HOST:PORT[,HOST:PORT...]`.
 
-        `prefix` names the store's hash tag; a cluster URL may give it as `?prefix=NAME` (the keyword
-        wins). The default is `stitch`.
+        `prefix` names the store's hash tag (one graph, one writer lease); the URL may give it as
+        `?prefix=NAME` (the keyword wins). The default is `stitch`.
         """
         client: RedisClient
         if url.startswith(CLUSTER_SCHEMES):
             client, url_prefix = _cluster_client(url)
             prefix = prefix or url_prefix
         else:
-            _check_database(url)
+            url_prefix, server_url = _split_prefix(url)
+            prefix = prefix or url_prefix
+            _check_database(server_url)
             try:
-                client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+                client = aioredis.Redis.from_url(server_url, decode_responses=True, health_check_interval=30)
             except (ValueError, RedisError) as e:
                 raise StoreUnavailable(url, f"malformed Redis URL: {e}") from e
         return cls(
@@ -658,6 +700,11 @@ class RedisStore(BaseStore):
             return
         await self._keep_leases(unit)
         checks = unit.checks + [["GET", k, token] for k, token in unit.locks.items()]
+        fence = self.fence
+        if fence is not None:
+            # Checked in the commit script itself: a writer whose lease lapsed writes nothing, even
+            # a unit that was already in flight when it lapsed.
+            checks.append(["GET", fence[0], fence[1]])
         payload = [
             json.dumps(checks, ensure_ascii=False),
             json.dumps(unit.ops, ensure_ascii=False),
@@ -672,6 +719,8 @@ class RedisStore(BaseStore):
         # The script released the locks either way (they all carry the unit's token).
         unit.locks.clear()
         if failed:
+            if fence is not None and int(failed) == len(checks):
+                raise LeaseLost(fence[0])
             what = checks[int(failed) - 1][0]
             raise WriteConflict(f"another worker changed what this unit read ({what})")
 
@@ -703,9 +752,18 @@ class RedisStore(BaseStore):
                 yield
             return
         unit = self._units[task]
-        names = sorted({self.key("lock", k) for k in keys})
+        wanted = set(keys)
+        if self.fence is None:
+            # Not the graph's writer (a replay in this process, a manual change): keep apart from the
+            # writer's batches, which hold GRAPH_LOCK, and from any other such process.
+            wanted.add(GRAPH_LOCK)
+        else:
+            # The writer: no other process resolves, and GRAPH_LOCK is held for the whole batch
+            # (`hold_graph`); only this process's units in flight need keeping apart, in memory.
+            wanted.discard(GRAPH_LOCK)
+        names = sorted({self.key("lock", k) for k in wanted})
         # Re-entrant within the unit.
-        need = [n for n in names if n not in unit.locks]
+        need = [n for n in names if n not in unit.local]
         await self._keep_leases(unit)
         if need:
             # Tasks of this process wait for each other here, without polling Redis; only another
@@ -713,14 +771,41 @@ class RedisStore(BaseStore):
             started = time.monotonic()
             await self._local_acquire(unit, need)
             waited = time.monotonic()
-            await self._lock(need, unit.token)
             self.lock_waited_local_s += waited - started
-            self.lock_waited_s += time.monotonic() - waited
-            unit.locks.update(dict.fromkeys(need, unit.token))
-            unit.renewed_at = unit.renewed_at or time.monotonic()
+            if self.fence is None:
+                await self._lock(need, unit.token)
+                self.lock_waited_s += time.monotonic() - waited
+                unit.locks.update(dict.fromkeys(need, unit.token))
+                unit.renewed_at = unit.renewed_at or time.monotonic()
             # What was read before waiting may have changed meanwhile: read it again.
             unit.forget_reads()
         yield
+
+    @asynccontextmanager
+    async def hold_graph(self, token: str) -> AsyncIterator[None]:
+        """The writer's hold on GRAPH_LOCK while it resolves one batch (`StreamWorker`).
+
+        A manual merge, split or "not the same" takes the same lock (`Merger`), so it waits for the
+        batch's end instead of racing the writer's decisions; the release wakes it at once.
+        """
+        name = self.key("lock", GRAPH_LOCK)
+        started = time.monotonic()
+        await self._lock([name], token)
+        self.lock_waited_s += time.monotonic() - started
+        try:
+            yield
+        finally:
+            await self._unlock({name: token})
+
+    async def break_graph_lock(self, writer_prefix: str) -> bool:
+        """Free GRAPH_LOCK if a previous writer (token starting with `writer_prefix`) still holds it.
+
+        Called by a new writer once the lease is its own: the old one is dead or fenced off, and
+        its hold would otherwise keep manual changes and the new writer waiting for its expiry.
+        """
+        self.round_trips += 1
+        freed = await self._break(keys=[self.key("lock", GRAPH_LOCK)], args=[writer_prefix, *self._wake_args])
+        return bool(freed)
 
     async def _local_acquire(self, unit: _Unit, names: list[str]) -> None:
         # All-or-nothing, like the Redis script. A unit that already holds keys (a replay batch) and

@@ -44,13 +44,17 @@ async def run_workers(url: str, prefix: str, count: int, settings: Settings) -> 
             await store.close()
 
 
-def spawn_worker(url: str, name: str, *, claim_idle_s: float = 1.0, lease_s: float = 3.0) -> subprocess.Popen[bytes]:
+def spawn_worker(
+    url: str, name: str, *, claim_idle_s: float = 1.0, lock_lease_s: float = 3.0, lease_s: float = 3.0
+) -> subprocess.Popen[bytes]:
+    """A `stitch worker --exit-when-idle` process; `lease_s` is its writer lease."""
     env = dict(os.environ)
     env.update(
         {
             "STITCH_STORE": url,
             "STITCH_CLAIM_IDLE_S": str(claim_idle_s),
-            "STITCH_LOCK_LEASE_S": str(lease_s),
+            "STITCH_LOCK_LEASE_S": str(lock_lease_s),
+            "STITCH_WORKER_LEASE_S": str(lease_s),
             "PYTHONPATH": str(ROOT),
         }
     )

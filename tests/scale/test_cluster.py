@@ -222,6 +222,12 @@ async def test_stream_workers_resolve_through_the_cluster(cluster_url: str, tmp_
         assert await partition(store) == expected
         assert await store.counts() == expected_counts
         await _assert_one_slot(store)
+        # The writer lease lives in the graph's own slot (and was given back by the worker that held it).
+        lease = store.key("lease")
+        assert int(await store.client.cluster_keyslot(lease)) == int(
+            await store.client.cluster_keyslot(store.key("seq"))
+        )
+        assert await store.client.get(lease) is None
         # Dead-lettering is a MULTI pipeline (XADD, XACK, HDEL): allowed because its keys share the slot.
         entry = await store.client.xadd(queue.stream, {"event": "nothing"})
         await queue.to_dead(entry, "nothing", "test", 5)

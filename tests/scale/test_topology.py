@@ -60,7 +60,7 @@ async def test_web_and_two_workers_as_plain_processes(tmp_path: Path) -> None:
     workers: list[subprocess.Popen[bytes]] = []
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
+            for _ in range(600):  # start-up is slow on a busy machine
                 try:
                     async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
                         if r.status == 200:
