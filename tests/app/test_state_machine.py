@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
+from connectors.fakes.twilio import FakeTwilio
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -45,7 +46,6 @@ from app.parked import retry_parked
 from app.probes import PROBES, Probes
 from app.processor import Processor
 from app.streams import RedisStreamQueue, StreamWorker
-from connectors.fakes.twilio import FakeTwilio
 from connectors.whatsapp.twilio import WhatsAppConnector
 from core.config import Settings
 from core.errors import ChannelUnavailable, FieldErrors, MergeRefused, NotFound
