@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
-from connectors.fakes.twilio import FakeTwilio
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -46,6 +45,7 @@ from app.parked import retry_parked
 from app.probes import PROBES, Probes
 from app.processor import Processor
 from app.streams import RedisStreamQueue, StreamWorker
+from connectors.whatsapp.fake import FakeTwilio
 from connectors.whatsapp.twilio import WhatsAppConnector
 from core.config import Settings
 from core.errors import ChannelUnavailable, FieldErrors, MergeRefused, NotFound
@@ -181,6 +181,17 @@ def envelope(spec: Spec, n: int, at: datetime) -> Envelope:
             "MessageType": "text",
         }
         return Envelope(id=f"wa{n}", channel=spec.channel, received_at=at, payload=payload)
+    if spec.channel is Channel.MAX:
+        ms = ts * 1000
+        sender = {"user_id": c.tg, "first_name": c.first, "last_name": c.last, "is_bot": False, "name": c.first}
+        recipient = {"chat_id": -c.tg, "chat_type": "dialog", "user_id": 900001}
+        body = {"mid": f"mid.{n:032x}", "seq": n, "text": text}
+        update = {
+            "update_type": "message_created",
+            "timestamp": ms,
+            "message": {"recipient": recipient, "timestamp": ms, "body": body, "sender": sender},
+        }
+        return Envelope(id=f"max{n}", channel=spec.channel, received_at=at, payload=update)
     if spec.channel is Channel.AVITO:
         chat = f"u2i-{c.avito}~1"
         value = {
