@@ -111,27 +111,23 @@ def _binary(head: bytes) -> bool:
     return False
 
 
-def _guarded(name: str, lines: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
-    """Lines of one file; a file that turns unreadable half-way ends the run with its name and line."""
-    number = 0
-    try:
-        for number, line in lines:
-            yield number, line
-    except UnicodeDecodeError as e:
-        raise ReplayFileError(name, f"after line {number}: not UTF-8 text") from e
-    except (EOFError, zlib.error, OSError) as e:
-        raise ReplayFileError(name, f"after line {number}: cannot read further ({e})") from e
-
-
 def _peek_gzip(raw: IO[bytes]) -> bool:
     peek = getattr(raw, "peek", None)
     return bool(peek and peek(2)[:2] == b"\x1f\x8b")
 
 
-def read_lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(stream, start=1):
-        if line.strip():
-            yield number, line
+def read_lines(name: str, stream: IO[str]) -> Iterator[tuple[int, str]]:
+    """Numbered non-blank lines of one file; a file that turns unreadable half-way (a cut-off .gz,
+    bytes that are not UTF-8) ends the run with its name and the last line read."""
+    number = 0
+    try:
+        for number, line in enumerate(stream, start=1):
+            if line.strip():
+                yield number, line
+    except UnicodeDecodeError as e:
+        raise ReplayFileError(name, f"after line {number}: not UTF-8 text") from e
+    except (EOFError, zlib.error, OSError) as e:
+        raise ReplayFileError(name, f"after line {number}: cannot read further ({e})") from e
 
 
 async def replay(
@@ -144,10 +140,16 @@ async def replay(
     store = pipeline.store
     for name in names:
         with open_input(name) as stream:
-            lines = _guarded(name, read_lines(stream))
+            lines = read_lines(name, stream)
             # Each chunk is one transaction (the commit is amortized); each event inside it still
             # has its own savepoint, so a bad event never takes its neighbours down.
-            while chunk := list(itertools.islice(lines, BATCH)):
+            while True:
+                chunk: list[tuple[int, str]] = []
+                unreadable: ReplayFileError | None = None
+                try:
+                    chunk.extend(itertools.islice(lines, BATCH))
+                except ReplayFileError as e:  # the lines read before a cut still count
+                    unreadable = e
                 async with store.atomic():
                     for number, line in chunk:
                         summary.lines += 1
@@ -156,6 +158,10 @@ async def replay(
                             rate = summary.lines / (time.perf_counter() - started)
                             err.write(f"\r{summary.lines} events, {rate:.0f}/s")
                             err.flush()
+                if unreadable:
+                    raise unreadable
+                if len(chunk) < BATCH:
+                    break
     if show:
         err.write("\n")
     summary.elapsed_s = time.perf_counter() - started

@@ -575,17 +575,30 @@ async def enqueue_files(
     pipeline: Pipeline, queue: RedisStreamQueue, names: list[str], *, batch: int = 200
 ) -> ReplaySummary:
     """`stitch replay --enqueue`: store each event as pending and hand it to the workers."""
-    import json
-
-    from connectors.envelope import envelope_from_json
-
     summary = ReplaySummary()
     started = time.perf_counter()
     await queue.ensure_group()
     ids: list[str] = []
+    try:
+        await _enqueue_lines(pipeline, queue, names, summary, ids, batch)
+    finally:
+        # Events accepted before a file turned unreadable are stored as pending: hand them over.
+        if ids:
+            await queue.enqueue_many(ids)
+    summary.elapsed_s = time.perf_counter() - started
+    return summary
+
+
+async def _enqueue_lines(
+    pipeline: Pipeline, queue: RedisStreamQueue, names: list[str], summary: ReplaySummary, ids: list[str], batch: int
+) -> None:
+    import json
+
+    from connectors.envelope import envelope_from_json
+
     for name in names:
         with open_input(name) as stream:
-            for number, line in read_lines(stream):
+            for number, line in read_lines(name, stream):
                 summary.lines += 1
                 try:
                     try:
@@ -605,8 +618,4 @@ async def enqueue_files(
                 ids.append(envelope.id)
                 if len(ids) >= batch:
                     await queue.enqueue_many(ids)
-                    ids = []
-    if ids:
-        await queue.enqueue_many(ids)
-    summary.elapsed_s = time.perf_counter() - started
-    return summary
+                    ids.clear()

@@ -214,7 +214,7 @@ def sightings_from_replay(paths: Sequence[str], *, region: str) -> Sightings:
         except OSError as e:
             raise InputError(f"{path}: cannot read: {e.strerror}") from e
         with stream:
-            for number, line in read_lines(stream):
+            for number, line in read_lines(path, stream):
                 try:
                     parsed = parse_envelope(envelope_from_json(json.loads(line), line=number), region=region)
                 except (json.JSONDecodeError, InputError):

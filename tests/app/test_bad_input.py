@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
+
+from tests.conftest import REDIS_URL, unique_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "tests" / "payloads" / "contract_samples.jsonl"
@@ -127,3 +131,36 @@ def test_serve_on_a_port_out_of_range(tmp_path: Path, port: str) -> None:
     code, _, err = stitch(tmp_path, "serve", "--store", "sqlite:///s.db", "--port", port)
     one_line(code, err, "--port", port)
     assert not (tmp_path / "s.db").exists()
+
+
+def cut_off_gzip(tmp_path: Path, lines: int) -> Path:
+    """A gzip file whose first part reads, then ends mid-stream (a copy interrupted half-way)."""
+    first = json.loads(SAMPLES.read_text(encoding="utf-8").splitlines()[0])
+    body = "".join(
+        json.dumps({**first, "id": f"cut-{n}-{os.urandom(48).hex()}", "payload": {**first["payload"], "update_id": n}})
+        + "\n"
+        for n in range(lines)
+    )
+    packed = gzip.compress(body.encode())
+    return replay_file(tmp_path, "cut.jsonl.gz", packed[: len(packed) * 2 // 3])
+
+
+@pytest.mark.parametrize("enqueue", [False, True], ids=["in-process", "enqueue"])
+def test_a_file_cut_off_half_way_ends_the_replay_with_one_line(tmp_path: Path, enqueue: bool) -> None:
+    prefix = unique_prefix()
+    url = f"{REDIS_URL}?prefix={prefix}" if enqueue else f"sqlite:///{tmp_path / 's.db'}"
+    path = cut_off_gzip(tmp_path, 400)
+    code, _, err = stitch(
+        tmp_path, "replay", "--no-progress", *(["--enqueue"] if enqueue else []), "--store", url, str(path)
+    )
+    one_line(code, err, "cut.jsonl.gz", "after line", "cannot read further")
+    if not enqueue:  # what was read before the cut is resolved and stored
+        _, events, _ = stitch(tmp_path, "export", "--store", url, "--what", "events")
+        assert events.count("\n") > 100
+    if enqueue:  # what was read before the cut is stored and handed to the workers
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            assert client.xlen(f"{{{prefix}}}:q:ingest") > 100
+        finally:
+            client.delete(*client.keys(f"{{{prefix}}}:*"))
+            client.close()
