@@ -584,6 +584,10 @@ class PushWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # One round at a time in this process: `drain` (tests, the demo, `sync`) runs beside the
+        # background loop, and two jobs of one person pushed at once both read the contact before
+        # either adds to it, so both add the same chat, phone or e-mail.
+        self._round = asyncio.Lock()
 
     def kick(self) -> None:
         """A job was enqueued: look now instead of at the next poll."""
@@ -626,6 +630,10 @@ class PushWorker:
 
     async def run_due(self) -> int:
         """Run every job due now; returns how many were run. Stops early when the portal is out."""
+        async with self._round:
+            return await self._run_due()
+
+    async def _run_due(self) -> int:
         ran = 0
         while True:
             async with self.store.atomic():

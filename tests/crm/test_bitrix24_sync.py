@@ -503,3 +503,27 @@ async def test_erasing_a_person_deletes_their_contact_leads_and_timeline(harness
     # Nothing left in the queue would push the person back.
     await harness.settle()
     assert harness.entities("contact") == [] and harness.adds("contact") == 1
+
+
+async def test_pushing_one_person_at_once_from_two_rounds_adds_each_chat_once(harness: Harness) -> None:
+    max_bot = FakeMax()
+    moment = T0 + timedelta(minutes=2)
+    payload = max_bot.text_update(
+        user_id=5002, first_name="Вера", timestamp_ms=int(moment.timestamp() * 1000), contact_phone="+79123450000"
+    )
+    await harness.ingest(
+        tg(801, "Вера", "Есть доставка?", 0, username="vera_k"),
+        wa("+79123450000", "Vera", "Есть доставка?", 1),
+        Envelope(id="mx-vera", channel=Channel.MAX, received_at=moment, payload=payload),
+    )
+    # The background loop and a drain at the same time, then the person pushed again and again.
+    await asyncio.gather(harness.drain(), harness.drain())
+    persons = [p.person_id async for p in harness.store.iter_persons() if p.merged_into is None]
+    for tag in ("a", "b", "c"):
+        async with harness.store.atomic():
+            await harness.sink.resync(persons, [], tag)
+        await asyncio.gather(harness.drain(), harness.drain())
+    for contact in harness.entities("contact"):
+        for type_id in ("PHONE", "EMAIL", "IM"):
+            seen = [v for _, v in values(contact, type_id)]
+            assert len(seen) == len(set(seen)), (type_id, seen)
