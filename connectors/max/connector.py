@@ -81,7 +81,7 @@ class MaxConnector(BaseConnector):
         """The event, or None for an update type Stitch does not store (answered 200)."""
         try:
             payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
             raise ParseError(self.channel, "body", "not JSON") from e
         return self.from_update(payload, received_at)
 

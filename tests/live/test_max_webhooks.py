@@ -238,3 +238,17 @@ async def test_a_form_encoded_body_that_is_not_utf8_is_400_not_a_crash(quiet_liv
             assert r.status == 401
     await quiet_live.settle()
     assert await quiet_live.store.event_counts() == {}
+
+
+async def test_a_body_nested_too_deep_is_400_not_a_crash(quiet_live: Live, max_bot: FakeMax) -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    async with aiohttp.ClientSession() as session:
+        for path, headers in (
+            ("/webhooks/max", {"X-Max-Bot-Api-Secret": MAX_SECRET}),
+            ("/forms/contact", {"Content-Type": "application/json"}),
+        ):
+            async with session.post(quiet_live.url(path), data=deep, headers=headers) as r:
+                assert r.status == 400, path
+                assert "not JSON" in await r.text()
+    await quiet_live.settle()
+    assert await quiet_live.store.event_counts() == {}
