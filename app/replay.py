@@ -174,6 +174,8 @@ async def _one(pipeline: Pipeline, name: str, number: int, line: str, summary: R
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise ReplayLineError(number, f"not JSON: {e.msg}") from e
+        except RecursionError as e:
+            raise ReplayLineError(number, "not JSON: nested too deep") from e
         envelope = envelope_from_json(obj, line=number)
         result = await pipeline.ingest_or_park(envelope)
     except InputError as e:

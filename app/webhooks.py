@@ -131,7 +131,11 @@ async def _hook(request: web.Request) -> WebhookRequest:
     body = await request.read()
     form: dict[str, str] = {}
     if request.content_type == "application/x-www-form-urlencoded":
-        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        try:
+            form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        except (UnicodeDecodeError, ValueError):
+            # Not decodable as a form: the connector judges the raw body (signature check, 400).
+            form = {}
     return WebhookRequest(
         path=request.path_qs,
         headers={k.lower(): v for k, v in request.headers.items()},

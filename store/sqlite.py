@@ -1550,7 +1550,8 @@ class SqliteStore(BaseStore):
         for chunk in _chunks(e.crm_job_ids):
             db.execute(f"UPDATE crm_jobs SET payload='{{}}' WHERE job_id IN ({_qs(len(chunk))})", chunk)
         for chunk in _chunks(e.audit_ids):
-            db.execute(f"UPDATE audit SET detail='' WHERE entry_id IN ({_qs(len(chunk))})", chunk)
+            # The target may be a profile key, and a WhatsApp profile is named by its number.
+            db.execute(f"UPDATE audit SET detail='', target='' WHERE entry_id IN ({_qs(len(chunk))})", chunk)
         self._cache.clear()
 
     async def expire(self, before: datetime, *, vacuum: bool = False) -> dict[str, int]:

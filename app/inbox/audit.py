@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from app.masking import mask_key
 from core.erasure import FORGET_ACTION
 from core.inbox import AuditEntry
 from core.values import Channel
@@ -38,7 +39,8 @@ class AuditWords:
                     "actor": entry.actor,
                     "action": entry.action,
                     "person_id": entry.person_id,
-                    "target": entry.target,
+                    # A profile key names a WhatsApp profile by its number: shown masked, like everywhere.
+                    "target": mask_key(entry.target),
                     "detail": entry.detail,
                     "sentence": "".join(p["text"] for p in parts),
                     "parts": parts,

@@ -72,7 +72,7 @@ class AvitoConnector(BaseConnector):
         """The event, or None for Avito's `{}` subscription probe (answer it 200, store nothing)."""
         try:
             body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
             raise ParseError(self.channel, "body", "not JSON") from e
         if body == {}:
             return None

@@ -6,6 +6,7 @@ HTTP status with `{"code", "message"}`, raised here as ProviderError (429 and 5x
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -151,6 +152,8 @@ def _retry_after(raw: str | None) -> float | None:
     if raw is None:
         return None
     try:
-        return max(float(raw), 0.0)
+        seconds = float(raw)
     except ValueError:
         return None
+    # "inf" or "nan" would pause forever (or not at all): treated as absent.
+    return max(seconds, 0.0) if math.isfinite(seconds) else None

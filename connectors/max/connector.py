@@ -81,7 +81,7 @@ class MaxConnector(BaseConnector):
         """The event, or None for an update type Stitch does not store (answered 200)."""
         try:
             payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
             raise ParseError(self.channel, "body", "not JSON") from e
         return self.from_update(payload, received_at)
 
@@ -177,10 +177,15 @@ class MaxConnector(BaseConnector):
                         raise
                     failures += 1
                     logger.warning("GET /updates failed", extra={"status": e.status, "failures": failures})
-                    await sleep(
-                        e.retry_after
-                        or backoff_delay(failures, base_delay=POLL_BACKOFF_BASE_S, max_delay=POLL_BACKOFF_MAX_S)
+                    delay = e.retry_after or backoff_delay(
+                        failures, base_delay=POLL_BACKOFF_BASE_S, max_delay=POLL_BACKOFF_MAX_S
                     )
+                    # Never longer than the backoff cap, and a stop ends the pause at once.
+                    pause = asyncio.ensure_future(sleep(min(delay, POLL_BACKOFF_MAX_S)))
+                    await asyncio.wait({pause, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                    if not pause.done():
+                        pause.cancel()
+                        await asyncio.gather(pause, return_exceptions=True)
                     continue
                 failures = 0
                 for update in updates:

@@ -101,7 +101,7 @@ class TelegramConnector(BaseConnector):
     def envelope(self, request: WebhookRequest, received_at: datetime) -> Envelope:
         try:
             payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
             raise ParseError(self.channel, "body", "not JSON") from e
         return self._envelope(payload, received_at)
 

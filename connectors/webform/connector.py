@@ -123,6 +123,8 @@ async def _read(request: web.Request) -> dict[str, str]:
             raw = json.loads(body or b"{}")
         except json.JSONDecodeError as e:
             raise ValueError(f"not JSON: {e.msg}") from e
+        except RecursionError as e:
+            raise ValueError("not JSON: nested too deep") from e
         if not isinstance(raw, dict):
             raise ValueError("expected a JSON object")
     elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):

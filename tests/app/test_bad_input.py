@@ -164,3 +164,11 @@ def test_a_file_cut_off_half_way_ends_the_replay_with_one_line(tmp_path: Path, e
         finally:
             client.delete(*client.keys(f"{{{prefix}}}:*"))
             client.close()
+
+
+def test_replay_skips_a_line_nested_too_deep_and_goes_on(tmp_path: Path, store: str) -> None:
+    good = SAMPLES.read_text(encoding="utf-8").splitlines()[0]
+    target = replay_file(tmp_path, "deep.jsonl", ("[" * 5000 + "]" * 5000 + "\n" + good + "\n").encode())
+    code, _, err = stitch(tmp_path, "replay", "--no-progress", "--store", store, str(target))
+    assert code == 1 and "Traceback" not in err
+    assert "deep.jsonl:1: not JSON: nested too deep" in err

@@ -276,3 +276,30 @@ def test_the_person_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     for args in (("forget", pid, "--yes"), ("export", pid), ("forget", "p_nobody", "--yes"), ("export", "")):
         code, out, err = _run(capsys, "person", *args, "--store", url)
         assert code == 1 and out == "" and err.startswith("stitch: ") and err.count("\n") == 1
+
+
+async def test_forget_blanks_the_audit_target_that_named_a_profile_by_its_number(
+    store: BaseStore, settings: Settings, tmp_path: Path
+) -> None:
+    if not isinstance(store, SqliteStore):
+        pytest.skip("SQLite's erasure only")
+    await _fill(store, settings, tmp_path)
+    root, _ = await _sasha(store)
+    # The inbox audits an identifier added by a manager against the person's oldest profile key.
+    entry = AuditEntry(
+        entry_id="a_2",
+        at=AT,
+        actor="mia",
+        action="identifier.add",
+        person_id=root,
+        target="whatsapp:+79123456789",
+        detail="a***@mail.ru",
+    )
+    await store.add_audit(entry)
+    await personal.forget(store, root, actor="ada", at=AT)
+    await store.close()
+    await store.open()
+    raw = (await _stored_text(store)).decode("utf-8", "replace")
+    assert "9123456789" not in raw
+    [kept] = [a for a in await store.audit_log(person_ids=[root]) if a.entry_id == "a_2"]
+    assert kept.actor == "mia" and kept.action == "identifier.add" and kept.target == "" and kept.detail == ""

@@ -11,7 +11,7 @@ import pytest
 
 from app.ingest import Outcome, Pipeline
 from connectors.base import OutboundReply, WebhookRequest
-from connectors.max.client import MAX_TEXT
+from connectors.max.client import MAX_TEXT, _retry_after
 from connectors.max.connector import MaxConnector
 from connectors.max.fake import FakeMax
 from connectors.retry import with_retries
@@ -173,6 +173,31 @@ async def test_polling_stops_promptly_while_waiting(fake: FakeMax, conn: MaxConn
         await asyncio.sleep(0.01)
     stop.set()
     await asyncio.wait_for(task, 5)
+
+
+async def test_polling_stops_promptly_while_backing_off(fake: FakeMax, conn: MaxConnector) -> None:
+    """A 429 asking for a long pause (or an endless one) must not hold up the shutdown."""
+    stop = asyncio.Event()
+    asked: list[int] = []
+
+    async def flooded(*, marker: int | None, timeout: int) -> tuple[list[dict[str, object]], int | None]:
+        asked.append(timeout)
+        raise ProviderError("max", "GET /updates failed: too.many.requests", status=429, retry_after=float("inf"))
+
+    async def handle(envelope: Envelope) -> None:
+        raise AssertionError("no updates")
+
+    conn.client.updates = flooded  # type: ignore[method-assign]
+    task = asyncio.create_task(conn.poll(handle, stop, timeout=30))
+    while not asked:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+
+def test_a_retry_after_that_is_not_a_finite_number_is_ignored() -> None:
+    assert _retry_after("inf") is None and _retry_after("nan") is None and _retry_after("7") == 7
 
 
 # --- MAX in the pipeline, on SQLite and on Redis ---------------------------------------------------

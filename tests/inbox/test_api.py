@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import aiohttp
@@ -183,6 +184,24 @@ async def test_link_not_same_and_add_identifier(demo: Demo, clients: dict[str, C
     assert status == 400
     status, found = await sue.get("/api/persons", q="+79031112233")
     assert [p["person_id"] for p in found["persons"]] == [namesake]
+
+
+async def test_the_audit_log_masks_the_profile_an_identifier_was_added_to(
+    demo: Demo, clients: dict[str, Client]
+) -> None:
+    # The namesake's only profile is her WhatsApp number: the audit names it without the full number.
+    sue = clients["sue"]
+    namesake = await demo.store.person_of_profile(demo.story.namesake_profile)
+    assert namesake is not None
+    status, _ = await sue.post(f"/api/persons/{namesake}/identifiers", {"kind": "email", "value": "anna.s@mail.ru"})
+    assert status == 201
+    full = demo.story.namesake_profile.partition(":")[2]
+    for params in ({"person_id": namesake}, {}):
+        status, body = await sue.get("/api/audit", **params)
+        assert status == 200
+        [entry] = [a for a in body["audit"] if a["action"] == "identifier.add" and a["person_id"] == namesake]
+        assert entry["target"] == "whatsapp:+7 903 ***-**-01"
+        assert full not in json.dumps(body) and full[1:] not in json.dumps(body)
 
 
 async def test_lead_stages_and_junk_reasons(demo: Demo, clients: dict[str, Client]) -> None:

@@ -224,3 +224,31 @@ async def test_a_webhook_body_is_parsed_once(quiet_live: Live, max_bot: FakeMax)
     await quiet_live.settle()
     assert await person_of(quiet_live, "max:5001") is not None
     assert parsed == ["max:" + update["message"]["body"]["mid"]]
+
+
+async def test_a_form_encoded_body_that_is_not_utf8_is_400_not_a_crash(quiet_live: Live, max_bot: FakeMax) -> None:
+    headers = {"X-Max-Bot-Api-Secret": MAX_SECRET, "Content-Type": "application/x-www-form-urlencoded"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(quiet_live.url("/webhooks/max"), data=b"\xff\xfe", headers=headers) as r:
+            assert r.status == 400
+            assert "not JSON" in (await r.json())["error"]
+        # Without the secret it is refused as usual, not a server error.
+        del headers["X-Max-Bot-Api-Secret"]
+        async with session.post(quiet_live.url("/webhooks/max"), data=b"\xff\xfe", headers=headers) as r:
+            assert r.status == 401
+    await quiet_live.settle()
+    assert await quiet_live.store.event_counts() == {}
+
+
+async def test_a_body_nested_too_deep_is_400_not_a_crash(quiet_live: Live, max_bot: FakeMax) -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    async with aiohttp.ClientSession() as session:
+        for path, headers in (
+            ("/webhooks/max", {"X-Max-Bot-Api-Secret": MAX_SECRET}),
+            ("/forms/contact", {"Content-Type": "application/json"}),
+        ):
+            async with session.post(quiet_live.url(path), data=deep, headers=headers) as r:
+                assert r.status == 400, path
+                assert "not JSON" in await r.text()
+    await quiet_live.settle()
+    assert await quiet_live.store.event_counts() == {}
