@@ -150,7 +150,10 @@ async def test_accept_a_suggestion_then_split_it(demo: Demo, clients: dict[str, 
     suggestion = next(s for s in queue["suggestions"] if "+7 495 ***-**-67" in s["why"])
     sid, a, b = suggestion["suggestion_id"], suggestion["a"]["person_id"], suggestion["b"]["person_id"]
     assert 0.0 < suggestion["score"] < 1.0  # a match probability
-    assert suggestion["probability"] == suggestion["score"] and suggestion["likelihood"] == "under 1% likely the same person"
+    assert (
+        suggestion["probability"] == suggestion["score"]
+        and suggestion["likelihood"] == "under 1% likely the same person"
+    )
     assert suggestion["strength"] == "weak"
     assert suggestion["why"] == (
         "same phone +7 495 ***-**-67 typed in the web form both times, but the names differ: Мария Козлова / Пётр Иванов"

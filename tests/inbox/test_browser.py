@@ -62,7 +62,9 @@ async def test_a_supervisor_works_the_five_channel_customer(demo: Demo, browser:
         # The person created from five channels, and why she is one person.
         await page.click(f'a[href="/inbox/persons/{demo.anna}"]')
         why = page.locator(".why .evidence li")
-        await expect(why.first).to_have_text("certain WhatsApp +7 912 ***-**-89 is the phone Telegram confirmed; same name Anna")
+        await expect(why.first).to_have_text(
+            "certain WhatsApp +7 912 ***-**-89 is the phone Telegram confirmed; same name Anna"
+        )
         await expect(why).to_have_count(4)
         await expect(why.first.locator(".bar i.on")).to_have_count(4)
         timeline = page.locator("#timeline")
