@@ -258,6 +258,8 @@ async def test_every_page_fits_a_phone_and_a_desktop(demo: Demo, browser: Browse
                 await expect(page.locator("nav button", has_text="Log out")).to_be_visible()
                 await assert_fits(page, viewport["width"], path)
                 await page.screenshot(path=str(tmp_path / f"{size}-inbox-{name}.png"), full_page=True)
+                if name in ("person", "review"):  # the explanations, kept to look at
+                    await shot(page, f"{size}-{name}")
             await context.clear_cookies()
             await log_in_as(page, demo, "otto")  # the ops role
             for name, path in ops.items():
