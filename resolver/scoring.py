@@ -26,6 +26,8 @@ PRIOR_DETAIL = ""
 WEIGHT_DIGITS = 3
 # Evidence rules that are parts of a match weight (a "conflict" or "rule" note weighs nothing).
 PRIOR = "prior"
+# Most decimals a probability is printed with; past them it reads "> 99.9999%".
+PERCENT_DIGITS = 4
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,17 +132,32 @@ def _words(comparison: str, level: str) -> str:
 def explain_parts(evidence: Iterable[Evidence], total: float) -> list[str]:
     """Lines of a waterfall: each part's weight in bits, then the sum as a match weight and probability.
 
-    Evidence kept before the model decided has no prior and does not add up; it is shown as it was.
+    Weights are shown with the digits they are kept with (WEIGHT_DIGITS), so the printed parts add up
+    to the printed total exactly. Evidence kept before the model decided has no prior and does not add
+    up; it is shown as it was.
     """
     parts = list(evidence)
-    lines = [f"{_label(e):<58} {e.score:+8.2f}" for e in parts if e.score or e.rule == PRIOR]
+    width = WEIGHT_DIGITS + 6
+    lines = [f"{_label(e):<58} {e.score:+{width}.{WEIGHT_DIGITS}f}" for e in parts if e.score or e.rule == PRIOR]
     lines.extend(f"{_label(e):<58}" for e in parts if not e.score and e.rule != PRIOR)
     added = weight_of(parts)
     if any(e.rule == PRIOR for e in parts) and abs(added - total) < 1e-6:
-        lines.append(f"{'= match weight':<58} {total:+8.2f}  probability {probability(total):.4f}")
+        lines.append(
+            f"{'= match weight':<58} {total:+{width}.{WEIGHT_DIGITS}f}  match probability {percent(probability(total))}"
+        )
     else:
-        lines.append(f"{'score (kept before match weights)':<58} {total:+8.2f}")
+        lines.append(f"{'score (kept before match weights)':<58} {total:+{width}.{WEIGHT_DIGITS}f}")
     return lines
+
+
+def percent(p: float) -> str:
+    """A probability with as few decimals as keep it off 0% and 100% (99.96%, 99.998%)."""
+    for digits in range(1, PERCENT_DIGITS + 1):
+        shown = round(p * 100, digits)
+        if 0.0 < shown < 100.0:
+            return f"{p * 100:.{digits}f}%"
+    limit = 10.0**-PERCENT_DIGITS
+    return f"> {100 - limit:.{PERCENT_DIGITS}f}%" if p > 0.5 else f"< {limit:.{PERCENT_DIGITS}f}%"
 
 
 def _label(e: Evidence) -> str:

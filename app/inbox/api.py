@@ -201,8 +201,9 @@ async def timeline(request: web.Request) -> web.StreamResponse:
 
 @operation("GET", "/persons/{person_id}/evidence", "Why this is one person, in plain words (identifiers masked)")
 async def evidence(request: web.Request) -> web.StreamResponse:
-    lines = await request.config_dict[SERVICE].evidence(user_of(request), request.match_info["person_id"])
-    return web.json_response({"evidence": lines})
+    links = await request.config_dict[SERVICE].evidence(user_of(request), request.match_info["person_id"])
+    # `evidence`: the lines alone, as before; `links`: each with its strength and who linked it.
+    return web.json_response({"evidence": [link["text"] for link in links], "links": links})
 
 
 @operation("POST", "/persons/{person_id}/read", "Mark the person's messages as read")

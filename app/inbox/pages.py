@@ -301,9 +301,20 @@ def _lead_panel(person: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _identity_panel(person: dict[str, Any], evidence: list[str]) -> str:
+def strength_html(item: dict[str, Any]) -> str:
+    """The strength of a link as a word and a bar of four, its match probability in the tooltip."""
+    bars = "".join(f'<i class="{"on" if n < item["bars"] else ""}"></i>' for n in range(4))
+    return (
+        f'<span class="strength s-{e(item["strength"].replace(" ", "-"))}" title="{e(item["likelihood"])}">'
+        f'<span class="bar">{bars}</span>{e(item["strength"])}</span>'
+    )
+
+
+def _identity_panel(person: dict[str, Any], evidence: list[dict[str, Any]]) -> str:
     pid = e(person["person_id"])
-    why = "".join(f"<li>{e(line)}</li>" for line in evidence) or '<li class="muted">One channel only.</li>'
+    why = "".join(f"<li>{strength_html(line)} {e(line['text'])}</li>" for line in evidence) or (
+        '<li class="muted">One channel only.</li>'
+    )
     profiles = "".join(
         f"<li>{badge(p['channel'])} {e(p['name'] or p['handle'] or p['key'])}"
         f"{' <span class=muted>@' + e(p['handle']) + '</span>' if p['handle'] else ''}"
@@ -366,7 +377,7 @@ async def person_page(request: web.Request) -> web.StreamResponse:
     row = person["row"] or {}
     flags = flags_html(row)
     suggestions = "".join(
-        f'<li><a href="/inbox/review#{e(s["suggestion_id"])}">{e(s["a"]["name"])} ↔ {e(s["b"]["name"])}</a>: {e(s["why"])}</li>'
+        f'<li><a href="/inbox/review#{e(s["suggestion_id"])}">{e(s["a"]["name"])} ↔ {e(s["b"]["name"])}</a>: {e(s["likelihood"])}; {e(s["why"])}</li>'
         for s in person["suggestions"]
     )
     body = (
@@ -489,7 +500,8 @@ async def review_page(request: web.Request) -> web.StreamResponse:
         )
         cards.append(
             f'<form class="suggestion" id="{sid}" data-api="/api/review/{sid}/accept">'
-            f'<p class="why">{_likelihood(s["score"])}: {e(s["why"])}</p><div class="pair">'
+            f'<p class="why"><b class="likelihood">{e(s["likelihood"])}</b> {strength_html(s)}<br>{e(s["why"])}</p>'
+            '<div class="pair">'
             f"{_side_html(s['a'], s['suggestion_id'], True)}{_side_html(s['b'], s['suggestion_id'], False)}</div>"
             f'<div class="row">{buttons}<span class="error"></span></div></form>'
         )
@@ -537,8 +549,3 @@ def inbox_app() -> web.Application:
     app.add_routes(routes)
     app.router.add_static("/static", STATIC, append_version=False)
     return app
-
-
-def _likelihood(score: float) -> str:
-    """A suggestion's match probability; suggestions stored before the model decided kept a score."""
-    return f"Match probability {score:.1%}" if 0.0 <= score <= 1.0 else f"Score {score:.1f}"

@@ -15,6 +15,16 @@ from typing import Any
 
 from app import personal
 from app.inbox.audit import AuditWords
+from app.inbox.explain import (
+    Bands,
+    End,
+    Line,
+    explain_link,
+    likelihood,
+    pick_ends,
+    strongest_first,
+    suggestion_probability,
+)
 from app.inbox.index import InboxIndex
 from app.inbox.live import Broker, LiveEvent
 from app.masking import ProfileRefs, mask_identifier, mask_key
@@ -38,9 +48,8 @@ from core.records import (
 )
 from core.values import Channel, Identifier, IdKind, Provenance
 from crm.deals import Conversion, DealBook, deal_flags, lead_is_repeat
-from resolver.graph import explain_path, person_graph
 from resolver.merge import Merger
-from resolver.service import CHANNEL_TITLES, describe_identifier
+from resolver.service import CHANNEL_TITLES
 from store.base import BaseStore
 
 PAGE_SIZE = 50
@@ -99,6 +108,7 @@ class InboxService:
         self.refs = ProfileRefs(store)
         self.clock = clock
         self.merge_roles = frozenset(Role(r) for r in settings.inbox.merge_roles)
+        self.bands = Bands.of(settings.resolver)
         self.deadline = timedelta(seconds=settings.inbox.first_response_s)
         # Called inside the unit that converts a lead (the CRM push queue commits with the deal).
         self.conversion_hooks: list[Callable[[Deal], Awaitable[None]]] = []
@@ -369,14 +379,41 @@ class InboxService:
         }
 
     async def _suggestion_dict(self, s: Suggestion) -> dict[str, Any]:
+        a, b = await self._side(s.a), await self._side(s.b)
+        line = await self._suggestion_line(s, a["person_id"], b["person_id"])
+        chance = suggestion_probability(s.score, s.evidence)
         return {
             "suggestion_id": s.suggestion_id,
-            "score": round(s.score, 4),  # a match probability (a hand-set score before the model decided)
+            "score": round(s.score, 4),  # as stored: a match probability (a hand-set score before the model decided)
+            "probability": None if chance is None else round(chance, 4),
+            "likelihood": likelihood(chance),
+            "strength": line["strength"],
+            "bars": line["bars"],
             "created_at": iso(s.created_at),
-            "why": _words(s.evidence),
-            "a": await self._side(s.a),
-            "b": await self._side(s.b),
+            "why": line["text"],
+            "a": a,
+            "b": b,
         }
+
+    async def _suggestion_line(self, s: Suggestion, a: str, b: str) -> dict[str, Any]:
+        ours, theirs = (
+            await self._ends(await self.store.profiles_of(a)),
+            await self._ends(await self.store.profiles_of(b)),
+        )
+        edges = await self._edges([e.key for e in ours])
+        line = explain_link(s.evidence, pick_ends(s.evidence, ours, theirs, edges), self.bands)
+        return line.as_dict()
+
+    async def _ends(self, profiles: Sequence[Profile]) -> list[End]:
+        ordered = sorted(profiles, key=lambda p: (p.first_seen, p.key))
+        idents = await self.store.identifiers_of([p.key for p in ordered])
+        return [
+            End(key=p.key, channel=p.channel, held={i.key: i.provenance for i in idents.get(p.key, [])})
+            for p in ordered
+        ]
+
+    async def _edges(self, keys: Sequence[str]) -> dict[frozenset[str], float]:
+        return {frozenset((a, b)): score for a, b, score, _ in await self.store.edges_of(list(keys))}
 
     async def timeline(self, user: User, person_id: str) -> list[dict[str, Any]]:
         """Every channel's messages and the manager's replies, oldest first, with delivery states."""
@@ -432,34 +469,28 @@ class InboxService:
             "outbox_id": reply.id,
         }
 
-    async def evidence(self, user: User, person_id: str) -> list[str]:
-        """Why this is one person, in plain words: each live merge's evidence, then the path between channels."""
+    async def evidence(self, user: User, person_id: str) -> list[dict[str, Any]]:
+        """Why this is one person: one line per live merge, naming the channels it joined, strongest first."""
         root = await self._visible_root(user, person_id, "read evidence")
+        return [line.as_dict() for line in await self._lines(root)]
+
+    async def _lines(self, root: str) -> list[Line]:
         members = await self.store.members_of(root)
-        lines: list[str] = []
-        for m in reversed(await self._merges_of(members)):
+        ends = await self._ends(await self.store.profiles_of(root))
+        edges = await self._edges([e.key for e in ends])
+        lines = []
+        for m in await self._merges_of(members):
             if m.kind is MergeKind.SPLIT or m.undone_by is not None:
                 continue
-            how = "linked by " + m.actor if m.kind is MergeKind.MANUAL else "linked automatically"
-            lines.append(f"{_words(m.evidence) or 'no recorded evidence'} ({how})")
-        profiles = sorted(await self.store.profiles_of(root), key=lambda p: p.first_seen)
-        if len(profiles) > 1:
-            graph = await person_graph(self.store, root)
-            first = profiles[0]
-            for other in profiles[1:]:
-                steps = explain_path(graph, first.key, other.key)
-                words = [
-                    describe_identifier(s.b if graph.nodes[s.b].get("kind") == "identifier" else s.a)
-                    if s.kind == "identifier"
-                    else s.detail
-                    for s in steps
-                ]
-                words = list(dict.fromkeys(w for w in words if w))
-                if words:
-                    lines.append(
-                        f"{CHANNEL_TITLES[first.channel]} → {CHANNEL_TITLES[other.channel]}: {'; '.join(words)}"
-                    )
-        return lines
+            # The profiles that came with the merged-away person, and the ones it joined.
+            came = set(await self.store.profile_keys_of(await self.store.members_of(m.from_)))
+            joining = [e for e in ends if e.key in came]
+            joined = [e for e in ends if e.key not in came]
+            by = m.actor if m.kind is MergeKind.MANUAL else ""
+            lines.append(
+                explain_link(m.evidence, pick_ends(m.evidence, joining, joined, edges), self.bands, linked_by=by)
+            )
+        return strongest_first(lines)
 
     async def read(self, user: User, person_id: str) -> None:
         root = await self._visible_root(user, person_id, "mark read")

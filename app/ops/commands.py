@@ -11,7 +11,7 @@ from app.ingest import Pipeline
 from app.ops.reports import explain, review_backlog, shared_report, size_report
 from core.config import Settings
 from resolver.model import probability
-from resolver.scoring import explain_parts
+from resolver.scoring import explain_parts, percent
 from store.base import BaseStore
 
 
@@ -44,7 +44,7 @@ async def run_graph(args: argparse.Namespace, store: BaseStore, settings: Settin
             if step.kind == "identifier":
                 print(f"  {n}. {step.a} -> {step.b}: {step.detail}")
                 continue
-            print(f"  {n}. {step.a} -> {step.b}: match probability {probability(step.score):.4f}")
+            print(f"  {n}. {step.a} -> {step.b}: match probability {percent(probability(step.score))}")
             for line in explain_parts(step.parts, step.score):
                 print(f"       {line}")
         return 0

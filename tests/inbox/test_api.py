@@ -109,7 +109,26 @@ async def test_person_timeline_and_masked_evidence(demo: Demo, clients: dict[str
     assert {m["channel"] for m in timeline["timeline"]} >= {"telegram", "whatsapp", "max", "avito", "webform"}
     _, evidence = await sue.get(f"/api/persons/{demo.anna}/evidence")
     text = " ".join(evidence["evidence"])
-    assert "same phone +7 912 ***-**-89" in text and "79123456789" not in text
+    assert "79123456789" not in text
+    # One line per link (four merges joined five channels), strongest first, each naming its channels.
+    links = evidence["links"]
+    assert [link["text"] for link in links] == evidence["evidence"] and len(set(evidence["evidence"])) == 4
+    assert links[0] == {
+        "text": "WhatsApp +7 912 ***-**-89 is the phone Telegram confirmed; same name Anna",
+        "strength": "certain",
+        "bars": 4,
+        "probability": links[0]["probability"],
+        "likelihood": "99% likely the same person",
+        "linked_by": "",
+        "channels": ["whatsapp", "telegram"],
+    }
+    assert [link["strength"] for link in links] == ["certain", "strong", "strong", "strong"]
+    # As the README quotes them.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for link in links:
+        assert f"{link['strength']:<8} {link['text']}\n" in readme
+    assert "the phone typed in the web form is Telegram's confirmed phone +7 912 ***-**-89" in text
+    assert "the same subject in other words on MAX and Telegram within a minute; same name Анна" in text
 
 
 async def test_reply_on_whatsapp_reaches_twilio(demo: Demo, clients: dict[str, Client]) -> None:
@@ -136,6 +155,14 @@ async def test_accept_a_suggestion_then_split_it(demo: Demo, clients: dict[str, 
     suggestion = next(s for s in queue["suggestions"] if "+7 495 ***-**-67" in s["why"])
     sid, a, b = suggestion["suggestion_id"], suggestion["a"]["person_id"], suggestion["b"]["person_id"]
     assert 0.0 < suggestion["score"] < 1.0  # a match probability
+    assert (
+        suggestion["probability"] == suggestion["score"]
+        and suggestion["likelihood"] == "under 1% likely the same person"
+    )
+    assert suggestion["strength"] == "weak"
+    assert suggestion["why"] == (
+        "same phone +7 495 ***-**-67 typed in the web form both times, but the names differ: Мария Козлова / Пётр Иванов"
+    )
     status, body = await mia.post(f"/api/review/{sid}/accept", {"primary": b})
     assert status == 403 and "supervisor" in body["error"]
     status, body = await sue.post(f"/api/review/{sid}/accept", {"primary": "p_nobody"})
@@ -174,6 +201,10 @@ async def test_link_not_same_and_add_identifier(demo: Demo, clients: dict[str, C
     assert (await clients["mia"].post(f"/api/persons/{namesake}/link", {"existing": demo.anna}))[0] == 403
     status, merge = await ada.post(f"/api/persons/{namesake}/link", {"existing": demo.anna})
     assert status == 201 and merge["into"] == demo.anna and "linked by ada" in merge["why"]
+    _, evidence = await ada.get(f"/api/persons/{demo.anna}/evidence")
+    manual = next(link for link in evidence["links"] if link["linked_by"])
+    assert manual["linked_by"] == "ada" and manual["strength"] == "confirmed"
+    assert manual["text"].endswith("linked by ada") and evidence["links"][0]["strength"] == "certain"
     assert (await ada.post(f"/api/merges/{merge['merge_id']}/split"))[0] == 201
     assert (await sue.post(f"/api/persons/{namesake}/not-same", {"other": demo.anna}))[0] == 200
     status, added = await sue.post(

@@ -61,7 +61,12 @@ async def test_a_supervisor_works_the_five_channel_customer(demo: Demo, browser:
 
         # The person created from five channels, and why she is one person.
         await page.click(f'a[href="/inbox/persons/{demo.anna}"]')
-        await expect(page.locator(".why .evidence")).to_contain_text("same phone +7 912 ***-**-89")
+        why = page.locator(".why .evidence li")
+        await expect(why.first).to_have_text(
+            "certain WhatsApp +7 912 ***-**-89 is the phone Telegram confirmed; same name Anna"
+        )
+        await expect(why).to_have_count(4)
+        await expect(why.first.locator(".bar i.on")).to_have_count(4)
         timeline = page.locator("#timeline")
         for badge in ("TG", "WA", "MX", "AV", "WEB"):
             await expect(timeline.locator(".badge", has_text=badge).first).to_be_visible()
@@ -130,7 +135,7 @@ async def test_a_reviewer_merges_a_suggestion_and_splits_it_again(demo: Demo, br
         await page.goto(demo.base + "/inbox/review")
         office = "same phone +7 495 ***-**-67"  # the namesake minutes after Anna may wait for review too
         card = page.locator("form.suggestion", has_text=office)
-        await expect(card.locator(".why")).to_contain_text("Match probability")
+        await expect(card.locator(".why")).to_contain_text("under 1% likely the same person")
         await expect(card.locator(".side")).to_have_count(2)
         await shot(page, "05-review-queue")
         primary = await card.locator('input[name="primary"]').nth(1).get_attribute("value")
@@ -195,7 +200,7 @@ async def test_a_newcomer_goes_from_the_root_through_the_login_to_the_demo_custo
         anna = anna_page.rsplit("/", 1)[-1]
         await page.click(f'a[href="/inbox/persons/{anna}"]')
         await expect(page).to_have_url(anna_page)
-        await expect(page.locator(".why .evidence")).to_contain_text("same phone")
+        await expect(page.locator(".why .evidence")).to_contain_text("is the phone")
         await shot(page, "10-newcomer-demo-customer")
     finally:
         await context.close()
@@ -253,6 +258,8 @@ async def test_every_page_fits_a_phone_and_a_desktop(demo: Demo, browser: Browse
                 await expect(page.locator("nav button", has_text="Log out")).to_be_visible()
                 await assert_fits(page, viewport["width"], path)
                 await page.screenshot(path=str(tmp_path / f"{size}-inbox-{name}.png"), full_page=True)
+                if name in ("person", "review"):  # the explanations, kept to look at
+                    await shot(page, f"{size}-{name}")
             await context.clear_cookies()
             await log_in_as(page, demo, "otto")  # the ops role
             for name, path in ops.items():
