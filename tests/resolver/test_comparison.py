@@ -20,6 +20,25 @@ from resolver.comparison import TextLevel, compare_text, names_disagree
         # one slot word differs: a similar question, not the same one
         ("Сколько стоит замена масла на Kia Rio?", "Сколько стоит замена колодок на Kia Rio?", TextLevel.NEAR),
         ("Актуально?", "Актуально?", TextLevel.GENERIC),
+        # a note that the question is repeated says nothing about the question
+        (
+            "Интересует прихожая Нова, какая стоимость?",
+            "Продублирую: интересует прихожая Нова, какая стоимость?",
+            TextLevel.SAME,
+        ),
+        (
+            "Добрый день. Кровать 160х200 в наличии или под заказ?",
+            "Не дождался ответа, пишу сюда. Добрый день. Кровать 160х200 в наличии или под заказ?",
+            TextLevel.SAME,
+        ),
+        (
+            "Czy szafa Nova jest dostępna od ręki?",
+            "Powtarzam pytanie: Czy szafa Nova jest dostępna od ręki?",
+            TextLevel.SAME,
+        ),
+        ("How much is the oak bookshelf 180?", "Asking again! How much is the oak bookshelf 180?", TextLevel.SAME),
+        # ... and a repeated question about another thing is still another question
+        ("Сколько стоит шкаф-купе 180 см?", "Еще раз: сколько стоит диван Лофт?", TextLevel.OTHER),
     ],
 )
 def test_text_levels(a: str, b: str, level: TextLevel) -> None:
