@@ -157,10 +157,12 @@ def given_canonicals(token: str) -> frozenset[str]:
 
 # Folded forms of courtesy titles people put before their name ("Mr. Виктория", "Pani Anna").
 _TITLES = frozenset({"mr", "mrs", "ms", "mis", "miss", "dr", "sir", "pan", "pani", "gospodin", "gospoza"})
-# Folded words people type when a form insists on a name ("test", "тест", "qwerty"): not a name, so
-# two junk submissions never agree on one.
+# Folded words people type when a form insists on a name ("test", "тест", "qwerty"), and the words a
+# marketplace shows for an account without one ("Пользователь", "Покупатель", "Частное лицо"): not a
+# name, so two such accounts never agree on one.
 _PLACEHOLDERS = frozenset(
     {"test", "testt", "tests", "proverka", "qwerty", "qwe", "asd", "asdf", "aaa", "name", "imia", "anonim", "anonymous"}
+    | {"polzovatel", "pokupatel", "chastnoe", "litso", "user", "guest", "customer", "buier"}
 )
 
 # Folded words that mark a business, a bot or a role rather than a person.

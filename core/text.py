@@ -80,11 +80,49 @@ def _is_stopword(token: str) -> bool:
     return token in _STOPWORDS or (len(token) >= MIN_SWAP_LEN and swap_key(token) in _STOPWORD_SWAPS)
 
 
+# A customer who repeats a question on another channel often says so first ("Продублирую: ...",
+# "Не дождался ответа, пишу сюда. ...", "Sent this elsewhere too: ..."). Such a note says nothing about
+# the question, so it is dropped: the rest is compared as the question itself. A note is a short
+# opening clause, ended by a colon, a full stop, an exclamation mark or a dash, that holds one of
+# these word beginnings (lower-cased, ё written е) ...
+_REPEAT_NOTE_WORDS = """
+    повтор продубл дублир дублю дубль дождал дождуся дозвон писал писала писали пишу
+    repeat resend resent again elsewhere duplicat wrote
+    powtarz ponawiam ponownie duplikuj pisal pisał doczekal doczekał
+"""
+_REPEAT_NOTE_STEMS = tuple(_REPEAT_NOTE_WORDS.split())
+# ... or one of these phrases.
+_REPEAT_NOTE_PHRASES = ("еще раз", "once more", "one more time", "sent this", "jeszcze raz")
+# A note is at most this many words long, and something specific must be left after it.
+REPEAT_NOTE_MAX_WORDS = 6
+_NOTE_RE = re.compile(r"^\s*([^:.!?\n—–]{1,80}?)\s*(?::|\.|!|\s[—–-]\s)\s*(\S.*)$", re.DOTALL)
+
+
+def strip_repeat_note(lowered: str) -> str:
+    """The text without an opening note saying it repeats an earlier message (lower-cased input)."""
+    for _ in range(2):  # "Писала вам уже, продублирую. Повторю вопрос: ..."
+        match = _NOTE_RE.match(lowered)
+        if match is None:
+            break
+        note, rest = match.groups()
+        words = _NON_WORD_RE.findall(note)
+        if not words or len(words) > REPEAT_NOTE_MAX_WORDS:
+            break
+        if not (
+            any(w.startswith(_REPEAT_NOTE_STEMS) for w in words)
+            or any(p in " ".join(words) for p in _REPEAT_NOTE_PHRASES)
+        ):
+            break
+        lowered = rest
+    return lowered
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
 def text_key(text: str) -> str:
-    """Lower-cased words of a text: ё -> е, punctuation and emoji dropped, single spaces."""
+    """Lower-cased words of a text: ё -> е, an opening repeat note ("Продублирую:"), punctuation and
+    emoji dropped, single spaces."""
     lowered = unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
-    return " ".join(_NON_WORD_RE.findall(lowered))
+    return " ".join(_NON_WORD_RE.findall(strip_repeat_note(lowered)))
 
 
 def _content_key(text: str) -> str:

@@ -104,11 +104,14 @@ def _same_word(a: str, b: str) -> bool:
     return len(a) >= SHARED_PREFIX and a[:SHARED_PREFIX] == b[:SHARED_PREFIX]
 
 
-def names_disagree(ours: Iterable[str], theirs: Iterable[str]) -> bool:
+def names_disagree(ours: Iterable[str], theirs: Iterable[str], *, nicknames: bool = False) -> bool:
     """Usable names on both sides that share no word and no known given name ("Кондрат" / "Игорь").
 
     Not a clash we can be sure of (either may be a nickname or a surname), so it weighs against an
-    evidence link without vetoing it, and never makes an identifier shared.
+    evidence link without vetoing it, and never makes an identifier shared. A lone word that is
+    neither a given name we know nor shaped like a surname ("Kot", "Sunny") is a nickname, which says
+    nothing about the name behind it: it disagrees only when ``nicknames`` is set (a typed number
+    behind it is too uncertain to merge on).
     """
     ours_parsed = [p for p in (parse_name(n) for n in ours if n) if p.usable]
     theirs_parsed = [p for p in (parse_name(n) for n in theirs if n) if p.usable]
@@ -116,12 +119,23 @@ def names_disagree(ours: Iterable[str], theirs: Iterable[str]) -> bool:
         return False
     return all(
         compare_person_names(a, b) is NameMatch.UNKNOWN
+        and (nicknames or not (_nickname(a) or _nickname(b)))
         and not _complement(a, b)
         and not _complement(b, a)
         and not _one_edit_apart(a, b)
         for a in ours_parsed
         for b in theirs_parsed
     )
+
+
+def _nickname(name: PersonName) -> bool:
+    """One word that is neither a given name we know nor shaped like a surname ("Kot", "Sunny",
+    "Котик"): a nickname says nothing about the name behind it, so it cannot disagree with one."""
+    return not name.given and not name.initials and len(name.surnames) == 1 and not _surname_shaped(name)
+
+
+def _surname_shaped(name: PersonName) -> bool:
+    return all(len(s) > 4 and s.endswith(SURNAME_ENDINGS) for s in name.surnames)
 
 
 # Folded endings that mark a word as a surname ("Иванова", "Белов", "Ковальский", "Шевченко").

@@ -198,7 +198,7 @@ def _identifier_links(
                 merge = False
             elif provenance.get(ident) is Provenance.MENTIONED and level is NameMatch.UNKNOWN:
                 merge = False  # a number inside a text may be anyone's
-            elif level is NameMatch.UNKNOWN and typed and names_disagree(names, their_names):
+            elif level is NameMatch.UNKNOWN and typed and names_disagree(names, their_names, nicknames=True):
                 # Readable names that share nothing behind a typed number: too uncertain to merge,
                 # too uncertain to call shared. (Two channels that verified the number are one phone.)
                 merge = False

@@ -100,6 +100,10 @@ def test_parse_initials() -> None:
         "Шиномонтаж",
         "Магазин запчастей",
         "Кто-то из очень длинной фразы вот",
+        # what a marketplace shows for an account without a name
+        "Пользователь",
+        "Покупатель",
+        "Частное лицо",
     ],
 )
 def test_not_a_personal_name(raw: str) -> None:

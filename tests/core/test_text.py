@@ -11,6 +11,7 @@ from core.text import (
     MIN_SPECIFIC_TOKENS,
     informative_tokens,
     is_generic_text,
+    strip_repeat_note,
     text_blocks,
     text_key,
     text_similarity,
@@ -182,3 +183,25 @@ def test_similarity_is_bounded_and_symmetric(a: str, b: str) -> None:
 def test_text_is_identical_to_itself(text: str) -> None:
     assert text_similarity(text, text) == 100.0
     assert text_similarity(text, text.upper() + "!!!") == 100.0
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("Продублирую: Шкаф-купе 180 см?", "шкаф купе 180 см"),
+        ("Писала вам уже, продублирую. Повторю вопрос: диван Лофт почём?", "диван лофт почем"),
+        ("Ещё раз - сколько стоит диван?", "сколько стоит диван"),
+        ("Sent this elsewhere too: what is the price of the shelf?", "what is the price of the shelf"),
+        # an opening clause that is not a repeat note stays
+        ("Добрый день. Сколько стоит диван?", "добрый день сколько стоит диван"),
+        # a note with nothing after it is the whole text
+        ("Продублирую!", "продублирую"),
+    ],
+)
+def test_an_opening_repeat_note_is_not_part_of_the_question(text: str, key: str) -> None:
+    assert text_key(text) == key
+
+
+def test_a_long_opening_clause_is_never_taken_for_a_note() -> None:
+    text = "вчера писал другу про шкаф и он посоветовал вас. нужен шкаф"
+    assert strip_repeat_note(text) == text

@@ -188,6 +188,23 @@ async def test_a_nameless_profile_never_bridges_clashing_names(pipeline: Pipelin
     assert not {"Кузьма Терентьев", "Филарет"} <= names
 
 
+async def test_a_nickname_asking_the_same_question_within_minutes_links(pipeline: Pipeline) -> None:
+    """A nickname ("Kot") says nothing about the name behind it, so it does not disagree with one."""
+    text = "Добрый вечер, письменный стол из дуба — какие цвета есть? Нам в Ленинский район."
+    a, b = await run(pipeline, web("Георгий Сазонов", text, 0), tg(94, "Kot", text, 2))
+    assert a == b
+
+
+async def test_a_nickname_behind_a_typed_number_does_not_link(pipeline: Pipeline) -> None:
+    """A family phone: the owner's nickname on WhatsApp, another member's name typed in a form."""
+    a, b = await run(
+        pipeline,
+        wa("+79031112233", "Котик", "Есть в наличии диван Лофт?", 0),
+        web("Никита Орлов", "Сколько стоит шкаф-купе 180 см?", 20 * DAY, phone="8 903 111-22-33"),
+    )
+    assert a != b
+
+
 async def test_colleagues_with_one_surname_on_an_office_line_stay_apart(pipeline: Pipeline) -> None:
     a, b = await run(
         pipeline,
