@@ -436,6 +436,8 @@ class _Unit:
         self.local: list[str] = []  # lock keys this unit holds in the process's table
         self.renewed_at = 0.0  # monotonic time the held locks' leases were last renewed
         self.local_seq = 0
+        # The graph writer's batch (`writer_batch`): nobody else writes while it is open.
+        self.batch = False
 
     def forget_reads(self) -> None:
         self.cache_h.clear()
@@ -695,6 +697,35 @@ class RedisStore(BaseStore):
                 # After Redis: a local waiter let go now finds the keys free there too.
                 self._local_release(unit)
 
+    @asynccontextmanager
+    async def writer_batch(self, event_ids: Sequence[str]) -> AsyncIterator[None]:
+        """The graph writer's batch of events as one unit: one commit script for all of them.
+
+        Only for the writer (`fence` set) while it holds GRAPH_LOCK (`hold_graph`): then no other
+        process changes the graph, so what the unit has read stays true for the whole batch and is
+        read once, and the events' locks (`lock`) are not needed, since the batch runs its events
+        one after the other in this task. Each event inside is a nested unit (a savepoint), so a
+        failing event rolls back alone. The statuses read ahead (`read_events_ahead`) seed the
+        unit's reads, and the commit checks them as `finish_event` does. Nothing is written until
+        the batch leaves: a crash before that leaves every event of the batch pending.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        if self.fence is None or task in self._units:
+            raise StoreError("a writer batch needs the writer's lease and no unit open")
+        unit = _Unit()
+        unit.batch = True
+        for event_id in event_ids:
+            ahead = self._ahead.get(event_id)
+            if ahead is not None and ahead.status is not None:
+                unit.cache_f[(self.key("ev", event_id), "status")] = ahead.status
+        self._units[task] = unit
+        try:
+            yield
+            await self._apply(unit)
+        finally:
+            del self._units[task]
+
     async def _apply(self, unit: _Unit) -> None:
         if not unit.ops:
             return
@@ -752,6 +783,10 @@ class RedisStore(BaseStore):
                 yield
             return
         unit = self._units[task]
+        if unit.batch:
+            # The writer's batch: its events run one at a time and nobody else writes (`writer_batch`).
+            yield
+            return
         wanted = set(keys)
         if self.fence is None:
             # Not the graph's writer (a replay in this process, a manual change): keep apart from the
@@ -1257,6 +1292,14 @@ class RedisStore(BaseStore):
         async with self._work() as unit:
             (seen,) = await self._fields(unit, self.key("msg", "ids"), [f"{channel}|{provider_message_id}|in"])
             return seen is not None
+
+    async def read_seen_ahead(self, deliveries: Sequence[tuple[str, str]]) -> None:
+        """Whether each (channel, provider message id) was stored, for a whole writer batch in one round
+        trip: `message_seen` and `add_message` of the batch's events then read it from the unit."""
+        async with self._work() as unit:
+            key = self.key("msg", "ids")
+            wanted = [f"{c}|{m}|in" for c, m in dict.fromkeys(deliveries)]
+            await self._fields(unit, key, wanted)
 
     async def add_message(self, message: StoredMessage) -> None:
         async with self._work() as unit:
