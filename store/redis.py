@@ -35,6 +35,20 @@ a process that is not the writer adds GRAPH_LOCK to every `lock` it takes (a man
 through `Merger`, an in-process replay), so it waits for the writer's batch to end. A new writer
 frees the graph lock a dead writer held (`break_graph_lock`).
 
+Writer batches (`writer_batch`)
+-------------------------------
+With the lease and GRAPH_LOCK held, nothing but the writer changes the graph, so the writer resolves
+a whole stream batch (READ_BATCH entries) as one unit: its events run one after the other in one
+task, each in a nested unit (a savepoint: a failing event rolls back alone), `lock` takes nothing,
+what one event read stays cached for the next (Redis cannot have changed it; later events read the
+earlier ones' writes from the overlay), the event statuses read ahead seed the unit, and whether the
+batch's messages were already stored is read in one round trip (`read_seen_ahead`). One commit
+script writes the whole batch, still checking what the events read and the lease token. Only then
+are the events acknowledged and the observers told; a crash before it leaves the whole batch
+pending, to be resolved again with the same ids. A batch whose commit refuses, or whose event raises
+what `settle` does not handle, is resolved again one unit per event. The cache lives only as long as
+the batch: a web process may write between batches.
+
 Locks (`lock`)
 --------------
 One Redis string per resolution key (`{stitch}:lock:<key>`), taken all-or-nothing by one Lua script
