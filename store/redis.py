@@ -452,6 +452,8 @@ class _Unit:
         self.local_seq = 0
         # The graph writer's batch (`writer_batch`): nobody else writes while it is open.
         self.batch = False
+        # In a writer batch: recent-message ranges read, (block key, limit) -> (lowest score, reply).
+        self.cache_r: dict[tuple[str, int], tuple[float, list[Any]]] = {}
 
     def forget_reads(self) -> None:
         self.cache_h.clear()
@@ -1865,8 +1867,22 @@ class RedisStore(BaseStore):
             return []
         async with self._work() as unit:
             low = ts(since)
-            # The hits' profiles and persons are what the resolver reads next: in the same round trip.
-            answers = await self._graph(unit, ranges=[(k, _f(low), limit) for k in dict.fromkeys(keys)])
+            answers: dict[str, list[Any]] = {}
+            ask = []
+            for k in dict.fromkeys(keys):
+                cached = unit.cache_r.get((k, limit))
+                if cached is not None and cached[0] <= low:
+                    # Read earlier in the writer's batch from a lower bound: the newest `limit` hits
+                    # from there, filtered to `low` below, are the newest `limit` from `low`.
+                    answers[k] = cached[1]
+                else:
+                    ask.append(k)
+            if ask:
+                # The hits' profiles and persons are what the resolver reads next: in the same round trip.
+                answers |= await self._graph(unit, ranges=[(k, _f(low), limit) for k in ask])
+                if unit.batch:
+                    for k in ask:
+                        unit.cache_r[(k, limit)] = (low, answers[k])
             found: dict[tuple[str, str, float, str], None] = {}
             for k in keys:
                 got = answers[k]
