@@ -42,7 +42,8 @@ a whole stream batch (READ_BATCH entries) as one unit: its events run one after 
 task, each in a nested unit (a savepoint: a failing event rolls back alone), `lock` takes nothing,
 what one event read stays cached for the next (Redis cannot have changed it; later events read the
 earlier ones' writes from the overlay), the event statuses read ahead seed the unit, and whether the
-batch's messages were already stored is read in one round trip (`read_seen_ahead`). One commit
+batch's messages were already stored is read in one round trip (`read_seen_ahead`), and a
+recent-message block read once answers the batch's later reads of it (`recent`). One commit
 script writes the whole batch, still checking what the events read and the lease token. Only then
 are the events acknowledged and the observers told; a crash before it leaves the whole batch
 pending, to be resolved again with the same ids. A batch whose commit refuses, or whose event raises
