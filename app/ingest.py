@@ -87,6 +87,18 @@ class Pipeline:
         """Raises ParseError for a payload the channel's parser cannot use."""
         return parse_envelope(envelope, region=self.settings.default_region)
 
+    def parse_ahead(self, envelope: Envelope) -> Message | Ignored | None:
+        """Parse a stored event before `process` resolves it, which then uses this parse; None when the
+        payload does not parse (`process` meets the same error again and handles it)."""
+        try:
+            parsed = self.parse(envelope)
+        except InputError:
+            return None
+        self._parsed[envelope.id] = parsed
+        while len(self._parsed) > PARSED_KEPT:
+            self._parsed.popitem(last=False)
+        return parsed
+
     async def accept(self, envelope: Envelope) -> bool:
         """Validate and store a raw event as pending; False for a repeated delivery."""
         parsed = self.parse(envelope)

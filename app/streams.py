@@ -47,6 +47,7 @@ from app.queue import BaseQueue
 from app.replay import ReplaySummary, open_input, read_lines
 from core.config import WorkerSettings
 from core.errors import InputError, LeaseLost, ReplayLineError, StoreError, WriteConflict
+from core.values import Message
 from store.lease import RedisLease
 from store.redis import RedisStore
 
@@ -507,11 +508,15 @@ class StreamWorker:
             # woken by the release); the batch's events in one round trip, not two reads per event.
             async with store.hold_graph(self._graph_token):
                 await store.read_events_ahead([e for e in event_ids if e])
-                # Several events in flight overlap their Redis round trips; in-memory locks keep
-                # events on the same keys apart.
-                results = await asyncio.gather(
-                    *(self._handle(entry_id, fields, done) for entry_id, fields in entries), return_exceptions=True
-                )
+                results: list[BaseException | None] = []
+                if not await self._batch(entries, done):
+                    # One event at a time, each its own unit: several in flight overlap their Redis
+                    # round trips, and in-memory locks keep events on the same keys apart.
+                    self.queue.held_feed = []
+                    results = await asyncio.gather(
+                        *(self._handle(entry_id, fields, done) for entry_id, fields in entries),
+                        return_exceptions=True,
+                    )
         finally:
             store.forget_events_ahead(event_ids)
             feed, self.queue.held_feed = self.queue.held_feed, None
@@ -524,6 +529,54 @@ class StreamWorker:
             if isinstance(outcome, BaseException):
                 raise outcome
         return True
+
+    async def _batch(self, entries: list[tuple[str, dict[str, str]]], done: list[str]) -> bool:
+        """Resolve the batch as one unit (`RedisStore.writer_batch`): one commit for its events.
+
+        Returns False, with nothing written, when the batch must be resolved one event at a time
+        instead: an event raised what `settle` does not handle itself (a conflict, a store error),
+        or the commit found something changed. That path defers or re-runs each event on its own,
+        as it always did. A lost lease or an outage propagates: nothing of the batch is written and
+        its entries stay pending.
+        """
+        results: list[tuple[str, IngestResult]] = []
+        try:
+            event_ids = [fields.get("event", "") for _, fields in entries]
+            async with self.store.writer_batch(event_ids):
+                await self._seen_ahead(event_ids)
+                for entry_id, fields in entries:
+                    if not self.lease.held:
+                        raise LeaseLost(self.lease.key)  # stop at once: not one more event
+                    event_id = fields.get("event", "")
+                    if event_id:
+                        results.append((entry_id, await self.pipeline.settle(event_id, notify=False)))
+        except (RedisError, OSError, LeaseLost):
+            raise
+        except Exception as e:
+            if isinstance(e, WriteConflict):
+                self.conflicts += 1
+            log.info("batch resolved one event at a time", extra={"events": len(entries), "error": type(e).__name__})
+            return False
+        # Committed: only now are the events resolved, and only now are the observers told.
+        for entry_id, fields in entries:
+            if not fields.get("event"):
+                await self.queue.to_dead(entry_id, "", "entry without an event id", 1)
+        for entry_id, result in results:
+            await self.pipeline.notify(result)
+            done.append(entry_id)
+        return True
+
+    async def _seen_ahead(self, event_ids: list[str]) -> None:
+        """Parse the batch's events and ask whether their messages were stored, all in one round trip
+        instead of one per event."""
+        deliveries: list[tuple[str, str]] = []
+        for event_id in filter(None, event_ids):
+            envelope = await self.store.get_event(event_id)
+            parsed = self.pipeline.parse_ahead(envelope) if envelope is not None else None
+            if isinstance(parsed, Message):
+                deliveries.append((parsed.channel.value, parsed.provider_message_id))
+        if deliveries:
+            await self.store.read_seen_ahead(deliveries)
 
     async def _settle(self, done: list[str], feed: list[dict[FieldT, EncodableT]]) -> None:
         if not done and not feed:

@@ -35,6 +35,21 @@ a process that is not the writer adds GRAPH_LOCK to every `lock` it takes (a man
 through `Merger`, an in-process replay), so it waits for the writer's batch to end. A new writer
 frees the graph lock a dead writer held (`break_graph_lock`).
 
+Writer batches (`writer_batch`)
+-------------------------------
+With the lease and GRAPH_LOCK held, nothing but the writer changes the graph, so the writer resolves
+a whole stream batch (READ_BATCH entries) as one unit: its events run one after the other in one
+task, each in a nested unit (a savepoint: a failing event rolls back alone), `lock` takes nothing,
+what one event read stays cached for the next (Redis cannot have changed it; later events read the
+earlier ones' writes from the overlay), the event statuses read ahead seed the unit, and whether the
+batch's messages were already stored is read in one round trip (`read_seen_ahead`), and a
+recent-message block read once answers the batch's later reads of it (`recent`). One commit
+script writes the whole batch, still checking what the events read and the lease token. Only then
+are the events acknowledged and the observers told; a crash before it leaves the whole batch
+pending, to be resolved again with the same ids. A batch whose commit refuses, or whose event raises
+what `settle` does not handle, is resolved again one unit per event. The cache lives only as long as
+the batch: a web process may write between batches.
+
 Locks (`lock`)
 --------------
 One Redis string per resolution key (`{stitch}:lock:<key>`), taken all-or-nothing by one Lua script
@@ -436,6 +451,10 @@ class _Unit:
         self.local: list[str] = []  # lock keys this unit holds in the process's table
         self.renewed_at = 0.0  # monotonic time the held locks' leases were last renewed
         self.local_seq = 0
+        # The graph writer's batch (`writer_batch`): nobody else writes while it is open.
+        self.batch = False
+        # In a writer batch: recent-message ranges read, (block key, limit) -> (lowest score, reply).
+        self.cache_r: dict[tuple[str, int], tuple[float, list[Any]]] = {}
 
     def forget_reads(self) -> None:
         self.cache_h.clear()
@@ -695,6 +714,35 @@ class RedisStore(BaseStore):
                 # After Redis: a local waiter let go now finds the keys free there too.
                 self._local_release(unit)
 
+    @asynccontextmanager
+    async def writer_batch(self, event_ids: Sequence[str]) -> AsyncIterator[None]:
+        """The graph writer's batch of events as one unit: one commit script for all of them.
+
+        Only for the writer (`fence` set) while it holds GRAPH_LOCK (`hold_graph`): then no other
+        process changes the graph, so what the unit has read stays true for the whole batch and is
+        read once, and the events' locks (`lock`) are not needed, since the batch runs its events
+        one after the other in this task. Each event inside is a nested unit (a savepoint), so a
+        failing event rolls back alone. The statuses read ahead (`read_events_ahead`) seed the
+        unit's reads, and the commit checks them as `finish_event` does. Nothing is written until
+        the batch leaves: a crash before that leaves every event of the batch pending.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        if self.fence is None or task in self._units:
+            raise StoreError("a writer batch needs the writer's lease and no unit open")
+        unit = _Unit()
+        unit.batch = True
+        for event_id in event_ids:
+            ahead = self._ahead.get(event_id)
+            if ahead is not None and ahead.status is not None:
+                unit.cache_f[(self.key("ev", event_id), "status")] = ahead.status
+        self._units[task] = unit
+        try:
+            yield
+            await self._apply(unit)
+        finally:
+            del self._units[task]
+
     async def _apply(self, unit: _Unit) -> None:
         if not unit.ops:
             return
@@ -752,6 +800,10 @@ class RedisStore(BaseStore):
                 yield
             return
         unit = self._units[task]
+        if unit.batch:
+            # The writer's batch: its events run one at a time and nobody else writes (`writer_batch`).
+            yield
+            return
         wanted = set(keys)
         if self.fence is None:
             # Not the graph's writer (a replay in this process, a manual change): keep apart from the
@@ -1257,6 +1309,14 @@ class RedisStore(BaseStore):
         async with self._work() as unit:
             (seen,) = await self._fields(unit, self.key("msg", "ids"), [f"{channel}|{provider_message_id}|in"])
             return seen is not None
+
+    async def read_seen_ahead(self, deliveries: Sequence[tuple[str, str]]) -> None:
+        """Whether each (channel, provider message id) was stored, for a whole writer batch in one round
+        trip: `message_seen` and `add_message` of the batch's events then read it from the unit."""
+        async with self._work() as unit:
+            key = self.key("msg", "ids")
+            wanted = [f"{c}|{m}|in" for c, m in dict.fromkeys(deliveries)]
+            await self._fields(unit, key, wanted)
 
     async def add_message(self, message: StoredMessage) -> None:
         async with self._work() as unit:
@@ -1808,8 +1868,22 @@ class RedisStore(BaseStore):
             return []
         async with self._work() as unit:
             low = ts(since)
-            # The hits' profiles and persons are what the resolver reads next: in the same round trip.
-            answers = await self._graph(unit, ranges=[(k, _f(low), limit) for k in dict.fromkeys(keys)])
+            answers: dict[str, list[Any]] = {}
+            ask = []
+            for k in dict.fromkeys(keys):
+                cached = unit.cache_r.get((k, limit))
+                if cached is not None and cached[0] <= low:
+                    # Read earlier in the writer's batch from a lower bound: the newest `limit` hits
+                    # from there, filtered to `low` below, are the newest `limit` from `low`.
+                    answers[k] = cached[1]
+                else:
+                    ask.append(k)
+            if ask:
+                # The hits' profiles and persons are what the resolver reads next: in the same round trip.
+                answers |= await self._graph(unit, ranges=[(k, _f(low), limit) for k in ask])
+                if unit.batch:
+                    for k in ask:
+                        unit.cache_r[(k, limit)] = (low, answers[k])
             found: dict[tuple[str, str, float, str], None] = {}
             for k in keys:
                 got = answers[k]
