@@ -2765,7 +2765,9 @@ class RedisStore(BaseStore):
             if ok
         ]
         ops += [
-            ["HSET", self.key("au", a), "detail", ""] for a, ok in zip(e.audit_ids, hashes["au"], strict=True) if ok
+            ["HSET", self.key("au", a), "detail", "", "target", ""]
+            for a, ok in zip(e.audit_ids, hashes["au"], strict=True)
+            if ok
         ]
         ops += [["HINCRBY", self.key("counts"), name, str(delta)] for name, delta in counts.items() if delta]
         await self._write(ops)

@@ -281,8 +281,6 @@ def test_the_person_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 async def test_forget_blanks_the_audit_target_that_named_a_profile_by_its_number(
     store: BaseStore, settings: Settings, tmp_path: Path
 ) -> None:
-    if not isinstance(store, SqliteStore):
-        pytest.skip("SQLite's erasure only")
     await _fill(store, settings, tmp_path)
     root, _ = await _sasha(store)
     # The inbox audits an identifier added by a manager against the person's oldest profile key.
