@@ -7,6 +7,7 @@ Only a `ProviderError` that says it is `retryable` (429 or 5xx) is retried. `Cha
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -18,6 +19,9 @@ T = TypeVar("T")
 DEFAULT_ATTEMPTS = 5
 DEFAULT_BASE_DELAY = 0.5  # seconds before the second attempt, doubled after each failure
 DEFAULT_MAX_DELAY = 30.0  # cap on one backoff pause (a provider's own retry_after may exceed it)
+# A provider's retry_after is honoured up to this: a header saying "an hour" must not hold a reply
+# (and the shutdown waiting for it) that long.
+RETRY_AFTER_CAP = 300.0
 
 
 def backoff_delay(
@@ -52,8 +56,20 @@ async def with_retries(
             if not e.retryable or attempt >= attempts:
                 raise
             if e.retry_after is not None:
-                delay = e.retry_after
+                delay = min(e.retry_after, RETRY_AFTER_CAP)
             else:
                 delay = backoff_delay(attempt, base_delay=base_delay, max_delay=max_delay, rand=rand)
             await sleep(delay)
             attempt += 1
+
+
+def parse_retry_after(raw: str | None) -> float | None:
+    """Seconds from a Retry-After header; None when absent, an HTTP date, or not finite."""
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return None  # an HTTP date: rare here; the caller's backoff decides instead
+    # "inf" or "nan" would pause forever (or not at all): treated as absent.
+    return max(seconds, 0.0) if math.isfinite(seconds) else None

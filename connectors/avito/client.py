@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from connectors.retry import parse_retry_after
 from connectors.text import split_text as split
 from core.errors import ProviderError
 
@@ -197,7 +198,7 @@ class AvitoClient:
                         CHANNEL,
                         f"{method} {_route(path)} failed",
                         status=r.status,
-                        retry_after=_retry_after(r.headers.get("Retry-After")),
+                        retry_after=parse_retry_after(r.headers.get("Retry-After")),
                     )
                 return await r.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as e:
@@ -207,12 +208,3 @@ class AvitoClient:
 def _route(path: str) -> str:
     """The path without ids, for error messages that end up in logs."""
     return "/".join("{id}" if part.isdigit() or len(part) > 20 else part for part in path.split("/"))
-
-
-def _retry_after(raw: str | None) -> float | None:
-    if raw is None:
-        return None
-    try:
-        return max(float(raw), 0.0)
-    except ValueError:
-        return None  # an HTTP date: rare here; the caller's backoff decides instead

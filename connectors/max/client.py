@@ -6,12 +6,12 @@ HTTP status with `{"code", "message"}`, raised here as ProviderError (429 and 5x
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
 
+from connectors.retry import parse_retry_after
 from connectors.text import split_text
 from core.config import MAX_API
 from core.errors import ProviderError
@@ -123,7 +123,7 @@ class MaxClient:
                         CHANNEL,
                         f"{method} {path} failed" + (f": {code}" if code else ""),
                         status=r.status,
-                        retry_after=_retry_after(r.headers.get("Retry-After")),
+                        retry_after=parse_retry_after(r.headers.get("Retry-After")),
                     )
                 return await r.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as e:
@@ -146,14 +146,3 @@ def _object(answer: Any, path: str) -> dict[str, Any]:
     if not isinstance(answer, dict):
         raise ProviderError(CHANNEL, f"{path}: answer is not an object", status=502)
     return answer
-
-
-def _retry_after(raw: str | None) -> float | None:
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        return None
-    # "inf" or "nan" would pause forever (or not at all): treated as absent.
-    return max(seconds, 0.0) if math.isfinite(seconds) else None

@@ -11,10 +11,10 @@ import pytest
 
 from app.ingest import Outcome, Pipeline
 from connectors.base import OutboundReply, WebhookRequest
-from connectors.max.client import MAX_TEXT, _retry_after
+from connectors.max.client import MAX_TEXT
 from connectors.max.connector import MaxConnector
 from connectors.max.fake import FakeMax
-from connectors.retry import with_retries
+from connectors.retry import parse_retry_after, with_retries
 from core.config import Settings
 from core.errors import AuthError, ChannelUnavailable, ParseError, ProviderError
 from core.values import Channel, Envelope
@@ -197,7 +197,7 @@ async def test_polling_stops_promptly_while_backing_off(fake: FakeMax, conn: Max
 
 
 def test_a_retry_after_that_is_not_a_finite_number_is_ignored() -> None:
-    assert _retry_after("inf") is None and _retry_after("nan") is None and _retry_after("7") == 7
+    assert parse_retry_after("inf") is None and parse_retry_after("nan") is None and parse_retry_after("7") == 7
 
 
 # --- MAX in the pipeline, on SQLite and on Redis ---------------------------------------------------

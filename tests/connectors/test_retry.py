@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.retry import backoff_delay, with_retries
+from connectors.retry import RETRY_AFTER_CAP, backoff_delay, parse_retry_after, with_retries
 from core.errors import ChannelUnavailable, ProviderError
 
 
@@ -65,3 +65,20 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert backoff_delay(10, base_delay=1, max_delay=30, rand=lambda: 1.0) == 30
     assert backoff_delay(3, base_delay=1, max_delay=30, rand=lambda: 0.5) == 2
     assert 0 <= backoff_delay(4, base_delay=1, max_delay=30) <= 8
+
+
+async def test_a_provider_asking_for_an_hour_is_given_at_most_the_cap() -> None:
+    fn = Flaky(ProviderError("x", "flood", status=429, retry_after=3600.0))
+    sleep = RecordingSleep()
+    assert await with_retries(fn, attempts=2, sleep=sleep) == "done"
+    assert sleep.pauses == [RETRY_AFTER_CAP]
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("7", 7.0), ("0.5", 0.5), ("-3", 0.0), (None, None)])
+def test_retry_after_headers_read_as_seconds(raw: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(raw) == seconds
+
+
+@pytest.mark.parametrize("raw", ["inf", "nan", "Wed, 21 Oct 2026 07:28:00 GMT", ""])
+def test_retry_after_headers_that_are_no_finite_number_are_ignored(raw: str) -> None:
+    assert parse_retry_after(raw) is None
