@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestServer, unused_port
 
 from app.bitrix24 import BITRIX24, Bitrix24Push, attach, check_webhook
 from app.ingest import Pipeline
@@ -453,6 +453,7 @@ def test_stitch_serve_refuses_a_wrong_webhook_in_one_line(
     saved = (list(stitch_log.handlers), stitch_log.propagate, stitch_log.level)  # `serve` sets up logging
     try:
         monkeypatch.setenv("STITCH_STORE", f"sqlite:///{tmp_path / 'stitch.db'}")
+        monkeypatch.setenv("STITCH_PORT", str(unused_port()))  # 8080 may be another server's
         monkeypatch.setenv("STITCH_BITRIX24_WEBHOOK_URL", url.replace("rightcode", "wrongcode123"))
         assert main(["serve"]) == 2
         err = capsys.readouterr().err

@@ -1,0 +1,281 @@
+"""The identity graph: profiles, identifiers, persons and the recent-message blocking index."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from core.inbox import search_words
+from core.records import Evidence, Person, Profile, RecentHit
+from core.values import Channel, Identifier, IdKind, Provenance
+from store.codec import dt, evidence_dump, evidence_load, ts
+from store.sqlite.connection import SqliteConnection, _qs
+
+
+class SqliteGraph(SqliteConnection):
+    # -- profiles and identifiers ----------------------------------------------------------------
+    _PROFILE_COLUMNS = (
+        "key, channel, user_id, account, chat_id, name, handle, person_id, first_seen, last_seen, unreachable"
+    )
+
+    async def get_profiles(self, keys: Sequence[str]) -> dict[str, Profile]:
+        if not keys:
+            return {}
+        cache = self._cache.profiles if self._depth else None
+        missing = [k for k in keys if k not in cache] if cache is not None else list(keys)
+        found: dict[str, Profile] = {}
+        if missing:
+            rows = self.db.execute(
+                f"SELECT {self._PROFILE_COLUMNS} FROM profiles WHERE key IN ({_qs(len(missing))})", tuple(missing)
+            ).fetchall()
+            found = {r[0]: self._profile(r) for r in rows}
+            if cache is not None:
+                cache.update((k, found.get(k)) for k in missing)
+        if cache is None:
+            return found
+        return {k: p for k in keys if (p := cache[k]) is not None}
+
+    @staticmethod
+    def _profile(r: Sequence[Any]) -> Profile:
+        return Profile(
+            key=r[0],
+            channel=Channel(r[1]),
+            user_id=r[2],
+            account=r[3],
+            chat_id=r[4],
+            name=r[5],
+            handle=r[6],
+            person_id=r[7],
+            first_seen=dt(r[8]),
+            last_seen=dt(r[9]),
+            unreachable=bool(r[10]),
+        )
+
+    async def put_profile(self, profile: Profile) -> None:
+        old = (await self.get_profiles([profile.key])).get(profile.key)
+        if self._depth:
+            self._cache.profiles[profile.key] = profile
+        if old is not None and replace(old, last_seen=profile.last_seen) == profile:
+            # Most writes only move last_seen: no index but the row's own changes.
+            self.db.execute("UPDATE profiles SET last_seen=? WHERE key=?", (ts(profile.last_seen), profile.key))
+            return
+        if self._depth:
+            self._cache.forget_keys_of(profile.person_id, old.person_id if old else None)
+        if old is None or (old.name, old.handle) != (profile.name, profile.handle):
+            # Only a new or renamed profile touches the name index.
+            if old is not None:
+                self.db.execute("DELETE FROM profile_words WHERE profile_key=?", (profile.key,))
+            self.db.executemany(
+                "INSERT OR IGNORE INTO profile_words VALUES (?,?)",
+                [(w, profile.key) for w in search_words(profile.name, profile.handle)],
+            )
+        self.db.execute(
+            f"INSERT OR REPLACE INTO profiles({self._PROFILE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                profile.key,
+                profile.channel.value,
+                profile.user_id,
+                profile.account,
+                profile.chat_id,
+                profile.name,
+                profile.handle,
+                profile.person_id,
+                ts(profile.first_seen),
+                ts(profile.last_seen),
+                int(profile.unreachable),
+            ),
+        )
+
+    async def iter_profiles(self) -> AsyncIterator[Profile]:
+        cur = self.db.execute(f"SELECT {self._PROFILE_COLUMNS} FROM profiles ORDER BY first_seen")
+        while rows := cur.fetchmany(1000):
+            for r in rows:
+                yield self._profile(r)
+
+    async def link_identifier(self, profile_key: str, identifier: Identifier) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO identifiers(ident, profile_key, provenance) VALUES (?,?,?)",
+            (identifier.key, profile_key, identifier.provenance.value),
+        )
+
+    async def identifiers_of(self, profile_keys: Sequence[str]) -> dict[str, list[Identifier]]:
+        out: dict[str, list[Identifier]] = {k: [] for k in profile_keys}
+        if not profile_keys:
+            return out
+        rows = self.db.execute(
+            f"SELECT profile_key, ident, provenance FROM identifiers WHERE profile_key IN ({_qs(len(profile_keys))})",
+            tuple(profile_keys),
+        ).fetchall()
+        for key, ident, provenance in rows:
+            kind, _, value = ident.partition(":")
+            out[key].append(Identifier(kind=IdKind(kind), value=value, provenance=Provenance(provenance)))
+        return out
+
+    async def profiles_by_identifier(self, identifier_keys: Sequence[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {k: [] for k in identifier_keys}
+        if not identifier_keys:
+            return out
+        rows = self.db.execute(
+            f"SELECT ident, profile_key FROM identifiers WHERE ident IN ({_qs(len(identifier_keys))})",
+            tuple(identifier_keys),
+        ).fetchall()
+        for ident, key in rows:
+            out[ident].append(key)
+        return out
+
+    async def mark_shared(self, identifier_key: str, reason: str, at: datetime) -> None:
+        self.db.execute("INSERT OR IGNORE INTO shared VALUES (?,?,?)", (identifier_key, reason, ts(at)))
+
+    async def shared_among(self, identifier_keys: Sequence[str]) -> set[str]:
+        if not identifier_keys:
+            return set()
+        rows = self.db.execute(
+            f"SELECT ident FROM shared WHERE ident IN ({_qs(len(identifier_keys))})", tuple(identifier_keys)
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    async def list_shared(self) -> list[tuple[str, str, datetime]]:
+        rows = self.db.execute("SELECT ident, reason, since FROM shared ORDER BY since DESC").fetchall()
+        return [(r[0], r[1], dt(r[2])) for r in rows]
+
+    async def add_edge(self, a: str, b: str, score: float, evidence: Sequence[Evidence], at: datetime) -> None:
+        a, b = min(a, b), max(a, b)
+        self.db.execute(
+            "INSERT OR REPLACE INTO edges VALUES (?,?,?,?,?)", (a, b, score, evidence_dump(evidence), ts(at))
+        )
+
+    async def edges_of(self, profile_keys: Sequence[str]) -> list[tuple[str, str, float, list[Evidence]]]:
+        if not profile_keys:
+            return []
+        marks = _qs(len(profile_keys))
+        rows = self.db.execute(
+            f"SELECT a, b, score, evidence FROM edges WHERE a IN ({marks}) UNION"
+            f" SELECT a, b, score, evidence FROM edges WHERE b IN ({marks})",
+            (*profile_keys, *profile_keys),
+        ).fetchall()
+        return [(r[0], r[1], r[2], list(evidence_load(r[3]))) for r in rows]
+
+    # -- persons ---------------------------------------------------------------------------------
+    async def add_person(self, person: Person) -> None:
+        if self._depth:
+            self._cache.persons[person.person_id] = person
+            self._cache.children[person.person_id] = []  # nobody is merged into a new person yet
+            if person.merged_into is not None:
+                self._cache.children.pop(person.merged_into, None)
+        self.db.execute(
+            "INSERT INTO persons VALUES (?,?,?,?,?)",
+            (
+                person.person_id,
+                ts(person.created_at),
+                person.display_name,
+                person.responsible,
+                person.merged_into,
+            ),
+        )
+
+    @staticmethod
+    def _person(r: Sequence[Any]) -> Person:
+        return Person(person_id=r[0], created_at=dt(r[1]), display_name=r[2], responsible=r[3], merged_into=r[4])
+
+    async def get_person(self, person_id: str) -> Person | None:
+        cache = self._cache.persons
+        if self._depth and person_id in cache:
+            return cache[person_id]
+        row = self.db.execute("SELECT * FROM persons WHERE person_id=?", (person_id,)).fetchone()
+        person = None if row is None else self._person(row)
+        if self._depth:
+            cache[person_id] = person
+        return person
+
+    async def update_person(
+        self, person_id: str, *, display_name: str | None = None, responsible: str | None = None
+    ) -> None:
+        self._cache.persons.pop(person_id, None)
+        if display_name is not None:
+            self.db.execute("UPDATE persons SET display_name=? WHERE person_id=?", (display_name, person_id))
+        if responsible is not None:
+            self.db.execute("UPDATE persons SET responsible=? WHERE person_id=?", (responsible, person_id))
+
+    async def set_merged_into(self, person_id: str, into: str | None) -> None:
+        before = await self.get_person(person_id)
+        self._cache.persons.pop(person_id, None)
+        for parent in (before.merged_into if before else None, into):
+            if parent is not None:
+                self._cache.children.pop(parent, None)
+        self.db.execute("UPDATE persons SET merged_into=? WHERE person_id=?", (into, person_id))
+
+    async def children_of(self, person_ids: Sequence[str]) -> list[str]:
+        if not person_ids:
+            return []
+        if not self._depth:
+            rows = self.db.execute(
+                f"SELECT person_id FROM persons WHERE merged_into IN ({_qs(len(person_ids))})", tuple(person_ids)
+            ).fetchall()
+            return [r[0] for r in rows]
+        cache = self._cache.children
+        self._fill(cache, person_ids, "SELECT merged_into, person_id FROM persons WHERE merged_into IN ({})")
+        return [child for p in person_ids for child in cache[p]]
+
+    def _fill(self, cache: dict[str, list[Any]], ids: Sequence[str], sql: str) -> None:
+        """Cache the rows of the ids not cached yet, grouped by the first column (the rest as the value)."""
+        missing = [i for i in dict.fromkeys(ids) if i not in cache]
+        if not missing:
+            return
+        for i in missing:
+            cache[i] = []
+        for group, *rest in self.db.execute(sql.format(_qs(len(missing))), tuple(missing)).fetchall():
+            cache[group].append(rest[0] if len(rest) == 1 else tuple(rest))
+
+    async def profile_keys_of(self, person_ids: Sequence[str]) -> list[str]:
+        if not person_ids:
+            return []
+        if not self._depth:
+            rows = self.db.execute(
+                f"SELECT key FROM profiles WHERE person_id IN ({_qs(len(person_ids))}) ORDER BY first_seen",
+                tuple(person_ids),
+            ).fetchall()
+            return [r[0] for r in rows]
+        cache = self._cache.keys_of
+        self._fill(cache, person_ids, "SELECT person_id, first_seen, key FROM profiles WHERE person_id IN ({})")
+        return [key for _, key in sorted(entry for p in dict.fromkeys(person_ids) for entry in cache[p])]
+
+    async def iter_persons(self) -> AsyncIterator[Person]:
+        cur = self.db.execute("SELECT * FROM persons ORDER BY created_at")
+        while rows := cur.fetchmany(1000):
+            for row in rows:
+                yield self._person(row)
+
+    async def counts(self) -> dict[str, int]:
+        one = self.db.execute
+        return {
+            "persons": one("SELECT count(*) FROM persons WHERE merged_into IS NULL").fetchone()[0],
+            "profiles": one("SELECT count(*) FROM profiles").fetchone()[0],
+            "merges": one("SELECT count(*) FROM merges WHERE kind != 'split' AND undone_by IS NULL").fetchone()[0],
+            "suggestions": one("SELECT count(*) FROM suggestions WHERE status='pending'").fetchone()[0],
+            "leads": one("SELECT count(*) FROM leads WHERE merged_into IS NULL").fetchone()[0],
+            "messages": one("SELECT count(*) FROM messages").fetchone()[0],
+        }
+
+    # -- recent ----------------------------------------------------------------------------------
+    async def add_recent(self, blocks: Iterable[str], hit: RecentHit) -> None:
+        at = ts(hit.at)
+        self.db.executemany(
+            "INSERT INTO recent VALUES (?,?,?,?,?)",
+            [(block, at, hit.profile_key, hit.event_id, hit.text) for block in blocks],
+        )
+
+    async def recent(self, blocks: Iterable[str], since: datetime, limit: int) -> list[RecentHit]:
+        keys = list(blocks)
+        if not keys:
+            return []
+        rows = self.db.execute(
+            f"SELECT DISTINCT profile_key, event_id, at, text FROM recent WHERE block IN ({_qs(len(keys))})"
+            " AND at >= ? ORDER BY at DESC LIMIT ?",
+            (*keys, ts(since), limit),
+        ).fetchall()
+        return [RecentHit(profile_key=r[0], event_id=r[1], at=dt(r[2]), text=r[3]) for r in rows]
+
+    async def prune_recent(self, before: datetime) -> int:
+        return self.db.execute("DELETE FROM recent WHERE at < ?", (ts(before),)).rowcount
