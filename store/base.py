@@ -1,4 +1,6 @@
-"""The store seam: everything Stitch keeps, behind one ABC with an embedded and a Redis backend.
+"""The store seams: everything Stitch keeps, one small ABC per area (events, graph, merges, leads,
+outbox, CRM, inbox, ops, personal data), joined in `BaseStore` with an embedded and a Redis backend.
+Every area of a backend shares one connection, so one unit of work (`atomic`) spans them all.
 
 The identity graph lives here, not in a process: profiles, identifiers, evidence edges and the
 person alias forest (a merge sets `merged_into`; a split clears it). Workers may cache, but every
@@ -42,15 +44,14 @@ MAX_ALIAS_DEPTH = 64
 GRAPH_LOCK = "graph"
 
 
-class BaseStore(ABC):
-    """Stitch's state. Backends: SqliteStore (one file) and RedisStore (shared by many workers)."""
+class Lifecycle(ABC):
+    """Opening, closing, the unit of work and the resolution locks."""
 
     url: str
     # Errors that say the store failed, not the event: an event that meets one stays pending and is
     # tried again later instead of counting an attempt towards being parked.
     outages: tuple[type[Exception], ...] = (StoreError, OSError)
 
-    # -- lifecycle -------------------------------------------------------------------------------
     @abstractmethod
     async def open(self) -> None:
         """Connect and create what is missing; raise StoreUnavailable with a reason."""
@@ -74,7 +75,11 @@ class BaseStore(ABC):
         merge, split or "not the same"), kept apart from the writer's batches.
         """
 
-    # -- raw events (the durable inbox) ----------------------------------------------------------
+
+class EventStore(ABC):
+    """Intake: raw events (the durable inbox) and the messages resolved from them."""
+
+    # raw events (the durable inbox)
     @abstractmethod
     async def add_event(self, envelope: Envelope) -> bool:
         """Store a raw event as pending; False if its id is already stored."""
@@ -113,7 +118,7 @@ class BaseStore(ABC):
     async def parked_events(self, limit: int) -> list[ParkedEvent]:
         """Parked events, the earliest received first."""
 
-    # -- messages --------------------------------------------------------------------------------
+    # messages
     @abstractmethod
     async def message_seen(self, channel: str, provider_message_id: str) -> bool: ...
 
@@ -134,7 +139,11 @@ class BaseStore(ABC):
     def iter_messages(self) -> AsyncIterator[StoredMessage]:
         """Every inbound message, in arrival order (export)."""
 
-    # -- profiles and identifiers ----------------------------------------------------------------
+
+class GraphStore(ABC):
+    """The identity graph: profiles, identifiers, evidence edges, persons and the recent-message blocking index."""
+
+    # profiles and identifiers
     @abstractmethod
     async def get_profiles(self, keys: Sequence[str]) -> dict[str, Profile]: ...
 
@@ -171,7 +180,7 @@ class BaseStore(ABC):
     @abstractmethod
     async def edges_of(self, profile_keys: Sequence[str]) -> list[tuple[str, str, float, list[Evidence]]]: ...
 
-    # -- persons ---------------------------------------------------------------------------------
+    # persons
     @abstractmethod
     async def add_person(self, person: Person) -> None: ...
 
@@ -201,7 +210,21 @@ class BaseStore(ABC):
     async def counts(self) -> dict[str, int]:
         """persons (roots), profiles, merges, suggestions pending, leads."""
 
-    # -- merges, suggestions, cannot-links -------------------------------------------------------
+    # recent messages (blocking index for evidence links)
+    @abstractmethod
+    async def add_recent(self, blocks: Iterable[str], hit: RecentHit) -> None: ...
+
+    @abstractmethod
+    async def recent(self, blocks: Iterable[str], since: datetime, limit: int) -> list[RecentHit]:
+        """Recent messages sharing a blocking key, newest first."""
+
+    @abstractmethod
+    async def prune_recent(self, before: datetime) -> int: ...
+
+
+class MergeStore(ABC):
+    """Merges and splits, suggestions for review and "not the same person" marks."""
+
     @abstractmethod
     async def add_merge(self, record: MergeRecord) -> None: ...
 
@@ -239,18 +262,10 @@ class BaseStore(ABC):
     async def cannot_links_of(self, person_ids: Sequence[str]) -> set[str]:
         """Every person id marked "not the same person" as one of these."""
 
-    # -- recent messages (blocking index for evidence links) -------------------------------------
-    @abstractmethod
-    async def add_recent(self, blocks: Iterable[str], hit: RecentHit) -> None: ...
 
-    @abstractmethod
-    async def recent(self, blocks: Iterable[str], since: datetime, limit: int) -> list[RecentHit]:
-        """Recent messages sharing a blocking key, newest first."""
+class LeadStore(ABC):
+    """Leads: one customer inquiry each, folded and restored with merges and splits."""
 
-    @abstractmethod
-    async def prune_recent(self, before: datetime) -> int: ...
-
-    # -- leads -----------------------------------------------------------------------------------
     @abstractmethod
     async def add_lead(self, lead: Lead) -> None: ...
 
@@ -270,7 +285,10 @@ class BaseStore(ABC):
     @abstractmethod
     def iter_leads(self) -> AsyncIterator[Lead]: ...
 
-    # -- outbox (managers' replies) and outbound bookkeeping -------------------------------------
+
+class OutboxStore(ABC):
+    """The outbox (managers' replies) and outbound bookkeeping."""
+
     @abstractmethod
     async def add_outbox(self, item: OutboxItem) -> None:
         """Store a new reply (status queued) before anything is sent."""
@@ -298,7 +316,10 @@ class BaseStore(ABC):
     async def mark_contact_asked(self, profile_key: str, at: datetime) -> bool:
         """Remember that this profile was asked for its phone; False if it already was (test-and-set)."""
 
-    # -- CRM push queue and mapping (crm/bitrix24/sync.py) ---------------------------------------
+
+class CrmStore(ABC):
+    """The CRM push queue and the mapping of Stitch ids to CRM ids (crm/bitrix24/sync.py)."""
+
     @abstractmethod
     async def add_crm_job(self, job: CrmJob) -> bool:
         """Enqueue a push job; False (and nothing changes) if a job with this id was ever stored."""
@@ -337,7 +358,11 @@ class BaseStore(ABC):
 
     @abstractmethod
     async def drop_crm_link(self, entity: str, stitch_id: str) -> None: ...
-    # -- the managers' inbox: users, sessions, deals, audit, list rows, search ---------------------
+
+
+class InboxStore(ABC):
+    """The managers' inbox: users, sessions, deals, audit, list rows and search."""
+
     @abstractmethod
     async def add_user(self, user: User) -> bool:
         """Store a new user; False if the name is taken."""
@@ -420,7 +445,10 @@ class BaseStore(ABC):
     async def find_profiles(self, word: str, *, limit: int = 50) -> list[str]:
         """Profile keys whose name or handle has a word starting with `word` (case-folded), via an index."""
 
-    # -- ops views: bounded whole-store aggregates (one GROUP BY each), never on the hot path ---------
+
+class OpsStore(ABC):
+    """Ops views: bounded whole-store aggregates (one GROUP BY each), never on the hot path."""
+
     @abstractmethod
     async def person_sizes(self) -> dict[int, int]:
         """Histogram of current persons (roots) by profile count: profiles -> persons of that size."""
@@ -441,7 +469,10 @@ class BaseStore(ABC):
     async def outbox_failed(self, limit: int) -> list[OutboxItem]:
         """Replies that failed, most recently updated first."""
 
-    # -- one person's data: export, erasure, retention (app/personal.py) -------------------------
+
+class PersonalDataStore(ABC):
+    """One person's data: export, erasure and retention (app/personal.py)."""
+
     @abstractmethod
     def iter_events(self) -> AsyncIterator[Envelope]:
         """Every stored raw event, in no particular order (erasure looks for one person's; not a hot path)."""
@@ -464,13 +495,29 @@ class BaseStore(ABC):
     @abstractmethod
     async def get_note(self, name: str) -> str | None: ...
 
+
+class BaseStore(
+    Lifecycle,
+    EventStore,
+    GraphStore,
+    MergeStore,
+    LeadStore,
+    OutboxStore,
+    CrmStore,
+    InboxStore,
+    OpsStore,
+    PersonalDataStore,
+):
+    """Stitch's state, one seam per area above on one connection and one unit of work.
+    Backends: SqliteStore (one file) and RedisStore (shared by many workers)."""
+
+    # -- written once on top of the primitives ---------------------------------------------------
     async def forgotten(self, person_id: str) -> bool:
         """True when the person this id stands for was erased (an audit entry records it)."""
         root = await self.root_of(person_id)
         entries = await self.audit_log(person_ids=[root], limit=1000)
         return any(entry.action == FORGET_ACTION for entry in entries)
 
-    # -- written once on top of the primitives ---------------------------------------------------
     async def root_of(self, person_id: str) -> str:
         """The person this id stands for now: merged-away ids resolve to the survivor."""
         current = person_id
