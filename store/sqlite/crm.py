@@ -3,56 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from core.records import CrmJob, CrmJobStatus
-from store.codec import dt, ts
+from store.codec import CRM_JOBS, ts
 from store.sqlite.connection import SqliteConnection, _qs
 
 
 class SqliteCrm(SqliteConnection):
     # -- CRM push queue and mapping --------------------------------------------------------------
-    _CRM_JOB_COLUMNS = "job_id, kind, subject, payload, status, attempts, created_at, due_at, error"
-
-    @staticmethod
-    def _crm_job(r: Sequence[Any]) -> CrmJob:
-        return CrmJob(
-            job_id=r[0],
-            kind=r[1],
-            subject=r[2],
-            payload=json.loads(r[3]),
-            status=CrmJobStatus(r[4]),
-            attempts=r[5],
-            created_at=dt(r[6]),
-            due_at=dt(r[7]),
-            error=r[8],
-        )
-
     async def add_crm_job(self, job: CrmJob) -> bool:
         cur = self.db.execute(
-            f"INSERT OR IGNORE INTO crm_jobs({self._CRM_JOB_COLUMNS}) VALUES ({_qs(9)})",
-            (
-                job.job_id,
-                job.kind,
-                job.subject,
-                json.dumps(dict(job.payload), ensure_ascii=False),
-                job.status.value,
-                job.attempts,
-                ts(job.created_at),
-                ts(job.due_at),
-                job.error,
-            ),
+            f"INSERT OR IGNORE INTO crm_jobs({CRM_JOBS.columns}) VALUES ({CRM_JOBS.marks})", CRM_JOBS.row(job)
         )
         return cur.rowcount == 1
 
     async def claim_crm_jobs(self, now: datetime, lease: timedelta, limit: int) -> list[CrmJob]:
         rows = self.db.execute(
-            f"SELECT {self._CRM_JOB_COLUMNS} FROM crm_jobs WHERE status='queued' AND due_at <= ? ORDER BY seq LIMIT ?",
+            f"SELECT {CRM_JOBS.columns} FROM crm_jobs WHERE status='queued' AND due_at <= ? ORDER BY seq LIMIT ?",
             (ts(now), limit),
         ).fetchall()
-        jobs = [self._crm_job(r) for r in rows]
+        jobs = [CRM_JOBS.load(r) for r in rows]
         if jobs:
             until = ts(now + lease)
             self.db.execute(
@@ -74,14 +45,14 @@ class SqliteCrm(SqliteConnection):
         )
 
     async def get_crm_job(self, job_id: str) -> CrmJob | None:
-        row = self.db.execute(f"SELECT {self._CRM_JOB_COLUMNS} FROM crm_jobs WHERE job_id=?", (job_id,)).fetchone()
-        return None if row is None else self._crm_job(row)
+        row = self.db.execute(f"SELECT {CRM_JOBS.columns} FROM crm_jobs WHERE job_id=?", (job_id,)).fetchone()
+        return None if row is None else CRM_JOBS.load(row)
 
     async def crm_jobs(self, status: CrmJobStatus, *, limit: int = 200) -> list[CrmJob]:
         rows = self.db.execute(
-            f"SELECT {self._CRM_JOB_COLUMNS} FROM crm_jobs WHERE status=? ORDER BY seq LIMIT ?", (status.value, limit)
+            f"SELECT {CRM_JOBS.columns} FROM crm_jobs WHERE status=? ORDER BY seq LIMIT ?", (status.value, limit)
         ).fetchall()
-        return [self._crm_job(r) for r in rows]
+        return [CRM_JOBS.load(r) for r in rows]
 
     async def crm_job_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, count(*) FROM crm_jobs GROUP BY status").fetchall())

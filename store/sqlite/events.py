@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any
 
-from core.records import Direction, EventStatus, ParkedEvent, StoredMessage
-from core.values import Channel, Envelope
-from store.codec import dt, envelope_dump, envelope_load, ts
+from core.records import EventStatus, ParkedEvent, StoredMessage
+from core.values import Envelope
+from store.codec import MESSAGES, dt, envelope_dump, envelope_load, ts
 from store.sqlite.connection import SqliteConnection, _qs
 
 
@@ -86,37 +84,7 @@ class SqliteEvents(SqliteConnection):
         return row is not None
 
     async def add_message(self, message: StoredMessage) -> None:
-        self.db.execute(
-            "INSERT INTO messages(event_id, channel, provider_message_id, profile_key, lead_id, sent_at,"
-            " direction, text, meta) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                message.event_id,
-                message.channel.value,
-                message.provider_message_id,
-                message.profile_key,
-                message.lead_id,
-                ts(message.sent_at),
-                message.direction.value,
-                message.text,
-                json.dumps(dict(message.meta), ensure_ascii=False),
-            ),
-        )
-
-    @staticmethod
-    def _message(row: Sequence[Any]) -> StoredMessage:
-        return StoredMessage(
-            event_id=row[0],
-            channel=Channel(row[1]),
-            provider_message_id=row[2],
-            profile_key=row[3],
-            lead_id=row[4],
-            sent_at=dt(row[5]),
-            direction=Direction(row[6]),
-            text=row[7],
-            meta=json.loads(row[8]),
-        )
-
-    _MESSAGE_COLUMNS = "event_id, channel, provider_message_id, profile_key, lead_id, sent_at, direction, text, meta"
+        self.db.execute(f"INSERT INTO messages({MESSAGES.columns}) VALUES ({MESSAGES.marks})", MESSAGES.row(message))
 
     async def messages_of(
         self, profile_keys: Sequence[str], *, limit: int = 200, before: datetime | None = None
@@ -125,11 +93,11 @@ class SqliteEvents(SqliteConnection):
             return []
         bound = ts(before) if before else float("inf")
         rows = self.db.execute(
-            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE profile_key IN ({_qs(len(profile_keys))})"
+            f"SELECT {MESSAGES.columns} FROM messages WHERE profile_key IN ({_qs(len(profile_keys))})"
             " AND sent_at < ? ORDER BY sent_at DESC, seq DESC LIMIT ?",
             (*profile_keys, bound, limit),
         ).fetchall()
-        return [self._message(r) for r in rows]
+        return [MESSAGES.load(r) for r in rows]
 
     async def relead_messages(self, profile_keys: Sequence[str], from_lead: str, to_lead: str) -> None:
         if profile_keys:
@@ -139,7 +107,7 @@ class SqliteEvents(SqliteConnection):
             )
 
     async def iter_messages(self) -> AsyncIterator[StoredMessage]:
-        cur = self.db.execute(f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE direction='in' ORDER BY seq")
+        cur = self.db.execute(f"SELECT {MESSAGES.columns} FROM messages WHERE direction='in' ORDER BY seq")
         while rows := cur.fetchmany(1000):
             for row in rows:
-                yield self._message(row)
+                yield MESSAGES.load(row)

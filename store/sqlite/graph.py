@@ -9,17 +9,13 @@ from typing import Any
 
 from core.inbox import search_words
 from core.records import Evidence, Person, Profile, RecentHit
-from core.values import Channel, Identifier, IdKind, Provenance
-from store.codec import dt, evidence_dump, evidence_load, ts
+from core.values import Identifier, IdKind, Provenance
+from store.codec import PERSONS, PROFILES, dt, evidence_dump, evidence_load, ts
 from store.sqlite.connection import SqliteConnection, _qs
 
 
 class SqliteGraph(SqliteConnection):
     # -- profiles and identifiers ----------------------------------------------------------------
-    _PROFILE_COLUMNS = (
-        "key, channel, user_id, account, chat_id, name, handle, person_id, first_seen, last_seen, unreachable"
-    )
-
     async def get_profiles(self, keys: Sequence[str]) -> dict[str, Profile]:
         if not keys:
             return {}
@@ -28,30 +24,14 @@ class SqliteGraph(SqliteConnection):
         found: dict[str, Profile] = {}
         if missing:
             rows = self.db.execute(
-                f"SELECT {self._PROFILE_COLUMNS} FROM profiles WHERE key IN ({_qs(len(missing))})", tuple(missing)
+                f"SELECT {PROFILES.columns} FROM profiles WHERE key IN ({_qs(len(missing))})", tuple(missing)
             ).fetchall()
-            found = {r[0]: self._profile(r) for r in rows}
+            found = {r[0]: PROFILES.load(r) for r in rows}
             if cache is not None:
                 cache.update((k, found.get(k)) for k in missing)
         if cache is None:
             return found
         return {k: p for k in keys if (p := cache[k]) is not None}
-
-    @staticmethod
-    def _profile(r: Sequence[Any]) -> Profile:
-        return Profile(
-            key=r[0],
-            channel=Channel(r[1]),
-            user_id=r[2],
-            account=r[3],
-            chat_id=r[4],
-            name=r[5],
-            handle=r[6],
-            person_id=r[7],
-            first_seen=dt(r[8]),
-            last_seen=dt(r[9]),
-            unreachable=bool(r[10]),
-        )
 
     async def put_profile(self, profile: Profile) -> None:
         old = (await self.get_profiles([profile.key])).get(profile.key)
@@ -72,27 +52,14 @@ class SqliteGraph(SqliteConnection):
                 [(w, profile.key) for w in search_words(profile.name, profile.handle)],
             )
         self.db.execute(
-            f"INSERT OR REPLACE INTO profiles({self._PROFILE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                profile.key,
-                profile.channel.value,
-                profile.user_id,
-                profile.account,
-                profile.chat_id,
-                profile.name,
-                profile.handle,
-                profile.person_id,
-                ts(profile.first_seen),
-                ts(profile.last_seen),
-                int(profile.unreachable),
-            ),
+            f"INSERT OR REPLACE INTO profiles({PROFILES.columns}) VALUES ({PROFILES.marks})", PROFILES.row(profile)
         )
 
     async def iter_profiles(self) -> AsyncIterator[Profile]:
-        cur = self.db.execute(f"SELECT {self._PROFILE_COLUMNS} FROM profiles ORDER BY first_seen")
+        cur = self.db.execute(f"SELECT {PROFILES.columns} FROM profiles ORDER BY first_seen")
         while rows := cur.fetchmany(1000):
             for r in rows:
-                yield self._profile(r)
+                yield PROFILES.load(r)
 
     async def link_identifier(self, profile_key: str, identifier: Identifier) -> None:
         self.db.execute(
@@ -164,27 +131,14 @@ class SqliteGraph(SqliteConnection):
             self._cache.children[person.person_id] = []  # nobody is merged into a new person yet
             if person.merged_into is not None:
                 self._cache.children.pop(person.merged_into, None)
-        self.db.execute(
-            "INSERT INTO persons VALUES (?,?,?,?,?)",
-            (
-                person.person_id,
-                ts(person.created_at),
-                person.display_name,
-                person.responsible,
-                person.merged_into,
-            ),
-        )
-
-    @staticmethod
-    def _person(r: Sequence[Any]) -> Person:
-        return Person(person_id=r[0], created_at=dt(r[1]), display_name=r[2], responsible=r[3], merged_into=r[4])
+        self.db.execute(f"INSERT INTO persons({PERSONS.columns}) VALUES ({PERSONS.marks})", PERSONS.row(person))
 
     async def get_person(self, person_id: str) -> Person | None:
         cache = self._cache.persons
         if self._depth and person_id in cache:
             return cache[person_id]
-        row = self.db.execute("SELECT * FROM persons WHERE person_id=?", (person_id,)).fetchone()
-        person = None if row is None else self._person(row)
+        row = self.db.execute(f"SELECT {PERSONS.columns} FROM persons WHERE person_id=?", (person_id,)).fetchone()
+        person = None if row is None else PERSONS.load(row)
         if self._depth:
             cache[person_id] = person
         return person
@@ -242,10 +196,10 @@ class SqliteGraph(SqliteConnection):
         return [key for _, key in sorted(entry for p in dict.fromkeys(person_ids) for entry in cache[p])]
 
     async def iter_persons(self) -> AsyncIterator[Person]:
-        cur = self.db.execute("SELECT * FROM persons ORDER BY created_at")
+        cur = self.db.execute(f"SELECT {PERSONS.columns} FROM persons ORDER BY created_at")
         while rows := cur.fetchmany(1000):
             for row in rows:
-                yield self._person(row)
+                yield PERSONS.load(row)
 
     async def counts(self) -> dict[str, int]:
         one = self.db.execute

@@ -6,36 +6,26 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from core.inbox import AuditEntry, Deal, DealKind, DealStatus, InboxRow, Role, Session, User, search_words
-from store.codec import dt, ts
+from core.inbox import AuditEntry, Deal, DealKind, DealStatus, InboxRow, Session, User, search_words
+from store.codec import USERS, dt, ts
 from store.sqlite.connection import _INBOX_FLAGS, _INBOX_ORDER, SqliteConnection, _qs
 
 
 class SqliteInbox(SqliteConnection):
     # -- the managers' inbox ---------------------------------------------------------------------
-    @staticmethod
-    def _user(r: Sequence[Any]) -> User:
-        return User(name=r[0], role=Role(r[1]), password_hash=r[2], created_at=dt(r[3]), disabled=bool(r[4]))
-
     async def add_user(self, user: User) -> bool:
-        cur = self.db.execute(
-            "INSERT OR IGNORE INTO users VALUES (?,?,?,?,?)",
-            (user.name, user.role.value, user.password_hash, ts(user.created_at), int(user.disabled)),
-        )
+        cur = self.db.execute(f"INSERT OR IGNORE INTO users({USERS.columns}) VALUES ({USERS.marks})", USERS.row(user))
         return cur.rowcount == 1
 
     async def put_user(self, user: User) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO users VALUES (?,?,?,?,?)",
-            (user.name, user.role.value, user.password_hash, ts(user.created_at), int(user.disabled)),
-        )
+        self.db.execute(f"INSERT OR REPLACE INTO users({USERS.columns}) VALUES ({USERS.marks})", USERS.row(user))
 
     async def get_user(self, name: str) -> User | None:
-        row = self.db.execute("SELECT * FROM users WHERE name=?", (name,)).fetchone()
-        return None if row is None else self._user(row)
+        row = self.db.execute(f"SELECT {USERS.columns} FROM users WHERE name=?", (name,)).fetchone()
+        return None if row is None else USERS.load(row)
 
     async def users(self) -> list[User]:
-        return [self._user(r) for r in self.db.execute("SELECT * FROM users ORDER BY name").fetchall()]
+        return [USERS.load(r) for r in self.db.execute(f"SELECT {USERS.columns} FROM users ORDER BY name").fetchall()]
 
     async def add_session(self, session: Session) -> None:
         self.db.execute(
