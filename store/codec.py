@@ -6,7 +6,7 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -79,10 +79,11 @@ _MISSING: Any = dataclasses.MISSING
 
 @dataclass(frozen=True, slots=True)
 class _Kept:
-    """How one field type is kept: a SQL value both ways, and parsed back from a Redis hash string."""
+    """How one field type is kept: a SQL value both ways, and a Redis hash string both ways."""
 
     dump: Callable[[Any], Any]
     load: Callable[[Any], Any]
+    text: Callable[[Any], str]
     parse: Callable[[str], Any]
 
 
@@ -103,14 +104,19 @@ def _json_dump(value: Any) -> str:
     return json.dumps(dict(value), ensure_ascii=False)
 
 
+def float_text(value: float) -> str:
+    """A float as a hash or sorted-set string that reads back exactly."""
+    return repr(float(value))
+
+
 _KEPT: dict[Any, _Kept] = {
-    str: _Kept(_same, _same, _same),
-    int: _Kept(_same, int, int),
-    float: _Kept(_same, float, float),
-    bool: _Kept(int, bool, lambda v: v == "1"),
-    datetime: _Kept(ts, dt, dt),
-    tuple[Evidence, ...]: _Kept(evidence_dump, evidence_load, evidence_load),
-    Mapping[str, str]: _Kept(_json_dump, json.loads, json.loads),
+    str: _Kept(_same, _same, _same, _same),
+    int: _Kept(_same, int, str, int),
+    float: _Kept(_same, float, float_text, float),
+    bool: _Kept(int, bool, lambda v: "1" if v else "0", lambda v: v == "1"),
+    datetime: _Kept(ts, dt, lambda v: float_text(ts(v)), dt),
+    tuple[Evidence, ...]: _Kept(evidence_dump, evidence_load, evidence_dump, evidence_load),
+    Mapping[str, str]: _Kept(_json_dump, json.loads, _json_dump, json.loads),
 }
 
 
@@ -121,7 +127,7 @@ def _kept(hint: Any) -> tuple[_Kept, bool]:
         (inner,) = [a for a in args if a is not type(None)]
         return _kept(inner)[0], True
     if isinstance(hint, type) and issubclass(hint, StrEnum):
-        return _Kept(lambda e: e.value, hint, hint), False
+        return _Kept(lambda e: e.value, hint, lambda e: e.value, hint), False
     if hint in _KEPT:
         return _KEPT[hint], False
     raise TypeError(f"no codec for a field of type {hint}")
@@ -185,6 +191,16 @@ class RecordCodec(Generic[R]):
         exec(f"def convert({arg}):\n    return {shape.format(', '.join(parts))}", scope)
         return scope["convert"]
 
+    def to_hash(self, record: R, *, skip: Iterable[str] = ()) -> dict[str, str | None]:
+        """A record's hash fields (`skip`: those kept outside it, such as the id in the key); an
+        optional value that is None maps to None, which removes the field."""
+        left_out = set(skip)
+        return {
+            f.key: None if (v := getattr(record, f.name)) is None else f.kept.text(v)
+            for f in self.fields
+            if f.name not in left_out
+        }
+
     def from_hash(self, h: Mapping[str, str], **given: Any) -> R:
         """The record a hash holds; `given` supplies fields kept outside it (the id in the key).
         A field the hash lacks takes its default (None for an optional one)."""
@@ -213,3 +229,7 @@ MESSAGES = RecordCodec(StoredMessage)
 OUTBOX = RecordCodec(OutboxItem, keys={"provider_message_id": "pmid"})
 CRM_JOBS = RecordCodec(CrmJob)
 USERS = RecordCodec(User)
+# The Redis store names a message's hash fields more briefly.
+MESSAGE_HASHES = RecordCodec(
+    StoredMessage, keys={"provider_message_id": "pmid", "profile_key": "profile", "lead_id": "lead"}
+)

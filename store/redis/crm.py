@@ -7,50 +7,22 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from core.records import CrmJob, CrmJobStatus
-from store.codec import dt, ts
+from store.codec import CRM_JOBS, ts
 from store.redis.connection import _LOCAL_SEQ, _MISSING, RedisConnection, _f, _Unit
 
 
 class RedisCrm(RedisConnection):
     # -- CRM push queue and mapping --------------------------------------------------------------
-    @staticmethod
-    def _crm_job(job_id: str, h: dict[str, str]) -> CrmJob:
-        return CrmJob(
-            job_id=job_id,
-            kind=h["kind"],
-            subject=h["subject"],
-            payload=json.loads(h["payload"]),
-            status=CrmJobStatus(h["status"]),
-            attempts=int(h["attempts"]),
-            created_at=dt(h["created_at"]),
-            due_at=dt(h["due_at"]),
-            error=h["error"],
-        )
-
     async def _crm_jobs(self, unit: _Unit, ids: Sequence[str]) -> list[CrmJob]:
         hashes = await self._hashes(unit, [self.key("cj", i) for i in ids])
-        return [self._crm_job(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+        return [CRM_JOBS.from_hash(h, job_id=i) for i, h in zip(ids, hashes, strict=True) if h]
 
     async def add_crm_job(self, job: CrmJob) -> bool:
         async with self._work() as unit:
             key = self.key("cj", job.job_id)
             if not await self._absent(unit, key):
                 return False
-            self._hset(
-                unit,
-                key,
-                {
-                    "kind": job.kind,
-                    "subject": job.subject,
-                    "payload": json.dumps(dict(job.payload), ensure_ascii=False),
-                    "status": job.status.value,
-                    "attempts": str(job.attempts),
-                    "created_at": _f(ts(job.created_at)),
-                    "due_at": _f(ts(job.due_at)),
-                    "error": job.error,
-                    "seq": _f(unit.next_local()),
-                },
-            )
+            self._hset(unit, key, {**CRM_JOBS.to_hash(job, skip=["job_id"]), "seq": _f(unit.next_local())})
             # The job's place in the queue: numbered at commit, kept in the hash for later moves.
             self._zadd_seq(unit, self.key("cj", "st", job.status.value), job.job_id, key)
             if job.status is CrmJobStatus.QUEUED:
@@ -123,7 +95,7 @@ class RedisCrm(RedisConnection):
     async def get_crm_job(self, job_id: str) -> CrmJob | None:
         async with self._work() as unit:
             h = await self._hash(unit, self.key("cj", job_id))
-            return self._crm_job(job_id, h) if h else None
+            return CRM_JOBS.from_hash(h, job_id=job_id) if h else None
 
     async def crm_jobs(self, status: CrmJobStatus, *, limit: int = 200) -> list[CrmJob]:
         async with self._work() as unit:

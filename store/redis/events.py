@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from core.errors import StoreError, WriteConflict
-from core.records import Direction, EventStatus, ParkedEvent, StoredMessage
-from core.values import Channel, Envelope
-from store.codec import dt, envelope_dump, envelope_load, ts
+from core.records import EventStatus, ParkedEvent, StoredMessage
+from core.values import Envelope
+from store.codec import MESSAGE_HASHES, envelope_dump, envelope_load, ts
 from store.redis.connection import FINISHED, RedisConnection, _Ahead, _f, _Unit
 
 
@@ -199,39 +198,11 @@ class RedisEvents(RedisConnection):
                 raise StoreError(f"message of event {message.event_id} is already stored")
             # The same delivery resolved twice at once (a reclaimed entry): only one may store it.
             unit.check("HEXISTS", self.key("msg", "ids"), ident, "0")
-            self._hset(
-                unit,
-                key,
-                {
-                    "channel": message.channel.value,
-                    "pmid": message.provider_message_id,
-                    "profile": message.profile_key,
-                    "lead": message.lead_id,
-                    "sent_at": _f(ts(message.sent_at)),
-                    "direction": message.direction.value,
-                    "text": message.text,
-                    "meta": json.dumps(dict(message.meta), ensure_ascii=False),
-                    "seq": _f(unit.next_local()),
-                },
-            )
+            self._hset(unit, key, {**MESSAGE_HASHES.to_hash(message, skip=["event_id"]), "seq": _f(unit.next_local())})
             self._hset(unit, self.key("msg", "ids"), {ident: message.event_id})
             self._zadd(unit, self.key("msg", "by", message.profile_key), message.event_id, ts(message.sent_at))
             self._zadd_seq(unit, self.key("msg", message.direction.value), message.event_id, key)
             self._count(unit, "messages", 1)
-
-    @staticmethod
-    def _message(event_id: str, h: dict[str, str]) -> StoredMessage:
-        return StoredMessage(
-            event_id=event_id,
-            channel=Channel(h["channel"]),
-            provider_message_id=h["pmid"],
-            profile_key=h["profile"],
-            lead_id=h["lead"],
-            sent_at=dt(h["sent_at"]),
-            direction=Direction(h["direction"]),
-            text=h["text"],
-            meta=json.loads(h["meta"]),
-        )
 
     async def _message_ids(self, unit: _Unit, profile_keys: Sequence[str], bound: float, limit: int) -> list[str]:
         keys = [self.key("msg", "by", k) for k in profile_keys]
@@ -255,7 +226,7 @@ class RedisEvents(RedisConnection):
             hashes = await self._hashes(unit, [self.key("msg", i) for i in ids])
             rows = [(float(h["sent_at"]), float(h.get("seq", 0)), i, h) for i, h in zip(ids, hashes, strict=True) if h]
             rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
-            return [self._message(i, h) for _, _, i, h in rows[:limit]]
+            return [MESSAGE_HASHES.from_hash(h, event_id=i) for _, _, i, h in rows[:limit]]
 
     async def relead_messages(self, profile_keys: Sequence[str], from_lead: str, to_lead: str) -> None:
         if not profile_keys:
@@ -272,4 +243,4 @@ class RedisEvents(RedisConnection):
             got = await self._fetch([("hgetall", (self.key("msg", i),)) for i in ids])
             for i, h in zip(ids, got, strict=True):
                 if h:
-                    yield self._message(i, h)
+                    yield MESSAGE_HASHES.from_hash(h, event_id=i)

@@ -10,29 +10,13 @@ from typing import Any
 from core.errors import StoreError
 from core.inbox import search_words
 from core.records import Evidence, Person, Profile, RecentHit
-from core.values import Channel, Identifier, IdKind, Provenance
-from store.codec import dt, evidence_dump, evidence_load, ts
+from core.values import Identifier, IdKind, Provenance
+from store.codec import PERSONS, PROFILES, dt, evidence_dump, evidence_load, ts
 from store.redis.connection import CHUNK, RECENT_CAP, RedisConnection, _f, _Unit
 
 
 class RedisGraph(RedisConnection):
     # -- profiles and identifiers ----------------------------------------------------------------
-    @staticmethod
-    def _profile(key: str, h: dict[str, str]) -> Profile:
-        return Profile(
-            key=key,
-            channel=Channel(h["channel"]),
-            user_id=h["user_id"],
-            account=h["account"],
-            chat_id=h["chat_id"],
-            name=h["name"],
-            handle=h["handle"],
-            person_id=h["person_id"],
-            first_seen=dt(h["first_seen"]),
-            last_seen=dt(h["last_seen"]),
-            unreachable=h["unreachable"] == "1",
-        )
-
     async def get_profiles(self, keys: Sequence[str]) -> dict[str, Profile]:
         if not keys:
             return {}
@@ -40,7 +24,7 @@ class RedisGraph(RedisConnection):
             hash_keys = [self.key("pr", k) for k in keys]
             await self._graph(unit, profiles=[k for k in dict.fromkeys(keys) if self.key("pr", k) not in unit.cache_h])
             hashes = await self._hashes(unit, hash_keys)
-            return {k: self._profile(k, h) for k, h in zip(keys, hashes, strict=True) if h}
+            return {k: PROFILES.from_hash(h, key=k) for k, h in zip(keys, hashes, strict=True) if h}
 
     async def put_profile(self, profile: Profile) -> None:
         async with self._work() as unit:
@@ -59,22 +43,7 @@ class RedisGraph(RedisConnection):
                 for word in sorted(after - before):
                     self._zadd(unit, self.key("pw"), f"{word} {profile.key}", 0.0)
             first = ts(profile.first_seen)
-            self._hset(
-                unit,
-                key,
-                {
-                    "channel": profile.channel.value,
-                    "user_id": profile.user_id,
-                    "account": profile.account,
-                    "chat_id": profile.chat_id,
-                    "name": profile.name,
-                    "handle": profile.handle,
-                    "person_id": profile.person_id,
-                    "first_seen": _f(first),
-                    "last_seen": _f(ts(profile.last_seen)),
-                    "unreachable": "1" if profile.unreachable else "0",
-                },
-            )
+            self._hset(unit, key, PROFILES.to_hash(profile, skip=["key"]))
             if old.get("first_seen") != _f(first) or old.get("person_id") != profile.person_id:
                 self._zadd(unit, self.key("pr", "all"), profile.key, first)
                 self._zadd(unit, self.key("pp", profile.person_id), profile.key, first)
@@ -84,7 +53,7 @@ class RedisGraph(RedisConnection):
             got = await self._fetch([("hgetall", (self.key("pr", k),)) for k in keys])
             for k, h in zip(keys, got, strict=True):
                 if h:
-                    yield self._profile(k, h)
+                    yield PROFILES.from_hash(h, key=k)
 
     async def link_identifier(self, profile_key: str, identifier: Identifier) -> None:
         async with self._work() as unit:
@@ -171,16 +140,6 @@ class RedisGraph(RedisConnection):
             return out
 
     # -- persons ---------------------------------------------------------------------------------
-    @staticmethod
-    def _person(person_id: str, h: dict[str, str]) -> Person:
-        return Person(
-            person_id=person_id,
-            created_at=dt(h["created_at"]),
-            display_name=h["display_name"],
-            responsible=h.get("responsible", ""),
-            merged_into=h.get("merged_into"),
-        )
-
     async def _person_hashes(self, unit: _Unit, person_ids: Sequence[str]) -> list[dict[str, str]]:
         keys = [self.key("pe", p) for p in person_ids]
         hashes = await self._hashes(unit, keys)
@@ -197,16 +156,7 @@ class RedisGraph(RedisConnection):
             self._assume_absent(unit, [key])
             if await self._hash(unit, key):
                 raise StoreError(f"person {person.person_id} already exists")
-            self._hset(
-                unit,
-                key,
-                {
-                    "created_at": _f(ts(person.created_at)),
-                    "display_name": person.display_name,
-                    "responsible": person.responsible,
-                    "merged_into": person.merged_into,
-                },
-            )
+            self._hset(unit, key, PERSONS.to_hash(person, skip=["person_id"]))
             self._zadd(unit, self.key("pe", "all"), person.person_id, ts(person.created_at))
             if person.merged_into is None:
                 self._count(unit, "persons", 1)
@@ -216,7 +166,7 @@ class RedisGraph(RedisConnection):
     async def get_person(self, person_id: str) -> Person | None:
         async with self._work() as unit:
             (h,) = await self._person_hashes(unit, [person_id])
-            return self._person(person_id, h) if h else None
+            return PERSONS.from_hash(h, person_id=person_id) if h else None
 
     async def update_person(
         self, person_id: str, *, display_name: str | None = None, responsible: str | None = None
@@ -277,7 +227,7 @@ class RedisGraph(RedisConnection):
             got = await self._fetch([("hgetall", (self.key("pe", i),)) for i in ids])
             for i, h in zip(ids, got, strict=True):
                 if h:
-                    yield self._person(i, h)
+                    yield PERSONS.from_hash(h, person_id=i)
 
     async def counts(self) -> dict[str, int]:
         async with self._work() as unit:

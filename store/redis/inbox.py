@@ -6,34 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.errors import StoreError
-from core.inbox import AuditEntry, Deal, DealKind, DealStatus, InboxRow, Role, Session, User, search_words
-from store.codec import dt, ts
+from core.inbox import AuditEntry, Deal, DealKind, DealStatus, InboxRow, Session, User, search_words
+from store.codec import USERS, dt, ts
 from store.redis.connection import _LEX_TOP, INBOX_FLAGS, RedisConnection, _f, _Unit
 
 
 class RedisInbox(RedisConnection):
     # -- the managers' inbox: users, sessions, counters ------------------------------------------
-    @staticmethod
-    def _user(name: str, h: dict[str, str]) -> User:
-        return User(
-            name=name,
-            role=Role(h["role"]),
-            password_hash=h["password_hash"],
-            created_at=dt(h["created_at"]),
-            disabled=h["disabled"] == "1",
-        )
-
     def _put_user(self, unit: _Unit, user: User) -> None:
-        self._hset(
-            unit,
-            self.key("us", user.name),
-            {
-                "role": user.role.value,
-                "password_hash": user.password_hash,
-                "created_at": _f(ts(user.created_at)),
-                "disabled": "1" if user.disabled else "0",
-            },
-        )
+        self._hset(unit, self.key("us", user.name), USERS.to_hash(user, skip=["name"]))
         self._zadd(unit, self.key("us", "all"), user.name, 0.0)
 
     async def add_user(self, user: User) -> bool:
@@ -50,14 +31,14 @@ class RedisInbox(RedisConnection):
     async def get_user(self, name: str) -> User | None:
         async with self._work() as unit:
             h = await self._hash(unit, self.key("us", name))
-            return self._user(name, h) if h else None
+            return USERS.from_hash(h, name=name) if h else None
 
     async def users(self) -> list[User]:
         async with self._work() as unit:
             (rows,) = await self._zsets(unit, [self.key("us", "all")])
             names = [m for m, _ in rows]
             hashes = await self._hashes(unit, [self.key("us", n) for n in names])
-            return [self._user(n, h) for n, h in zip(names, hashes, strict=True) if h]
+            return [USERS.from_hash(h, name=n) for n, h in zip(names, hashes, strict=True) if h]
 
     async def add_session(self, session: Session) -> None:
         async with self._work() as unit:

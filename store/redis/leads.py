@@ -4,30 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from core.records import Lead, LeadStatus
-from core.values import Channel
-from store.codec import dt, ts
+from core.records import Lead
+from store.codec import LEADS, ts
 from store.redis.connection import RedisConnection, _f, _Unit
 
 
 class RedisLeads(RedisConnection):
     # -- leads -----------------------------------------------------------------------------------
-    @staticmethod
-    def _lead(lead_id: str, h: dict[str, str]) -> Lead:
-        return Lead(
-            lead_id=lead_id,
-            person_id=h["person_id"],
-            status=LeadStatus(h["status"]),
-            is_repeat=h["is_repeat"] == "1",
-            created_at=dt(h["created_at"]),
-            last_activity=dt(h["last_activity"]),
-            channel=Channel(h["channel"]),
-            responsible=h.get("responsible", ""),
-            junk_reason=h.get("junk_reason", ""),
-            merged_into=h.get("merged_into"),
-            merged_by=h.get("merged_by"),
-        )
-
     async def add_lead(self, lead: Lead) -> None:
         await self.put_lead(lead)
 
@@ -44,22 +27,7 @@ class RedisLeads(RedisConnection):
             if old.get("merged_by") and old.get("merged_by") != lead.merged_by:
                 self._srem(unit, self.key("ld", "mb", old["merged_by"]), lead.lead_id)
             created = ts(lead.created_at)
-            self._hset(
-                unit,
-                key,
-                {
-                    "person_id": lead.person_id,
-                    "status": lead.status.value,
-                    "is_repeat": "1" if lead.is_repeat else "0",
-                    "created_at": _f(created),
-                    "last_activity": _f(ts(lead.last_activity)),
-                    "channel": lead.channel.value,
-                    "responsible": lead.responsible,
-                    "junk_reason": lead.junk_reason,
-                    "merged_into": lead.merged_into,
-                    "merged_by": lead.merged_by,
-                },
-            )
+            self._hset(unit, key, LEADS.to_hash(lead, skip=["lead_id"]))
             if old.get("created_at") != _f(created) or old.get("person_id") != lead.person_id:
                 self._zadd(unit, self.key("ld", "all"), lead.lead_id, created)
                 self._zadd(unit, self.key("ld", "of", lead.person_id), lead.lead_id, created)
@@ -69,11 +37,11 @@ class RedisLeads(RedisConnection):
     async def get_lead(self, lead_id: str) -> Lead | None:
         async with self._work() as unit:
             h = await self._hash(unit, self.key("ld", lead_id))
-            return self._lead(lead_id, h) if h else None
+            return LEADS.from_hash(h, lead_id=lead_id) if h else None
 
     async def _leads(self, unit: _Unit, ids: Sequence[str]) -> list[Lead]:
         hashes = await self._hashes(unit, [self.key("ld", i) for i in ids])
-        return [self._lead(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+        return [LEADS.from_hash(h, lead_id=i) for i, h in zip(ids, hashes, strict=True) if h]
 
     async def leads_of(self, person_ids: Sequence[str]) -> list[Lead]:
         if not person_ids:
@@ -97,4 +65,4 @@ class RedisLeads(RedisConnection):
             got = await self._fetch([("hgetall", (self.key("ld", i),)) for i in ids])
             for i, h in zip(ids, got, strict=True):
                 if h:
-                    yield self._lead(i, h)
+                    yield LEADS.from_hash(h, lead_id=i)

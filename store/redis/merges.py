@@ -4,50 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from core.errors import StoreError
 from core.records import MergeKind, MergeRecord, Suggestion, SuggestionStatus
-from store.codec import dt, evidence_dump, evidence_load, ts
-from store.redis.connection import RedisConnection, _f, _Unit
+from store.codec import MERGES, SUGGESTIONS, ts
+from store.redis.connection import RedisConnection, _Unit
 
 
 class RedisMerges(RedisConnection):
     # -- merges, suggestions, cannot-links -------------------------------------------------------
-    @staticmethod
-    def _merge(merge_id: str, h: dict[str, str]) -> MergeRecord:
-        return MergeRecord(
-            merge_id=merge_id,
-            at=dt(h["at"]),
-            kind=MergeKind(h["kind"]),
-            into=h["into"],
-            from_=h["from"],
-            evidence=evidence_load(h["evidence"]),
-            actor=h["actor"],
-            undone_by=h.get("undone_by"),
-            undoes=h.get("undoes"),
-        )
-
     async def add_merge(self, record: MergeRecord) -> None:
         async with self._work() as unit:
             key = self.key("mg", record.merge_id)
             self._assume_absent(unit, [key])
             if await self._hash(unit, key):
                 raise StoreError(f"merge {record.merge_id} already exists")
-            self._hset(
-                unit,
-                key,
-                {
-                    "at": _f(ts(record.at)),
-                    "kind": record.kind.value,
-                    "into": record.into,
-                    "from": record.from_,
-                    "evidence": evidence_dump(record.evidence),
-                    "actor": record.actor,
-                    "undone_by": record.undone_by,
-                    "undoes": record.undoes,
-                },
-            )
+            self._hset(unit, key, MERGES.to_hash(record, skip=["merge_id"]))
             self._zadd_seq(unit, self.key("mg", "all"), record.merge_id)
             self._count(unit, f"mg:{record.kind.value}", 1)
             if record.kind is not MergeKind.SPLIT and record.undone_by is None:
@@ -56,7 +30,7 @@ class RedisMerges(RedisConnection):
     async def get_merge(self, merge_id: str) -> MergeRecord | None:
         async with self._work() as unit:
             h = await self._hash(unit, self.key("mg", merge_id))
-            return self._merge(merge_id, h) if h else None
+            return MERGES.from_hash(h, merge_id=merge_id) if h else None
 
     async def set_merge_undone(self, merge_id: str, by: str) -> None:
         async with self._work() as unit:
@@ -75,19 +49,7 @@ class RedisMerges(RedisConnection):
             rows = self._overlaid(unit, key, [(m, float(s)) for m, s in got])
             ids = [m for m, _ in sorted(rows, key=lambda ms: ms[1], reverse=True)][:limit]
             hashes = await self._hashes(unit, [self.key("mg", i) for i in ids])
-            return [self._merge(i, h) for i, h in zip(ids, hashes, strict=True) if h]
-
-    @staticmethod
-    def _suggestion(suggestion_id: str, h: dict[str, str]) -> Suggestion:
-        return Suggestion(
-            suggestion_id=suggestion_id,
-            a=h["a"],
-            b=h["b"],
-            score=float(h["score"]),
-            evidence=evidence_load(h["evidence"]),
-            created_at=dt(h["created_at"]),
-            status=SuggestionStatus(h["status"]),
-        )
+            return [MERGES.from_hash(h, merge_id=i) for i, h in zip(ids, hashes, strict=True) if h]
 
     async def _pair(self, unit: _Unit, key: str) -> str | None:
         if key in unit.strings:
@@ -110,18 +72,7 @@ class RedisMerges(RedisConnection):
             pair = self.key("sg", "pair", f"{a}|{b}")
             if await self._hash(unit, key) or (pending and await self._pair(unit, pair) is not None):
                 return False
-            self._hset(
-                unit,
-                key,
-                {
-                    "a": a,
-                    "b": b,
-                    "score": _f(suggestion.score),
-                    "evidence": evidence_dump(suggestion.evidence),
-                    "created_at": _f(ts(suggestion.created_at)),
-                    "status": suggestion.status.value,
-                },
-            )
+            self._hset(unit, key, SUGGESTIONS.to_hash(replace(suggestion, a=a, b=b), skip=["suggestion_id"]))
             self._zadd(
                 unit, self.key("sg", "st", suggestion.status.value), suggestion.suggestion_id, ts(suggestion.created_at)
             )
@@ -138,7 +89,7 @@ class RedisMerges(RedisConnection):
     async def get_suggestion(self, suggestion_id: str) -> Suggestion | None:
         async with self._work() as unit:
             h = await self._hash(unit, self.key("sg", suggestion_id))
-            return self._suggestion(suggestion_id, h) if h else None
+            return SUGGESTIONS.from_hash(h, suggestion_id=suggestion_id) if h else None
 
     async def set_suggestion_status(self, suggestion_id: str, status: SuggestionStatus) -> None:
         async with self._work() as unit:
@@ -158,7 +109,7 @@ class RedisMerges(RedisConnection):
             (rows,) = await self._zsets(unit, [self.key("sg", "st", status.value)])
             ids = [m for m, _ in rows]
             hashes = await self._hashes(unit, [self.key("sg", i) for i in ids])
-            return [self._suggestion(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+            return [SUGGESTIONS.from_hash(h, suggestion_id=i) for i, h in zip(ids, hashes, strict=True) if h]
 
     async def suggestions_of(self, person_ids: Sequence[str]) -> list[Suggestion]:
         if not person_ids:
@@ -168,7 +119,7 @@ class RedisMerges(RedisConnection):
             ids = sorted({i for members in found for i in members})
             hashes = await self._hashes(unit, [self.key("sg", i) for i in ids])
             return [
-                self._suggestion(i, h)
+                SUGGESTIONS.from_hash(h, suggestion_id=i)
                 for i, h in zip(ids, hashes, strict=True)
                 if h and h["status"] == SuggestionStatus.PENDING.value
             ]

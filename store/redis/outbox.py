@@ -8,30 +8,12 @@ from typing import Any
 
 from core.errors import StoreError
 from core.records import OutboxItem, OutboxStatus
-from core.values import Channel
-from store.codec import dt, ts
+from store.codec import OUTBOX, ts
 from store.redis.connection import RedisConnection, _f, _Unit
 
 
 class RedisOutbox(RedisConnection):
     # -- outbox ----------------------------------------------------------------------------------
-    @staticmethod
-    def _outbox(item_id: str, h: dict[str, str]) -> OutboxItem:
-        return OutboxItem(
-            id=item_id,
-            person_id=h["person_id"],
-            profile_key=h["profile_key"],
-            channel=Channel(h["channel"]),
-            text=h["text"],
-            status=OutboxStatus(h["status"]),
-            created_at=dt(h["created_at"]),
-            updated_at=dt(h["updated_at"]),
-            actor=h.get("actor", ""),
-            attempts=int(h.get("attempts", "0")),
-            error=h.get("error", ""),
-            provider_message_id=h.get("pmid", ""),
-        )
-
     async def add_outbox(self, item: OutboxItem) -> None:
         async with self._work() as unit:
             if await self._hash(unit, self.key("ob", item.id)):
@@ -63,28 +45,12 @@ class RedisOutbox(RedisConnection):
             self._hset(unit, self.key("ob", "pid"), {f"{old['channel']}|{old['pmid']}": None})
         if item.provider_message_id:
             self._hset(unit, self.key("ob", "pid"), {f"{item.channel.value}|{item.provider_message_id}": item.id})
-        self._hset(
-            unit,
-            key,
-            {
-                "person_id": item.person_id,
-                "profile_key": item.profile_key,
-                "channel": item.channel.value,
-                "text": item.text,
-                "status": item.status.value,
-                "created_at": _f(created),
-                "updated_at": _f(ts(item.updated_at)),
-                "actor": item.actor,
-                "attempts": str(item.attempts),
-                "error": item.error,
-                "pmid": item.provider_message_id,
-            },
-        )
+        self._hset(unit, key, OUTBOX.to_hash(item, skip=["id"]))
 
     async def get_outbox(self, item_id: str) -> OutboxItem | None:
         async with self._work() as unit:
             h = await self._hash(unit, self.key("ob", item_id))
-            return self._outbox(item_id, h) if h else None
+            return OUTBOX.from_hash(h, id=item_id) if h else None
 
     async def outbox_by_provider_id(self, channel: str, provider_message_id: str) -> OutboxItem | None:
         if not provider_message_id:
@@ -94,11 +60,11 @@ class RedisOutbox(RedisConnection):
             if item_id is None:
                 return None
             h = await self._hash(unit, self.key("ob", item_id))
-            return self._outbox(item_id, h) if h else None
+            return OUTBOX.from_hash(h, id=item_id) if h else None
 
     async def _outboxes(self, unit: _Unit, ids: Sequence[str]) -> list[OutboxItem]:
         hashes = await self._hashes(unit, [self.key("ob", i) for i in ids])
-        return [self._outbox(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+        return [OUTBOX.from_hash(h, id=i) for i, h in zip(ids, hashes, strict=True) if h]
 
     async def outbox_queued(self, before: datetime, limit: int) -> list[OutboxItem]:
         async with self._work() as unit:
