@@ -121,3 +121,10 @@ def test_one_confident_candidate_still_merges_alone() -> None:
     telegram = Said(channel=Channel.TELEGRAM, user="503", name="Борис Архипов", text=QUESTION, minute=0)
     decision = decided(message(Channel.AVITO, "703", "Борис", QUESTION, 6), telegram)
     assert [m.root for m in decision.merges] == ["p-telegram:503"]
+
+
+def test_thanks_in_advance_does_not_make_another_question() -> None:
+    """The same question from a nameless WhatsApp, once closed with "Заранее спасибо!": one person."""
+    form = Said(channel=Channel.WEBFORM, user="v2", name="", text=QUESTION, minute=0)
+    decision = decided(message(Channel.WHATSAPP, "+79990005566", "", f"{QUESTION} Заранее спасибо!", 3), form)
+    assert [m.root for m in decision.merges] == ["p-webform:v2"]
