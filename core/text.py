@@ -36,6 +36,7 @@ _GREETING_WORDS = """
     привет приветствую салют хай алло але спасибо пожалуйста подскажите скажите извините
     уважаемый уважаемые hi hello hey helo good morning afternoon evening thanks thank you please
     czesc cześć dzien dzień dobry witam witaj dziekuje dziękuję prosze proszę
+    заранее благодарю благодарна благодарен advance regards cheers pozdrawiam
 """
 _GREETINGS = frozenset(_GREETING_WORDS.split())
 # Words that carry no subject: the stock phrases of classified-ad chats, and plain stopwords.
@@ -51,7 +52,7 @@ _STOP_WORDS = """
     жду ждем ответа ответ ответьте скидка скидку скидки адрес адреса подумаю подумать приеду приедем
     перезвонить перезвоните позвоните можете свяжитесь связаться
     czekam na odpowiedz odpowiedź dziekuje dziękuję adres jaki prosze proszę
-    what address thanks thank waiting wait answer reply call back discount ok okay
+    what address thanks thank waiting wait answer reply call back discount ok okay any update updates news
 """
 # Written as text_key writes them (ё -> е).
 _STOPWORDS = frozenset(_STOP_WORDS.split())

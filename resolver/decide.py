@@ -316,15 +316,29 @@ def _evidence_links(
         scored[root] = _corroborate(message, top, ours, {p.key for p in view.profiles}, hood, settings, model)
     confident = [r for r, p in scored.items() if p.probability >= settings.merge_probability and r not in doubtful]
     merges: dict[str, Link] = {}
-    if len(confident) == 1:
-        root = confident[0]
+    # Several confident candidates are one person when no names among them and the message's clash or
+    # share nothing: the impatient customer's third channel matching the first two before they joined.
+    ranked = sorted(confident, key=lambda r: (-scored[r].weight, r))
+    together = _agreeing(group.names, [hood.persons[r] for r in ranked])
+    for root in together:
         chosen = scored[root]
         # Without names to agree, the text alone identifies only if nobody else sent it lately.
-        if chosen.named or not (same_text_roots - {root}):
+        if chosen.named or not (same_text_roots - set(together)):
             merges[root] = Link(root=root, evidence=chosen.evidence, score=chosen.weight)
-    # Two confident candidates that are not one person, or doubtful names: a human decides.
+    # Confident candidates whose names do not agree, or doubtful names: a human decides.
     suggestions = {r: Link(root=r, evidence=p.evidence, score=p.weight) for r, p in scored.items() if r not in merges}
     return merges, suggestions
+
+
+def _agreeing(names: Sequence[str], views: Sequence[PersonView]) -> list[str]:
+    """The roots of ``views`` when each one's names agree with ``names`` and the ones before it (no
+    clash, none that share nothing); none of them otherwise."""
+    seen = list(names)
+    for view in views:
+        if compare_name_sets(seen, view.names) is NameMatch.DIFFERENT or names_disagree(seen, view.names):
+            return []
+        seen.extend(view.names)
+    return [v.root for v in views]
 
 
 def _corroborate(

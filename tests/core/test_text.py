@@ -110,6 +110,9 @@ def test_empty_text_is_not_similar() -> None:
         "is it still available?",
         "ок",
         "Спасибо!",
+        # a nudge asks nothing new
+        "Any update?",
+        "Заранее благодарю!",
     ],
 )
 def test_generic_texts(text: str) -> None:

@@ -37,6 +37,17 @@ from resolver.comparison import TextLevel, compare_text, names_disagree
             TextLevel.SAME,
         ),
         ("How much is the oak bookshelf 180?", "Asking again! How much is the oak bookshelf 180?", TextLevel.SAME),
+        # thanks in advance close a question without being part of it
+        (
+            "Кухонный стол раздвижной ещё продаётся? Бюджет до 116 тысяч.",
+            "Добрый день! Кухонный стол раздвижной ещё продаётся? Бюджет до 116 тысяч. Заранее спасибо!",
+            TextLevel.SAME,
+        ),
+        (
+            "Is the oak bookshelf 180 still for sale? Thanks in advance",
+            "Is the oak bookshelf 180 still for sale?",
+            TextLevel.SAME,
+        ),
         # ... and a repeated question about another thing is still another question
         ("Сколько стоит шкаф-купе 180 см?", "Еще раз: сколько стоит диван Лофт?", TextLevel.OTHER),
     ],
