@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TextIO
@@ -264,10 +264,6 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from aiohttp import web
-
-    from app.web import create_app, settle_heap
-
     setup_logging()
     # Before anything starts: a taken port is one line, not start-up logs followed by a traceback.
     _check_port(settings)
@@ -283,25 +279,41 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from app.bitrix24 import preflight
 
         asyncio.run(preflight(settings))
-    # access_log=None: the app logs one JSON line per request itself, naming the route, not the path.
-    app = create_app(settings)
-    app.on_startup.append(settle_heap)  # after every start-up context: what they built lives on
     with listening(settings):
-        web.run_app(app, host=settings.host, port=settings.port, print=_announce(settings), access_log=None)
+        asyncio.run(_serve_until_stopped(settings))
+    print("Stitch stopped.", flush=True)
     return 0
 
 
-def _announce(settings: Settings) -> Callable[[str], None]:
-    """What `stitch serve` prints once it listens (aiohttp calls it after binding, with its own line)."""
+async def _serve_until_stopped(settings: Settings) -> None:
+    """Serve until SIGINT or SIGTERM, then drain pending work and close the store (app clean-up)."""
+    from aiohttp import web
 
-    def say(_: str) -> None:
-        base = f"http://{settings.host}:{settings.port}"
-        print(f"Stitch listening on {base} (store {settings.store_url})")
-        print(f"  inbox: {base}/inbox/")
-        print(f"  ops:   {base}/ops/")
-        print("Running until Ctrl+C.", flush=True)
+    from app.shutdown import stop_on_signals
+    from app.web import create_app, settle_heap
 
-    return say
+    app = create_app(settings)
+    app.on_startup.append(settle_heap)  # after every start-up context: what they built lives on
+    # access_log=None: the app logs one JSON line per request itself, naming the route, not the path.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    stop = asyncio.Event()
+    with stop_on_signals(stop.set):
+        try:
+            await runner.setup()
+            await web.TCPSite(runner, settings.host, settings.port).start()
+            _announce(settings)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+
+def _announce(settings: Settings) -> None:
+    """What `stitch serve` prints once it listens."""
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"Stitch listening on {base} (store {settings.store_url})")
+    print(f"  inbox: {base}/inbox/")
+    print(f"  ops:   {base}/ops/")
+    print("Running until Ctrl+C.", flush=True)
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ from aiohttp import web
 from app.bitrix24 import BITRIX24
 from app.inbox.auth import add_user
 from app.keys import PROCESSOR, STORE
+from app.shutdown import stop_on_signals, unless_stopped
 from app.web import create_app
 from app.webhooks import CONTACT_ASKER, OUTBOX
 from connectors.avito.fake import FakeAvito
@@ -148,8 +149,8 @@ async def _serve(
         demo_settings = fake.stitch_settings(demo_settings)
     app = create_app(demo_settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
     try:
+        await runner.setup()  # inside: a stop during start-up still closes the store it opened
         await web.TCPSite(runner, host, bound).start()
     except BaseException:
         await runner.cleanup()
@@ -392,16 +393,21 @@ async def open_demo(settings: Settings, *, host: str | None = None, port: int | 
 
 
 async def _main(settings: Settings) -> int:
-    run = await open_demo(settings)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await run.close()
+    stop = asyncio.Event()
+    with stop_on_signals(stop.set):
+        # A stop while the story plays cancels it; open_demo then closes what it had started.
+        run = await unless_stopped(open_demo(settings), stop)
+        if run is not None:
+            try:
+                await stop.wait()
+            finally:
+                await run.close()
+    print("Stitch demo stopped.", flush=True)
     return 0
 
 
 def run_demo(settings: Settings) -> int:
-    """Start the fakes and Stitch, play the story, keep serving until Ctrl+C."""
+    """Start the fakes and Stitch, play the story, keep serving until Ctrl+C or SIGTERM."""
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(_main(settings))
     return 0

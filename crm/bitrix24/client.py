@@ -370,6 +370,10 @@ class Bitrix24Client:
         """crm.<entity>.update; only the sent fields change (multifields: see the contract)."""
         return bool(await self.call(f"crm.{entity}.update", {"id": id, "fields": dict(fields)}))
 
+    async def delete(self, entity: Entity, id: int) -> None:
+        """crm.<entity>.delete (its timeline goes with it); raises Bitrix24NotFound when it is gone already."""
+        await self.call(f"crm.{entity}.delete", {"id": id})
+
     async def get(self, entity: Entity, id: int) -> dict[str, Any]:
         """crm.<entity>.get; raises Bitrix24NotFound when it is gone."""
         result = await self.call(f"crm.{entity}.get", {"id": id})

@@ -19,7 +19,11 @@ not "create a contact". Every entity Stitch creates carries ORIGINATOR_ID="stitc
 ORIGIN_ID=<Stitch id>, and the mapping (Stitch id -> CRM id) lives in Stitch's store. Before
 creating, the pusher asks the mapping, then the portal by ORIGIN_ID (an add whose answer was lost
 did happen), then, for contacts, crm.duplicate.findbycomm by phone and e-mail (a customer the
-business already had). Only then does it add. Multifield updates only ever add values.
+business already had). Only then does it add. Two processes pushing the same person or lead at
+once (web processes and workers on one Redis store) can both find nothing and both add: so after
+each add the pusher reads the portal by ORIGIN_ID again, keeps the copy with the lowest ID, deletes
+the others and records the kept one; every racer keeps the same copy without talking to the others.
+Multifield updates only ever add values.
 Timeline comments and to-dos cannot be looked up afterwards, so a lost answer to one of those
 (never an outage or a refusal, which are known not to have run) may repeat that one comment.
 """
@@ -39,7 +43,7 @@ from typing import Any
 from core.errors import ConfigError, StitchError, WriteConflict
 from core.records import CrmJob, CrmJobStatus, Lead, MergeRecord, OutboxItem, Profile, StoredMessage
 from core.values import Channel, IdKind, Message
-from crm.bitrix24.client import URL_KEY, Bitrix24Client, CheckResult, CommType, CrmMode
+from crm.bitrix24.client import URL_KEY, Bitrix24Client, CheckResult, CommType, CrmMode, Entity
 from crm.bitrix24.errors import Bitrix24AuthError, Bitrix24Error, Bitrix24NotFound
 from store.base import BaseStore
 
@@ -262,7 +266,7 @@ class Bitrix24Pusher:
         return check
 
     @property
-    def lead_entity(self) -> str:
+    def lead_entity(self) -> Entity:
         # Simple CRM mode has no leads: every inquiry is a deal.
         return "deal" if self.mode == "simple" else "lead"
 
@@ -333,18 +337,45 @@ class Bitrix24Pusher:
             }
             if view.first_channel is not None:
                 fields["SOURCE_ID"] = SOURCES[view.first_channel][0]
-            found = await self.client.add("contact", fields)
-            log.info("bitrix24 contact created", extra={"person_id": view.root, "contact_id": found})
+            created = await self.client.add("contact", fields)
+            log.info("bitrix24 contact created", extra={"person_id": view.root, "contact_id": created})
+            found = await self._keep_one("contact", view.root, created)
         await self._link("contact", view.root, found)
         return found
 
     async def _by_origin(self, entity: str, stitch_id: str) -> int | None:
+        ids = await self._copies(entity, stitch_id)
+        return ids[0] if ids else None
+
+    async def _copies(self, entity: str, stitch_id: str) -> list[int]:
+        """IDs of the entities Stitch made for `stitch_id` (ORIGIN_ID), lowest first."""
         rows = await self.client.call(
             f"crm.{entity}.list",
-            {"filter": {"ORIGINATOR_ID": ORIGINATOR, "ORIGIN_ID": stitch_id}, "select": ["ID"], "start": -1},
+            {
+                "filter": {"ORIGINATOR_ID": ORIGINATOR, "ORIGIN_ID": stitch_id},
+                "select": ["ID"],
+                "order": {"ID": "ASC"},
+                "start": -1,
+            },
         )
-        ids = sorted(int(r["ID"]) for r in rows or [] if isinstance(r, Mapping))
-        return ids[0] if ids else None
+        return sorted(int(r["ID"]) for r in rows or [] if isinstance(r, Mapping))
+
+    async def _keep_one(self, entity: Entity, stitch_id: str, created: int) -> int:
+        """After an add: keep the lowest-ID copy of `stitch_id`'s entity, delete the others; returns the kept ID.
+
+        Another process may have added its own copy at the same time. Bitrix24 hands out IDs in
+        ascending order, so whichever racer reads last sees every copy, and all of them keep the same one.
+        """
+        copies = sorted({*await self._copies(entity, stitch_id), created})
+        keep, *extra = copies
+        for ident in extra:
+            with contextlib.suppress(Bitrix24NotFound):  # the other racer deleted it first
+                await self.client.delete(entity, ident)
+            log.info(
+                "bitrix24 duplicate deleted",
+                extra={"entity": entity, "stitch_id": stitch_id, "deleted": ident, "kept": keep},
+            )
+        return keep
 
     async def _by_comm(self, view: PersonView) -> int | None:
         searches: tuple[tuple[CommType, tuple[str, ...]], ...] = (("PHONE", view.phones), ("EMAIL", view.emails))
@@ -389,16 +420,19 @@ class Bitrix24Pusher:
             return entity, found
         found = await self._by_origin(entity, lead.lead_id)
         contact_id = await self.push_person(lead.person_id)
+        created: int | None = None
         if found is None:
-            found = await self._add_lead(entity, lead, contact_id)
-        elif entity == "lead":
+            created = await self._add_lead(entity, lead, contact_id)
+            found = await self._keep_one(entity, lead.lead_id, created)
+        if found != created and entity == "lead":
             row = await self.client.get("lead", found)
             if not str(row.get("CONTACT_ID") or "").strip("0"):
-                await self._bind_contact(found, contact_id)  # the add happened, the binding did not
+                # The add happened (a lost answer, or another process's add) but the binding did not yet.
+                await self._bind_contact(found, contact_id)
         await self._link(entity, lead.lead_id, found)
         return entity, found
 
-    async def _add_lead(self, entity: str, lead: Lead, contact_id: int) -> int:
+    async def _add_lead(self, entity: Entity, lead: Lead, contact_id: int) -> int:
         view = await self.view(lead.person_id)
         contact = await self.client.get("contact", contact_id)
         # Repeat when Stitch knew the person before, or the business did (a contact Stitch did not create).
@@ -509,7 +543,7 @@ class Bitrix24Pusher:
             company = await self._by_origin("company", root)
         if company is None:
             fields = {"TITLE": job.payload.get("title") or "Company", "ORIGINATOR_ID": ORIGINATOR, "ORIGIN_ID": root}
-            company = await self.client.add("company", fields)
+            company = await self._keep_one("company", root, await self.client.add("company", fields))
         await self._link("company", root, company)
         await self.client.update("contact", contact_id, {"COMPANY_ID": company})
 
@@ -533,7 +567,7 @@ class Bitrix24Pusher:
                 "ORIGINATOR_ID": ORIGINATOR,
                 "ORIGIN_ID": job.subject,
             }
-            found = await self.client.add("deal", fields)
+            found = await self._keep_one("deal", job.subject, await self.client.add("deal", fields))
         await self._link("deal", job.subject, found)
 
     # -- mapping -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +33,8 @@ from crm.bitrix24.fake import FakeBitrix24
 from crm.bitrix24.sync import Bitrix24Pusher, Bitrix24Sink, PushWorker
 from crm.bitrix24.throttle import LeakyBucket
 from store.base import BaseStore
+from store.redis import RedisStore
+from tests.conftest import make_store
 from tests.resolver.traffic import T0, tg, wa
 
 SAMPLES = Path(__file__).parents[1] / "payloads" / "contract_samples.jsonl"
@@ -528,3 +530,62 @@ async def test_pushing_one_person_at_once_from_two_rounds_adds_each_chat_once(ha
         for type_id in ("PHONE", "EMAIL", "IM"):
             seen = [v for _, v in values(contact, type_id)]
             assert len(seen) == len(set(seen)), (type_id, seen)
+
+
+async def test_two_processes_pushing_one_person_at_once_leave_one_contact_and_its_leads(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A first inquiry, and six weeks later a second one (a repeat lead).
+    await harness.ingest(tg(1401, "Инна", "Есть ли доставка?", 0, last="Котова"))
+    await harness.ingest(tg(1401, "Инна", "Снова нужен ваш товар", 60 * 24 * 42, last="Котова"))
+    first, second = sorted([lead async for lead in harness.store.iter_leads()], key=lambda lead: lead.created_at)
+    # Another process on the same store: its own connection, its own client, the same portal.
+    kind = "redis" if isinstance(harness.store, RedisStore) else "sqlite"
+    other_store = await make_store(kind, tmp_path, prefix=getattr(harness.store, "prefix", None))
+    other_client = Bitrix24Client.from_url(
+        harness.fake.url,
+        bucket=LeakyBucket(clock=harness.clock, sleep=harness.clock.sleep),
+        sleep=harness.clock.sleep,
+        wall_clock=harness.clock,
+        max_retries=0,
+    )
+    pushers = (harness.worker.pusher, Bitrix24Pusher(other_store, other_client))
+    # Each add waits for the other process's: both have looked and found nothing, as in the worst case.
+    together = asyncio.Barrier(len(pushers))
+    for pusher in pushers:
+        monkeypatch.setattr(pusher.client, "add", adding_together(together, pusher.client.add))
+
+    async def push(pusher: Bitrix24Pusher) -> None:
+        for lead in (first, second):
+            await pusher.push_lead(lead.lead_id)
+
+    try:
+        # Both find no contact and no lead, and both create them.
+        await asyncio.gather(*(push(pusher) for pusher in pushers))
+        monkeypatch.undo()
+        [contact] = harness.entities("contact")
+        old, repeat = harness.entities("lead")
+        assert (old["ORIGIN_ID"], repeat["ORIGIN_ID"]) == (first.lead_id, second.lead_id)
+        assert old["CONTACT_ID"] == repeat["CONTACT_ID"] == contact["ID"]
+        assert (old["IS_RETURN_CUSTOMER"], repeat["IS_RETURN_CUSTOMER"]) == ("N", "Y")
+        assert harness.adds("contact") == 2 and harness.adds("lead") == 4  # the copies were made, then deleted
+        for store in (harness.store, other_store):
+            assert await store.crm_link("contact", first.person_id) == int(contact["ID"])
+            assert await store.crm_link("lead", first.lead_id) == int(old["ID"])
+            assert await store.crm_link("lead", second.lead_id) == int(repeat["ID"])
+        # The queued jobs land on the copies kept.
+        await harness.settle()
+        assert harness.entities("contact") == [contact] and len(harness.entities("lead")) == 2
+        assert harness.adds("contact") == 2 and harness.adds("lead") == 4
+        assert {c["ENTITY_ID"] for c in harness.fake.comments.values()} == {int(old["ID"]), int(repeat["ID"])}
+    finally:
+        await other_client.close()
+        await other_store.close()
+
+
+def adding_together(barrier: asyncio.Barrier, add: Callable[..., Awaitable[int]]) -> Callable[..., Awaitable[int]]:
+    async def add_when_all_are_there(*args: Any, **kwargs: Any) -> int:
+        await asyncio.wait_for(barrier.wait(), 10)
+        return await add(*args, **kwargs)
+
+    return add_when_all_are_there
