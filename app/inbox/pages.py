@@ -117,8 +117,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     next_url = str(form.get("next", "/inbox/"))
-    if not next_url.startswith("/inbox/") or next_url.startswith("//"):
-        next_url = "/inbox/"  # never redirect off-site after login
+    if not next_url.startswith(("/inbox/", "/ops/")):
+        next_url = "/inbox/"  # never redirect off-site after login (the ops pages share this login)
     sent, expected = str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(sent, expected):
         return _login_page("The form expired; please try again.", next_url, 403)

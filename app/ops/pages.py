@@ -22,7 +22,7 @@ from aiohttp import web
 from app.inbox.keys import INDEX, SERVICE
 from app.keys import PIPELINE, SETTINGS, STORE
 from app.masking import KeyShown, ProfileRefs, as_is, is_ref, mask_key, mask_text
-from app.ops.access import COOKIE, LoginOrToken, OpsAccess, OpsUser, TokenOrLoopback, csrf_ok
+from app.ops.access import COOKIE, LoginOrToken, OpsAccess, OpsUser, TokenOrLoopback, csrf_ok, inbox_login
 from app.ops.reports import (
     FAILURES_LISTED,
     GENERIC_RULE,
@@ -134,6 +134,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if user is None:
         if request.method == "GET" and request.app[OPS_DEFAULT].token:
             raise web.HTTPSeeOther("/ops/login")
+        login_url = await inbox_login(request) if request.method == "GET" else None
+        if login_url is not None:
+            raise web.HTTPSeeOther(login_url)
         return _page(
             "Not allowed",
             "<p>The ops pages need an operator: the ops token (STITCH_OPS_TOKEN), or a login at"

@@ -202,9 +202,31 @@ async def test_a_newcomer_goes_from_the_root_through_the_login_to_the_demo_custo
         await expect(page).to_have_url(anna_page)
         await expect(page.locator(".why .evidence")).to_contain_text("is the phone")
         await shot(page, "10-newcomer-demo-customer")
+
+        # The printed ops address: the supervisor may not open it, the printed ops login may.
+        ops_url = printed_value(printed, "Ops pages:")
+        await page.goto(ops_url)
+        await expect(page.locator("h1")).to_have_text("Not allowed")
+        await context.clear_cookies()
+        await page.goto(ops_url)
+        await expect(page).to_have_url(re.compile(r"/inbox/login\?next=/ops/$"))
+        name, password = printed_value(printed, "Ops login:").split(" (")[0].split(" / ")
+        await page.fill('input[name="name"]', name)
+        await page.fill('input[name="password"]', password)
+        await page.click('button[type="submit"]')
+        await expect(page).to_have_url(ops_url)
+        await expect(page.locator("header b")).to_have_text("Stitch ops")
+        await page.click('header a[href="/ops/merges"]')
+        await expect(page.locator("table")).to_contain_text(anna)
+        await shot(page, "11-newcomer-ops")
     finally:
         await context.close()
         await run.close()
+
+
+def printed_value(printed: str, label: str) -> str:
+    """What the demo printed after a label, such as "Ops login:"."""
+    return next(line.removeprefix(label).strip() for line in printed.splitlines() if line.startswith(label))
 
 
 PHONE = {"width": 390, "height": 844}  # an iPhone's screen
