@@ -328,7 +328,7 @@ def _check_port(settings: Settings) -> None:
 
 
 _BIND_ERRORS = {
-    errno.EADDRINUSE: "the port is taken (is another stitch serve running?)",
+    errno.EADDRINUSE: "the port is taken (is another stitch serve running? --port picks another)",
     errno.EADDRNOTAVAIL: "this machine has no such address",
     errno.EACCES: "permission denied (ports below 1024 need privileges)",
 }

@@ -45,3 +45,19 @@ def test_serve_prints_where_it_listens(tmp_path: Path) -> None:
         finally:
             if server.poll() is None:
                 server.kill()
+
+
+def test_a_taken_port_is_one_line_that_names_the_way_out(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        argv = [sys.executable, "-m", "app.cli", "serve", "--demo", "--port", str(port)]
+        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"stitch: cannot listen on 127.0.0.1:{port}: the port is taken"
+        " (is another stitch serve running? --port picks another)"
+    )
+    assert not list(tmp_path.iterdir())  # nothing was started: no demo store
