@@ -292,3 +292,42 @@ async def test_every_page_fits_a_phone_and_a_desktop(demo: Demo, browser: Browse
         finally:
             await context.close()
     assert len(list(tmp_path.glob("*.png"))) == 2 * (1 + len(inbox) + len(ops))
+
+
+# The profiles' names and keys on the graph that an edge's label covers, as the browser lays them out.
+COVERED_NAMES = """svg => {
+  const boxes = sel => [...svg.querySelectorAll(sel)].map(el => [el.textContent, el.getBBox()]);
+  const meet = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+  const labels = boxes("g.edge-label rect");
+  return boxes("g.node.profile text").filter(([, t]) => labels.some(([, l]) => meet(t, l))).map(([text]) => text);
+}"""
+
+
+async def test_an_operator_reads_links_in_the_inbox_words(demo: Demo, browser: Browser) -> None:
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")  # type: ignore[arg-type]
+    page = await context.new_page()
+    try:
+        await page.goto(demo.base + "/ops")
+        await expect(page).to_have_url(re.compile(r"/inbox/login\?next=/ops/$"))
+        await page.fill('input[name="name"]', "otto")
+        await page.fill('input[name="password"]', PASSWORD)
+        await page.click('button[type="submit"]')
+        await expect(page.locator("header b")).to_have_text("Stitch ops")
+
+        # The graph labels a link with its strength in words, and no label hides a profile's name.
+        await page.goto(f"{demo.base}/ops/persons/{demo.anna}")
+        label = page.locator("#graph g.edge-label").first
+        await expect(label.locator("text")).to_have_text(re.compile(r"^strong: the same subject in other words"))
+        await expect(label.locator("title")).to_have_text(re.compile(r"^strong \(\d\d% likely the same person\): "))
+        assert await page.locator("#graph svg").evaluate(COVERED_NAMES) == []
+        await shot(page, "12-ops-graph")
+
+        # The review backlog shows each suggestion's match probability beside its strength word.
+        await page.goto(demo.base + "/ops/review")
+        namesake = page.locator("tr", has_text="same name Anna Smirnova")
+        await expect(namesake.locator("td").nth(2)).to_have_text(re.compile(r"^\d\d% likely$"))
+        office = page.locator("tr", has_text="+7 495 ***-**-67")
+        await expect(office.locator("td").nth(2)).to_have_text("under 1% weak")
+        await shot(page, "13-ops-review")
+    finally:
+        await context.close()
