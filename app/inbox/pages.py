@@ -187,7 +187,9 @@ async def person_list(request: web.Request) -> web.StreamResponse:
         nav.append(f'<a href="?{urlencode({"q": q, "flag": flag, "page": page.page + 1})}">older →</a>')
     body = (
         '<h1>Inbox</h1><form class="search" method="get" action="/inbox/">'
-        f'<input name="q" value="{e(q)}" placeholder="Name, phone, e-mail, @handle or person id">'
+        # Short enough to show whole beside the button on a phone; the tooltip says it in full.
+        f'<input name="q" value="{e(q)}" placeholder="Name, phone, e-mail, @handle or id"'
+        ' title="Search by name, phone, e-mail, @handle or person id">'
         f'<input type="hidden" name="flag" value="{e(flag)}"><button>Search</button></form>'
         f'<p class="filters">Show: <a class="filter{"" if flag else " on"}" href="?{urlencode({"q": q})}">all</a> {filters}</p>'
         '<table class="persons" data-live="/inbox/stream"><thead><tr><th>Person</th><th>Channels</th><th>Responsible</th>'
@@ -339,14 +341,16 @@ def _identity_panel(person: dict[str, Any], evidence: list[dict[str, Any]]) -> s
     manage = (
         f'<form data-api="/api/persons/{pid}/reveal" data-after="reveal">'
         '<button>Show contact details</button> <span class="revealed"></span><span class="error"></span></form>'
-        f'<form data-api="/api/persons/{pid}/identifiers"><select name="kind"><option value="phone">phone</option>'
-        '<option value="email">e-mail</option></select><input name="value" placeholder="+7 912 …">'
-        '<button>Add</button><span class="error"></span></form>'
+        f'<form class="row" data-api="/api/persons/{pid}/identifiers"><select name="kind">'
+        '<option value="phone">phone</option><option value="email">e-mail</option></select>'
+        '<input name="value" placeholder="+7 912 …"><button>Add</button><span class="error"></span></form>'
     )
     if person["may_merge"]:
+        # A placeholder short enough to show whole in the side column; the longer hint is the tooltip.
         manage += (
-            f'<form data-api="/api/persons/{pid}/link" data-confirm="Merge this person into the other one?">'
-            '<input name="existing" placeholder="existing person id (search the inbox)">'
+            f'<form class="row" data-api="/api/persons/{pid}/link" data-confirm="Merge this person into the other one?">'
+            '<input name="existing" placeholder="other person\'s id"'
+            ' title="The id of the person to link to: search the inbox for them, it is on their page">'
             '<button>Link to existing</button><span class="error"></span></form>'
         )
     return (

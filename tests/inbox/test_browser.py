@@ -241,9 +241,23 @@ async def log_in_as(page: Page, demo: Demo, name: str) -> None:
     await expect(page.locator("nav .who")).to_contain_text(name)
 
 
+# The placeholders that do not fit their text box, measured in the box's own font.
+CLIPPED_PLACEHOLDERS = """() => {
+  const pen = document.createElement("canvas").getContext("2d");
+  return [...document.querySelectorAll("input[placeholder]")].filter(box => box.offsetParent).filter(box => {
+    const style = getComputedStyle(box);
+    pen.font = style.font;
+    const room = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return pen.measureText(box.placeholder).width > room;
+  }).map(box => box.placeholder);
+}"""
+
+
 async def assert_fits(page: Page, width: int, what: str) -> None:
-    """Nothing sticks out sideways, and every link and button of the top bar is on the screen."""
+    """Nothing sticks out sideways, every link and button of the top bar is on the screen, and every
+    text box shows its placeholder whole."""
     assert await page.evaluate("document.documentElement.scrollWidth") <= width, what
+    assert await page.evaluate(CLIPPED_PLACEHOLDERS) == [], what
     for item in await page.locator("nav a, nav button, header a").all():
         box = await item.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (what, await item.text_content())
