@@ -19,6 +19,7 @@ from app.inbox.auth import COOKIE, LOGIN_CSRF_COOKIE
 from app.inbox.keys import AUTH, BROKER, SERVICE
 from app.inbox.live import feed
 from app.inbox.service import FLAGS, STAGES
+from app.ops.access import OPS_ROLES
 from core.errors import Erased, Forbidden, NotFound
 from core.inbox import Role, Session, User
 
@@ -54,9 +55,12 @@ def layout(title: str, body: str, *, user: User | None = None, session: Session 
     nav = ""
     if user is not None and session is not None:
         audit = '<a href="/inbox/audit">Audit log</a>' if user.role in (Role.SUPERVISOR, Role.ADMIN) else ""
+        ops = '<a href="/ops/">Ops pages</a>' if user.role.value in OPS_ROLES else ""
+        # The ops role sees no customers: its way from here is the ops pages.
+        work = "" if user.role is Role.OPS else '<a href="/inbox/">Inbox</a><a href="/inbox/review">Review queue</a>'
         nav = (
-            '<nav><a href="/inbox/" class="brand">Stitch</a><a href="/inbox/">Inbox</a>'
-            f'<a href="/inbox/review">Review queue</a>{audit}<span class="account"><span class="who">{e(user.name)} ·'
+            '<nav><a href="/inbox/" class="brand">Stitch</a>'
+            f'{work}{audit}{ops}<span class="account"><span class="who">{e(user.name)} ·'
             f' {e(user.role)}</span><form method="post" action="/inbox/logout" class="inline">'
             f'<input type="hidden" name="csrf" value="{e(session.csrf)}"><button class="link">Log out</button></form>'
             "</span></nav>"
@@ -149,6 +153,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
 @routes.get("/")
 async def person_list(request: web.Request) -> web.StreamResponse:
     user, session = await _session(request)
+    if user.role is Role.OPS:
+        raise web.HTTPSeeOther("/ops/")  # no customers for this role: `/` and the brand lead to its pages
     service = request.config_dict[SERVICE]
     q, flag = request.query.get("q", ""), request.query.get("flag", "")
     try:

@@ -11,7 +11,8 @@ from playwright.async_api import Browser, Page, expect
 
 from app.demo import ANNA_PHONE, BUSINESS_NUMBER, DEMO_PASSWORD, DEMO_USER, open_demo
 from core.config import DEMO_STORE, Settings
-from inbox.conftest import PASSWORD, Demo
+from core.inbox import Role
+from inbox.conftest import PASSWORD, USERS, Demo
 from tests.browser import SCREENSHOTS, chromium
 
 
@@ -238,7 +239,11 @@ async def log_in_as(page: Page, demo: Demo, name: str) -> None:
     await page.fill('input[name="name"]', name)
     await page.fill('input[name="password"]', PASSWORD)
     await page.click('button[type="submit"]')
-    await expect(page.locator("nav .who")).to_contain_text(name)
+    # An operator sees no customers: the inbox sends them on to the ops pages.
+    if USERS[name] is Role.OPS:
+        await expect(page.locator("header b")).to_have_text("Stitch ops")
+    else:
+        await expect(page.locator("nav .who")).to_contain_text(name)
 
 
 # The placeholders that do not fit their text box, measured in the box's own font.
@@ -345,3 +350,21 @@ async def test_an_operator_reads_links_in_the_inbox_words(demo: Demo, browser: B
         await shot(page, "13-ops-review")
     finally:
         await context.close()
+
+
+async def test_the_root_leads_each_role_to_its_pages(demo: Demo, browser: Browser) -> None:
+    for name, landing in (("otto", "/ops/"), ("ada", "/inbox/")):
+        context = await browser.new_context(viewport=PHONE, locale="en-GB")  # type: ignore[arg-type]
+        page = await context.new_page()
+        try:
+            await page.goto(demo.base + "/")
+            await page.fill('input[name="name"]', name)
+            await page.fill('input[name="password"]', PASSWORD)
+            await page.click('button[type="submit"]')
+            await expect(page).to_have_url(demo.base + landing)
+            if name == "ada":  # an admin works with customers and may open the ops pages from the top bar
+                await assert_fits(page, PHONE["width"], "an admin's top bar")
+                await page.click('nav a[href="/ops/"]')
+                await expect(page.locator("header b")).to_have_text("Stitch ops")
+        finally:
+            await context.close()
