@@ -278,7 +278,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             result: int = run_demo(settings)
         return result
     # Fail fast on a bad store URL or model, or a refused Bitrix24 webhook, before binding the port.
-    asyncio.run(_check_store(settings))
+    has_users = asyncio.run(_check_store(settings))
     if settings.bitrix24_webhook_url:
         from app.bitrix24 import preflight
 
@@ -287,11 +287,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings)
     app.on_startup.append(settle_heap)  # after every start-up context: what they built lives on
     with listening(settings):
-        web.run_app(app, host=settings.host, port=settings.port, print=_announce(settings), access_log=None)
+        web.run_app(app, host=settings.host, port=settings.port, print=_announce(settings, has_users), access_log=None)
     return 0
 
 
-def _announce(settings: Settings) -> Callable[[str], None]:
+def _announce(settings: Settings, has_users: bool) -> Callable[[str], None]:
     """What `stitch serve` prints once it listens (aiohttp calls it after binding, with its own line)."""
 
     def say(_: str) -> None:
@@ -299,6 +299,8 @@ def _announce(settings: Settings) -> Callable[[str], None]:
         print(f"Stitch listening on {base} (store {settings.store_url})")
         print(f"  inbox: {base}/inbox/")
         print(f"  ops:   {base}/ops/")
+        if not has_users:  # the inbox's login would refuse every name
+            print(f"  no inbox login yet: stitch user add NAME --role admin --store {settings.store_url}")
         print("Running until Ctrl+C.", flush=True)
 
     return say
@@ -526,12 +528,14 @@ async def _retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _check_store(settings: Settings) -> None:
+async def _check_store(settings: Settings) -> bool:
+    """Whether the store is usable (else StitchError); answers whether it has inbox users."""
     from resolver.training import resolver_model
 
     store = await _opened(settings)
     try:
         await resolver_model(store, settings.resolver)  # a model that cannot be used: one line, no port bound
+        return bool(await store.users())
     finally:
         await store.close()
 
