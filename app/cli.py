@@ -274,18 +274,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             result: int = run_demo(settings)
         return result
     # Fail fast on a bad store URL or model, or a refused Bitrix24 webhook, before binding the port.
-    asyncio.run(_check_store(settings))
+    has_users = asyncio.run(_check_store(settings))
     if settings.bitrix24_webhook_url:
         from app.bitrix24 import preflight
 
         asyncio.run(preflight(settings))
     with listening(settings):
-        asyncio.run(_serve_until_stopped(settings))
+        asyncio.run(_serve_until_stopped(settings, has_users))
     print("Stitch stopped.", flush=True)
     return 0
 
 
-async def _serve_until_stopped(settings: Settings) -> None:
+async def _serve_until_stopped(settings: Settings, has_users: bool) -> None:
     """Serve until SIGINT or SIGTERM, then drain pending work and close the store (app clean-up)."""
     from aiohttp import web
 
@@ -301,18 +301,20 @@ async def _serve_until_stopped(settings: Settings) -> None:
         try:
             await runner.setup()
             await web.TCPSite(runner, settings.host, settings.port).start()
-            _announce(settings)
+            _announce(settings, has_users)
             await stop.wait()
         finally:
             await runner.cleanup()
 
 
-def _announce(settings: Settings) -> None:
+def _announce(settings: Settings, has_users: bool) -> None:
     """What `stitch serve` prints once it listens."""
     base = f"http://{settings.host}:{settings.port}"
     print(f"Stitch listening on {base} (store {settings.store_url})")
     print(f"  inbox: {base}/inbox/")
     print(f"  ops:   {base}/ops/")
+    if not has_users:  # the inbox's login would refuse every name
+        print(f"  no inbox login yet: stitch user add NAME --role admin --store {settings.store_url}")
     print("Running until Ctrl+C.", flush=True)
 
 
@@ -340,7 +342,7 @@ def _check_port(settings: Settings) -> None:
 
 
 _BIND_ERRORS = {
-    errno.EADDRINUSE: "the port is taken (is another stitch serve running?)",
+    errno.EADDRINUSE: "the port is taken (is another stitch serve running? --port picks another)",
     errno.EADDRNOTAVAIL: "this machine has no such address",
     errno.EACCES: "permission denied (ports below 1024 need privileges)",
 }
@@ -538,12 +540,14 @@ async def _retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _check_store(settings: Settings) -> None:
+async def _check_store(settings: Settings) -> bool:
+    """Whether the store is usable (else StitchError); answers whether it has inbox users."""
     from resolver.training import resolver_model
 
     store = await _opened(settings)
     try:
         await resolver_model(store, settings.resolver)  # a model that cannot be used: one line, no port bound
+        return bool(await store.users())
     finally:
         await store.close()
 

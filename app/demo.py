@@ -53,10 +53,14 @@ NAMESAKE_PHONE = "79035550101"
 OFFICE_PHONE = "+7 495 123-45-67"
 FIRST_UPDATE_ID = 500_000
 
-# The inbox login the demo creates when a store has no users. The fixed password is printed and
-# documented, so it is used only on the demo's own store; any other store gets a random one.
+# The logins the demo creates when a store has no users: a supervisor for the inbox and an operator
+# for the ops pages, which a supervisor may not open. The fixed password is printed and documented,
+# so it is used only on the demo's own store; any other store gets a random one.
 DEMO_USER = "demo"
+DEMO_OPS_USER = "demo-ops"
 DEMO_PASSWORD = "stitch-demo"
+DEMO_ROLES = {DEMO_USER: Role.SUPERVISOR, DEMO_OPS_USER: Role.OPS}
+ROLE_WORDS = {Role.SUPERVISOR: "a supervisor", Role.OPS: "an operator"}
 
 
 @dataclass(slots=True)
@@ -329,21 +333,28 @@ async def played_before(settings: Settings) -> bool:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DemoLogin:
     name: str
+    role: Role
     password: str  # empty: the user existed before this run, its password is not known here
 
+    def line(self) -> str:
+        if self.password:
+            return f"{self.name} / {self.password} ({ROLE_WORDS[self.role]})"
+        return f"{self.name}, with the password printed when it was created"
 
-async def demo_login(store: BaseStore, store_url: str) -> DemoLogin | None:
-    """A supervisor to log in with, created when the store has no users yet (None: users of its own)."""
+
+async def demo_logins(store: BaseStore, store_url: str) -> list[DemoLogin]:
+    """The demo's logins, created when the store has no users yet (none: users of its own)."""
     names = {user.name for user in await store.users()}
-    password = DEMO_PASSWORD if store_url == DEMO_STORE else ""
+    fixed = DEMO_PASSWORD if store_url == DEMO_STORE else ""
     if not names:
-        # Any other store is someone's data: a password everyone can read in the README would open it.
-        password = password or secrets.token_urlsafe(12)
-        await add_user(store, DEMO_USER, Role.SUPERVISOR, password)
-        return DemoLogin(name=DEMO_USER, password=password)
-    if DEMO_USER in names:
-        return DemoLogin(name=DEMO_USER, password=password)
-    return None
+        logins = []
+        for name, role in DEMO_ROLES.items():
+            # Any other store is someone's data: a password everyone can read in the README would open it.
+            password = fixed or secrets.token_urlsafe(12)
+            await add_user(store, name, role, password)
+            logins.append(DemoLogin(name=name, role=role, password=password))
+        return logins
+    return [DemoLogin(name=n, role=r, password=fixed) for n, r in DEMO_ROLES.items() if n in names]
 
 
 async def open_demo(settings: Settings, *, host: str | None = None, port: int | None = None) -> DemoRun:
@@ -373,17 +384,17 @@ async def open_demo(settings: Settings, *, host: str | None = None, port: int | 
         else:
             # The stand-in keeps nothing between runs: pushing to a fresh one would only find stale links.
             print("Bitrix24 stand-in portal: off (it is shown while the story plays)")
-        login = await demo_login(store, settings.store_url)
+        logins = {login.role: login for login in await demo_logins(store, settings.store_url)}
         print(f"\nInbox:        {base}/inbox/")
         if anna:
             print(f"Anna's page:  {base}/inbox/persons/{anna}")
-        print(f"Ops pages:    {base}/ops/")
-        if login is None:
-            print("Log in:       as one of this store's users (`stitch user add` makes one)")
-        elif login.password:
-            print(f"Log in:       {login.name} / {login.password} (a supervisor)")
+        if Role.SUPERVISOR in logins:
+            print(f"Log in:       {logins[Role.SUPERVISOR].line()}")
         else:
-            print(f"Log in:       {login.name}, with the password printed when it was created")
+            print("Log in:       as one of this store's users (`stitch user add` makes one)")
+        print(f"Ops pages:    {base}/ops/")
+        if Role.OPS in logins:
+            print(f"Ops login:    {logins[Role.OPS].line()}")
         print(f"Files:        stitch export --what persons --store {settings.store_url}")
         print("\nRunning until Ctrl+C.", flush=True)
     except BaseException:

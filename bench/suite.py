@@ -368,7 +368,10 @@ def run(plan: Plan, out: Path, *, command: str, data: Path, workdir: Path | None
 
             attempt("historical", measure_historical)
         else:
-            results.historical_note = f"not run: {data} not found (pass --data)."
+            results.historical_note = (
+                f"not run: {data} not found (Splink's historical_50k from moj-analytical-services/splink_datasets;"
+                " pass --data FILE)."
+            )
     results.seconds = time.perf_counter() - started
     from bench.report import write
 

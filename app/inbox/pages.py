@@ -19,6 +19,7 @@ from app.inbox.auth import COOKIE, LOGIN_CSRF_COOKIE
 from app.inbox.keys import AUTH, BROKER, SERVICE
 from app.inbox.live import feed
 from app.inbox.service import FLAGS, STAGES
+from app.ops.access import OPS_ROLES
 from core.errors import Erased, Forbidden, NotFound
 from core.inbox import Role, Session, User
 
@@ -54,9 +55,12 @@ def layout(title: str, body: str, *, user: User | None = None, session: Session 
     nav = ""
     if user is not None and session is not None:
         audit = '<a href="/inbox/audit">Audit log</a>' if user.role in (Role.SUPERVISOR, Role.ADMIN) else ""
+        ops = '<a href="/ops/">Ops pages</a>' if user.role.value in OPS_ROLES else ""
+        # The ops role sees no customers: its way from here is the ops pages.
+        work = "" if user.role is Role.OPS else '<a href="/inbox/">Inbox</a><a href="/inbox/review">Review queue</a>'
         nav = (
-            '<nav><a href="/inbox/" class="brand">Stitch</a><a href="/inbox/">Inbox</a>'
-            f'<a href="/inbox/review">Review queue</a>{audit}<span class="account"><span class="who">{e(user.name)} ·'
+            '<nav><a href="/inbox/" class="brand">Stitch</a>'
+            f'{work}{audit}{ops}<span class="account"><span class="who">{e(user.name)} ·'
             f' {e(user.role)}</span><form method="post" action="/inbox/logout" class="inline">'
             f'<input type="hidden" name="csrf" value="{e(session.csrf)}"><button class="link">Log out</button></form>'
             "</span></nav>"
@@ -117,8 +121,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     next_url = str(form.get("next", "/inbox/"))
-    if not next_url.startswith("/inbox/") or next_url.startswith("//"):
-        next_url = "/inbox/"  # never redirect off-site after login
+    if not next_url.startswith(("/inbox/", "/ops/")):
+        next_url = "/inbox/"  # never redirect off-site after login (the ops pages share this login)
     sent, expected = str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(sent, expected):
         return _login_page("The form expired; please try again.", next_url, 403)
@@ -149,6 +153,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
 @routes.get("/")
 async def person_list(request: web.Request) -> web.StreamResponse:
     user, session = await _session(request)
+    if user.role is Role.OPS:
+        raise web.HTTPSeeOther("/ops/")  # no customers for this role: `/` and the brand lead to its pages
     service = request.config_dict[SERVICE]
     q, flag = request.query.get("q", ""), request.query.get("flag", "")
     try:
@@ -187,7 +193,9 @@ async def person_list(request: web.Request) -> web.StreamResponse:
         nav.append(f'<a href="?{urlencode({"q": q, "flag": flag, "page": page.page + 1})}">older →</a>')
     body = (
         '<h1>Inbox</h1><form class="search" method="get" action="/inbox/">'
-        f'<input name="q" value="{e(q)}" placeholder="Name, phone, e-mail, @handle or person id">'
+        # Short enough to show whole beside the button on a phone; the tooltip says it in full.
+        f'<input name="q" value="{e(q)}" placeholder="Name, phone, e-mail, @handle or id"'
+        ' title="Search by name, phone, e-mail, @handle or person id">'
         f'<input type="hidden" name="flag" value="{e(flag)}"><button>Search</button></form>'
         f'<p class="filters">Show: <a class="filter{"" if flag else " on"}" href="?{urlencode({"q": q})}">all</a> {filters}</p>'
         '<table class="persons" data-live="/inbox/stream"><thead><tr><th>Person</th><th>Channels</th><th>Responsible</th>'
@@ -339,14 +347,16 @@ def _identity_panel(person: dict[str, Any], evidence: list[dict[str, Any]]) -> s
     manage = (
         f'<form data-api="/api/persons/{pid}/reveal" data-after="reveal">'
         '<button>Show contact details</button> <span class="revealed"></span><span class="error"></span></form>'
-        f'<form data-api="/api/persons/{pid}/identifiers"><select name="kind"><option value="phone">phone</option>'
-        '<option value="email">e-mail</option></select><input name="value" placeholder="+7 912 …">'
-        '<button>Add</button><span class="error"></span></form>'
+        f'<form class="row" data-api="/api/persons/{pid}/identifiers"><select name="kind">'
+        '<option value="phone">phone</option><option value="email">e-mail</option></select>'
+        '<input name="value" placeholder="+7 912 …"><button>Add</button><span class="error"></span></form>'
     )
     if person["may_merge"]:
+        # A placeholder short enough to show whole in the side column; the longer hint is the tooltip.
         manage += (
-            f'<form data-api="/api/persons/{pid}/link" data-confirm="Merge this person into the other one?">'
-            '<input name="existing" placeholder="existing person id (search the inbox)">'
+            f'<form class="row" data-api="/api/persons/{pid}/link" data-confirm="Merge this person into the other one?">'
+            '<input name="existing" placeholder="other person\'s id"'
+            ' title="The id of the person to link to: search the inbox for them, it is on their page">'
             '<button>Link to existing</button><span class="error"></span></form>'
         )
     return (

@@ -22,6 +22,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -71,6 +72,17 @@ class TokenOrLoopback:
         header = request.headers.get("Authorization", "")
         given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.cookies.get(COOKIE)
         return OpsUser(name="ops", csrf=self.csrf) if given and self.token_matches(given) else None
+
+
+async def inbox_login(request: web.Request) -> str | None:
+    """Where to send a browser that is not logged in: the inbox's login, back to this page after.
+    None without the inbox, or for a login that lacks an ops role (another login would not help it)."""
+    from app.inbox.keys import AUTH  # here, as in LoginOrToken: the ops pages are built without the inbox
+
+    auth = request.config_dict.get(AUTH)
+    if auth is None or await auth.current(request) is not None:
+        return None
+    return "/inbox/login?" + urlencode({"next": request.path_qs})
 
 
 def csrf_ok(user: OpsUser, given: str) -> bool:

@@ -19,10 +19,11 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from app.inbox.explain import Bands, Line, Strength, likelihood, percent, suggestion_probability
 from app.inbox.keys import INDEX, SERVICE
 from app.keys import PIPELINE, SETTINGS, STORE
 from app.masking import KeyShown, ProfileRefs, as_is, is_ref, mask_key, mask_text
-from app.ops.access import COOKIE, LoginOrToken, OpsAccess, OpsUser, TokenOrLoopback, csrf_ok
+from app.ops.access import COOKIE, LoginOrToken, OpsAccess, OpsUser, TokenOrLoopback, csrf_ok, inbox_login
 from app.ops.reports import (
     FAILURES_LISTED,
     GENERIC_RULE,
@@ -36,6 +37,7 @@ from app.ops.reports import (
     size_report,
 )
 from app.ops.svg import render_graph
+from app.ops.words import STRENGTH_CSS, edge_line, strength_html
 from app.parked import retry_parked
 from app.probes import PROBES
 from app.retention import last_sweep
@@ -53,7 +55,8 @@ OPS_USER = web.RequestKey("ops_user", OpsUser)
 routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-CSS = """
+CSS = (
+    """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f4f5f8}
 header{background:#1d2330;color:#fff;padding:10px 20px;display:flex;flex-wrap:wrap;gap:4px 14px;align-items:baseline}
 header a{color:#cfd8ff;text-decoration:none;white-space:nowrap}header b{margin-right:6px}
@@ -69,6 +72,8 @@ form.inline{display:inline}button{cursor:pointer}.card{background:#fff;border:1p
 @media (max-width:640px){main{padding:12px}header{padding:8px 12px}td,th{padding:3px 6px}
 .scroll table{min-width:calc(var(--columns) * 6.5em)}#graph svg{max-width:none;width:720px}}
 """
+    + STRENGTH_CSS
+)
 
 
 def _page(title: str, body: str, *, status: int = 200) -> web.Response:
@@ -134,6 +139,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if user is None:
         if request.method == "GET" and request.app[OPS_DEFAULT].token:
             raise web.HTTPSeeOther("/ops/login")
+        login_url = await inbox_login(request) if request.method == "GET" else None
+        if login_url is not None:
+            raise web.HTTPSeeOther(login_url)
         return _page(
             "Not allowed",
             "<p>The ops pages need an operator: the ops token (STITCH_OPS_TOKEN), or a login at"
@@ -262,7 +270,7 @@ async def _person_page(request: web.Request, person_id: str, *, shown: KeyShown)
     graph = await person_graph(store, root)
     found = await store.get_person(root)
     profiles = await store.profiles_of(root)
-    svg = render_graph(graph, merge_score=settings.resolver.merge_score, shown=shown)
+    svg = render_graph(graph, bands=Bands.of(settings.resolver), shown=shown)
     # The explain form names profiles by opaque references: a key would put the number in the page.
     refs = await ProfileRefs(request.config_dict[STORE]).refs(p.key for p in profiles)
     options = [(refs[p.key], escape(shown(p.key))) for p in profiles]
@@ -287,7 +295,8 @@ async def _person_page(request: web.Request, person_id: str, *, shown: KeyShown)
     body += f'<div class="card scroll" id="graph">{svg}</div>'
     body += '<p class="muted">Circles: channel profiles (colour = channel). Boxes: identifiers (red, dashed: shared).'
     body += (
-        " Dashed lines: evidence, labelled score: rules (green at or above the merge score). Thin: has-identifier.</p>"
+        " Dashed lines: evidence, labelled with how strong it is and why (green: strong enough to merge on its own;"
+        " the match probability in the label's tooltip). Thin: has-identifier.</p>"
     )
     body += "<h2>Profiles</h2>" + _table(
         ["profile", "channel", "name", "first seen", "last seen"],
@@ -323,7 +332,7 @@ async def person_svg(request: web.Request) -> web.Response:
     store, settings = request.config_dict[STORE], request.config_dict[SETTINGS]
     graph = await person_graph(store, request.match_info["person_id"])
     return web.Response(
-        text=render_graph(graph, merge_score=settings.resolver.merge_score, shown=mask_key),
+        text=render_graph(graph, bands=Bands.of(settings.resolver), shown=mask_key),
         content_type="image/svg+xml",
     )
 
@@ -352,7 +361,7 @@ async def explanation(request: web.Request) -> web.Response:
     person_id = request.query.get("person", "")
     a, b = await _profile_of(request, a, person_id), await _profile_of(request, b, person_id)
     found = await explain(store, a, b)
-    shown = mask_key
+    shown, bands = mask_key, Bands.of(settings.resolver)
     if not found.connected:
         body = (
             f"<p>No path of evidence joins {escape(shown(a))} and {escape(shown(b))}:"
@@ -364,7 +373,7 @@ async def explanation(request: web.Request) -> web.Response:
             + (
                 f"shares {escape(shown(s.b if found.graph.nodes[s.b].get('kind') == 'identifier' else s.a))}"
                 if s.kind == "identifier"
-                else f"evidence <b>{s.score:.1f}</b> ({escape(s.detail or 'no details')})"
+                else _step_words(edge_line(found.graph, s.a, s.b, bands))
             )
             + "</li>"
             for s in found.steps
@@ -375,9 +384,16 @@ async def explanation(request: web.Request) -> web.Response:
             f"{len(found.steps)} step(s):</p><ol class='steps' id='steps'>{items}</ol>"
         )
     path_edges = [(s.a, s.b) for s in found.steps]
-    svg = render_graph(found.graph, highlight=path_edges, merge_score=settings.resolver.merge_score, shown=shown)
+    svg = render_graph(found.graph, highlight=path_edges, bands=bands, shown=shown)
     body += f'<div class="card scroll" id="graph">{svg}</div><p class="muted">The path is drawn in blue.</p>'
     return _page("Path of evidence", body)
+
+
+def _step_words(line: Line) -> str:
+    """An evidence step as a manager reads it; the weights in bits are `stitch graph explain`'s."""
+    return (
+        f"{strength_html(line)} {escape(line.text)} <span class='muted'>({escape(likelihood(line.probability))})</span>"
+    )
 
 
 # -- merges and splits ------------------------------------------------------------------------------
@@ -538,14 +554,15 @@ async def sizes(request: web.Request) -> web.Response:
 @routes.get("/review")
 async def review(request: web.Request) -> web.Response:
     backlog = await review_backlog(request.config_dict[STORE])
+    bands = Bands.of(request.config_dict[SETTINGS].resolver)
     body = f"<p><b>{backlog.pending}</b> suggestions wait for review; the oldest since {_when(backlog.oldest)}.</p>"
     body += _table(
-        ["suggestion", "created", "score", "person A", "person B", "evidence", ""],
+        ["suggestion", "created", "match probability", "person A", "person B", "evidence", ""],
         [
             [
                 escape(s.suggestion_id),
                 _when(s.created_at),
-                f"{s.score:.1f}",
+                _chance(suggestion_probability(s.score, s.evidence), bands),
                 _person_link(s.a),
                 _person_link(s.b),
                 _words(escape("; ".join(e.detail for e in s.evidence if e.detail))),
@@ -555,6 +572,13 @@ async def review(request: web.Request) -> web.Response:
         ],
     )
     return _page("Review queue", body)
+
+
+def _chance(p: float | None, bands: Bands) -> str:
+    """A suggestion's match probability with its strength word; one kept before probabilities: unrated."""
+    line = Line(text="", strength=Strength.UNRATED if p is None else bands.word(p), probability=p)
+    shown = "not measured" if p is None else percent(p)
+    return f'<span class="when">{escape(shown)}</span> {strength_html(line)}'
 
 
 # -- parked events, dead letters and failed replies -------------------------------------------------

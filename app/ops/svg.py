@@ -1,10 +1,11 @@
 """A person's identity graph as a server-side SVG picture (no script, prints and screenshots as is).
 
 Profiles are circles coloured by channel, identifiers are grey rounded boxes (shared ones red and
-dashed), evidence edges are thick and labelled with their score and rules, "has" edges are thin.
-The layout is networkx's spring layout with a fixed seed, so the same graph always looks the same.
-The picture's frame is measured around everything drawn, labels included, so none is cut at an edge;
-it scales down to the page's width. Keys are named through `shown` (masked unless revealed).
+dashed), evidence edges are thick and labelled with their strength and why, in the inbox's words
+(app/ops/words.py), "has" edges are thin. The layout is networkx's spring layout with a fixed seed,
+so the same graph always looks the same. An edge's label sits where it covers no node and no other
+label. The picture's frame is measured around everything drawn, labels included, so none is cut at
+an edge; it scales down to the page's width. Keys are named through `shown` (masked unless revealed).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from html import escape
 
 import networkx as nx
 
+from app.inbox.explain import Bands
 from app.masking import KeyShown, as_is
+from app.ops.words import colour, edge_line
+from core.config import ResolverSettings
 
 WIDTH = 960
 HEIGHT = 640
@@ -28,6 +32,7 @@ LABEL_CHARS = 34
 CHAR_W = 7.2
 BOLD_CHAR_W = 7.8
 PAD = 12
+DEFAULT_BANDS = Bands.of(ResolverSettings())
 
 CHANNEL_COLOURS = {
     "telegram": "#2aabee",
@@ -62,15 +67,32 @@ def _layout(graph: nx.Graph[str]) -> dict[str, tuple[float, float]]:
     }
 
 
-def _free_spot(placed: list[tuple[float, float, float]], x: float, y: float, w: float) -> tuple[float, float]:
-    """Move a label down (then up) until it overlaps no label placed before it; records it."""
-    for shift in (0, 18, -18, 36, -36, 54, -54, 72, -72):
-        cy = y + shift
-        if all(abs(cy - py) >= 18 or abs(x - px) >= (w + pw) / 2 for px, py, pw in placed):
-            placed.append((x, cy, w))
-            return x, cy
+# Where along its edge a label may sit (0.5 is the middle), then how far above or below that.
+ALONG = (0.5, 0.4, 0.6, 0.3, 0.7)
+SHIFTS = (0, 18, -18, 36, -36, 54, -54, 72, -72, 90, -90)
+LINE_H = 18  # labels whose baselines are this far apart never touch
+
+
+def _free_spot(
+    placed: list[tuple[float, float, float]], ends: tuple[tuple[float, float], tuple[float, float]], w: float
+) -> tuple[float, float]:
+    """A spot for a label of width `w` on the edge between `ends` (baseline y), away from every text
+    placed before it; near the middle first. Records it."""
+    (x1, y1), (x2, y2) = ends
+    for shift in SHIFTS:
+        for t in ALONG:
+            x, y = x1 + (x2 - x1) * t, y1 + (y2 - y1) * t + shift
+            if all(abs(y - py) >= LINE_H or abs(x - px) >= (w + pw) / 2 for px, py, pw in placed):
+                placed.append((x, y, w))
+                return x, y
+    x, y = (x1 + x2) / 2, (y1 + y2) / 2
     placed.append((x, y, w))
     return x, y
+
+
+def _node_spots(x: float, y: float, name_w: float, key_w: float) -> list[tuple[float, float, float]]:
+    """What a profile's drawing covers, as label baselines: the circle (two rows), its name, its key."""
+    return [(x, y - 3, 34), (x, y + 10, 34), (x, y + 30, name_w), (x, y + 44, key_w)]
 
 
 class _Frame:
@@ -94,10 +116,11 @@ def render_graph(
     graph: nx.Graph[str],
     *,
     highlight: Collection[tuple[str, str]] = (),
-    merge_score: float = 12.0,
+    bands: Bands = DEFAULT_BANDS,
     shown: KeyShown = as_is,
 ) -> str:
     """The graph as an SVG document; `highlight` edges (a path of evidence) are drawn on top in blue.
+    `bands` word each evidence edge's strength (the resolver's thresholds: `Bands.of(settings.resolver)`);
     `shown` names each key on the picture (`app.masking.mask_key` unless the viewer may see it whole)."""
     if graph.number_of_nodes() > MAX_DRAWN_NODES:
         keep = [n for n, d in graph.nodes(data=True) if d.get("kind") == "profile"][:MAX_DRAWN_NODES]
@@ -109,6 +132,14 @@ def render_graph(
     out: list[str] = []
     labels: list[str] = []
     placed: list[tuple[float, float, float]] = []
+    # Nodes claim their room first, so no edge's label covers a profile's name.
+    for node, attrs in graph.nodes(data=True):
+        x, y = pos[node]
+        if attrs.get("kind") == "profile":
+            name = _short(str(attrs.get("name") or attrs.get("handle") or "") or "—", 24)
+            placed += _node_spots(x, y, BOLD_CHAR_W * len(name), CHAR_W * len(_short(shown(node))))
+        else:
+            placed.append((x, y + 4, CHAR_W * len(_short(shown(node))) + 14))
     # "Has" edges first, evidence edges over them.
     pairs = sorted(graph.edges(), key=lambda e: graph.edges[e].get("kind") == "evidence")
     for u, v in pairs:
@@ -116,36 +147,34 @@ def render_graph(
         (x1, y1), (x2, y2) = pos[u], pos[v]
         on_path = frozenset((u, v)) in marked
         if data.get("kind") == "evidence":
-            score = float(data.get("score", 0.0))
-            colour = "#1f7a3a" if score >= merge_score else "#d68910"
-            width = 3.5
-            words = str(data.get("evidence", ""))
-            title = f"{score:.1f}: {words}"
-            label = _short(title, LABEL_CHARS + 6)
+            line = edge_line(graph, u, v, bands)
+            stroke, width = colour(line), 3.5
+            title = f"{line.strength} ({line.as_dict()['likelihood']}): {line.text}"
+            label = _short(f"{line.strength}: {line.text}", LABEL_CHARS + 6)
             w = CHAR_W * len(label) + 10
-            mx, my = _free_spot(placed, (x1 + x2) / 2, (y1 + y2) / 2, w)
+            mx, my = _free_spot(placed, ((x1, y1), (x2, y2)), w)
             frame.cover(mx, my - 12, w, 17)
             labels.append(
                 f'<g class="edge-label"><title>{escape(title)}</title>'
                 f'<rect x="{mx - w / 2:.1f}" y="{my - 12:.1f}" width="{w:.0f}" height="17" rx="3" fill="#fff"'
-                f' fill-opacity="0.9" stroke="{colour}" stroke-width="0.6"/>'
-                f'<text x="{mx:.1f}" y="{my:.1f}" text-anchor="middle" fill="{colour}" font-weight="600">'
+                f' fill-opacity="0.9" stroke="{stroke}" stroke-width="0.6"/>'
+                f'<text x="{mx:.1f}" y="{my:.1f}" text-anchor="middle" fill="{stroke}" font-weight="600">'
                 f"{escape(label)}</text></g>"
             )
         else:
-            colour, width = "#b8bcc8", 1.2
+            stroke, width = "#b8bcc8", 1.2
         if on_path:
-            colour, width = "#1b4fd8", width + 2.5
+            stroke, width = "#1b4fd8", width + 2.5
         dash = ' stroke-dasharray="6 4"' if data.get("kind") == "evidence" and not on_path else ""
         out.append(
             f'<line class="edge {escape(str(data.get("kind", "")))}" x1="{x1:.1f}" y1="{y1:.1f}"'
-            f' x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" stroke-width="{width}"{dash}/>'
+            f' x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}" stroke-width="{width}"{dash}/>'
         )
     for node in sorted(graph.nodes):
         attrs = graph.nodes[node]
         x, y = pos[node]
         if attrs.get("kind") == "profile":
-            colour = CHANNEL_COLOURS.get(str(attrs.get("channel", "")), "#555")
+            fill = CHANNEL_COLOURS.get(str(attrs.get("channel", "")), "#555")
             name = _short(str(attrs.get("name") or attrs.get("handle") or "") or "—", 24)
             key = shown(node)
             frame.cover(x, y - 16, 32, 32)
@@ -153,7 +182,7 @@ def render_graph(
             frame.cover(x, y + 32, CHAR_W * len(_short(key)), 16)
             out.append(
                 f'<g class="node profile" data-key="{escape(key)}"><title>{escape(key)} {escape(name)}</title>'
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="16" fill="{colour}" stroke="#fff" stroke-width="2"/>'
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="16" fill="{fill}" stroke="#fff" stroke-width="2"/>'
                 f'<text x="{x:.1f}" y="{y + 30:.1f}" text-anchor="middle" font-weight="600">'
                 f"{escape(name)}</text>"
                 f'<text x="{x:.1f}" y="{y + 44:.1f}" text-anchor="middle" fill="#667">{escape(_short(key))}</text></g>'

@@ -32,3 +32,18 @@ def test_the_tour_output_in_the_readme_is_real(tmp_path: Path, capsys: pytest.Ca
     assert matches(shown_after("Step 1 prints its summary"), capsys.readouterr().out.splitlines())
     assert main(["export", "--store", store, "--what", "merges"]) == 0
     assert matches(shown_after("The sample's customer is"), capsys.readouterr().out.splitlines())
+
+
+def test_the_first_merge_adds_up_as_the_readme_says(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = f"sqlite:///{tmp_path / 'tour.db'}"
+    assert main(["replay", "--no-progress", "--store", store, str(SAMPLE)]) == 0
+    capsys.readouterr()
+    assert main(["graph", "explain", "telegram:5651074222", "whatsapp:+79123456789", "--store", store]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    parts = [float(line.split()[-1]) for line in printed[2:-1]]
+    total = printed[-1].split()
+    assert total[:3] == ["=", "match", "weight"] and float(total[3]) == pytest.approx(sum(parts), abs=1e-9)
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    said = f"for the tour's first merge a match weight of {total[3]} bits, match probability {total[-1]})"
+    assert said in readme
+    assert f"(for the first merge {round(float(total[3]), 1)} bits," in readme

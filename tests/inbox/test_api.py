@@ -125,8 +125,7 @@ async def test_person_timeline_and_masked_evidence(demo: Demo, clients: dict[str
     assert [link["strength"] for link in links] == ["certain", "strong", "strong", "strong"]
     # As the README quotes them.
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    for link in links:
-        assert f"{link['strength']:<8} {link['text']}\n" in readme
+    assert "".join(f"{link['strength']:<8} {link['text']}\n" for link in links) in readme
     assert "the phone typed in the web form is Telegram's confirmed phone +7 912 ***-**-89" in text
     assert "the same subject in other words on MAX and Telegram within a minute; same name Анна" in text
 

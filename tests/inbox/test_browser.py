@@ -11,7 +11,8 @@ from playwright.async_api import Browser, Page, expect
 
 from app.demo import ANNA_PHONE, BUSINESS_NUMBER, DEMO_PASSWORD, DEMO_USER, open_demo
 from core.config import DEMO_STORE, Settings
-from inbox.conftest import PASSWORD, Demo
+from core.inbox import Role
+from inbox.conftest import PASSWORD, USERS, Demo
 from tests.browser import SCREENSHOTS, chromium
 
 
@@ -202,9 +203,31 @@ async def test_a_newcomer_goes_from_the_root_through_the_login_to_the_demo_custo
         await expect(page).to_have_url(anna_page)
         await expect(page.locator(".why .evidence")).to_contain_text("is the phone")
         await shot(page, "10-newcomer-demo-customer")
+
+        # The printed ops address: the supervisor may not open it, the printed ops login may.
+        ops_url = printed_value(printed, "Ops pages:")
+        await page.goto(ops_url)
+        await expect(page.locator("h1")).to_have_text("Not allowed")
+        await context.clear_cookies()
+        await page.goto(ops_url)
+        await expect(page).to_have_url(re.compile(r"/inbox/login\?next=/ops/$"))
+        name, password = printed_value(printed, "Ops login:").split(" (")[0].split(" / ")
+        await page.fill('input[name="name"]', name)
+        await page.fill('input[name="password"]', password)
+        await page.click('button[type="submit"]')
+        await expect(page).to_have_url(ops_url)
+        await expect(page.locator("header b")).to_have_text("Stitch ops")
+        await page.click('header a[href="/ops/merges"]')
+        await expect(page.locator("table")).to_contain_text(anna)
+        await shot(page, "11-newcomer-ops")
     finally:
         await context.close()
         await run.close()
+
+
+def printed_value(printed: str, label: str) -> str:
+    """What the demo printed after a label, such as "Ops login:"."""
+    return next(line.removeprefix(label).strip() for line in printed.splitlines() if line.startswith(label))
 
 
 PHONE = {"width": 390, "height": 844}  # an iPhone's screen
@@ -216,12 +239,30 @@ async def log_in_as(page: Page, demo: Demo, name: str) -> None:
     await page.fill('input[name="name"]', name)
     await page.fill('input[name="password"]', PASSWORD)
     await page.click('button[type="submit"]')
-    await expect(page.locator("nav .who")).to_contain_text(name)
+    # An operator sees no customers: the inbox sends them on to the ops pages.
+    if USERS[name] is Role.OPS:
+        await expect(page.locator("header b")).to_have_text("Stitch ops")
+    else:
+        await expect(page.locator("nav .who")).to_contain_text(name)
+
+
+# The placeholders that do not fit their text box, measured in the box's own font.
+CLIPPED_PLACEHOLDERS = """() => {
+  const pen = document.createElement("canvas").getContext("2d");
+  return [...document.querySelectorAll("input[placeholder]")].filter(box => box.offsetParent).filter(box => {
+    const style = getComputedStyle(box);
+    pen.font = style.font;
+    const room = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return pen.measureText(box.placeholder).width > room;
+  }).map(box => box.placeholder);
+}"""
 
 
 async def assert_fits(page: Page, width: int, what: str) -> None:
-    """Nothing sticks out sideways, and every link and button of the top bar is on the screen."""
+    """Nothing sticks out sideways, every link and button of the top bar is on the screen, and every
+    text box shows its placeholder whole."""
     assert await page.evaluate("document.documentElement.scrollWidth") <= width, what
+    assert await page.evaluate(CLIPPED_PLACEHOLDERS) == [], what
     for item in await page.locator("nav a, nav button, header a").all():
         box = await item.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (what, await item.text_content())
@@ -270,3 +311,60 @@ async def test_every_page_fits_a_phone_and_a_desktop(demo: Demo, browser: Browse
         finally:
             await context.close()
     assert len(list(tmp_path.glob("*.png"))) == 2 * (1 + len(inbox) + len(ops))
+
+
+# The profiles' names and keys on the graph that an edge's label covers, as the browser lays them out.
+COVERED_NAMES = """svg => {
+  const boxes = sel => [...svg.querySelectorAll(sel)].map(el => [el.textContent, el.getBBox()]);
+  const meet = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+  const labels = boxes("g.edge-label rect");
+  return boxes("g.node.profile text").filter(([, t]) => labels.some(([, l]) => meet(t, l))).map(([text]) => text);
+}"""
+
+
+async def test_an_operator_reads_links_in_the_inbox_words(demo: Demo, browser: Browser) -> None:
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")  # type: ignore[arg-type]
+    page = await context.new_page()
+    try:
+        await page.goto(demo.base + "/ops")
+        await expect(page).to_have_url(re.compile(r"/inbox/login\?next=/ops/$"))
+        await page.fill('input[name="name"]', "otto")
+        await page.fill('input[name="password"]', PASSWORD)
+        await page.click('button[type="submit"]')
+        await expect(page.locator("header b")).to_have_text("Stitch ops")
+
+        # The graph labels a link with its strength in words, and no label hides a profile's name.
+        await page.goto(f"{demo.base}/ops/persons/{demo.anna}")
+        label = page.locator("#graph g.edge-label").first
+        await expect(label.locator("text")).to_have_text(re.compile(r"^strong: the same subject in other words"))
+        await expect(label.locator("title")).to_have_text(re.compile(r"^strong \(\d\d% likely the same person\): "))
+        assert await page.locator("#graph svg").evaluate(COVERED_NAMES) == []
+        await shot(page, "12-ops-graph")
+
+        # The review backlog shows each suggestion's match probability beside its strength word.
+        await page.goto(demo.base + "/ops/review")
+        namesake = page.locator("tr", has_text="same name Anna Smirnova")
+        await expect(namesake.locator("td").nth(2)).to_have_text(re.compile(r"^\d\d% likely$"))
+        office = page.locator("tr", has_text="+7 495 ***-**-67")
+        await expect(office.locator("td").nth(2)).to_have_text("under 1% weak")
+        await shot(page, "13-ops-review")
+    finally:
+        await context.close()
+
+
+async def test_the_root_leads_each_role_to_its_pages(demo: Demo, browser: Browser) -> None:
+    for name, landing in (("otto", "/ops/"), ("ada", "/inbox/")):
+        context = await browser.new_context(viewport=PHONE, locale="en-GB")  # type: ignore[arg-type]
+        page = await context.new_page()
+        try:
+            await page.goto(demo.base + "/")
+            await page.fill('input[name="name"]', name)
+            await page.fill('input[name="password"]', PASSWORD)
+            await page.click('button[type="submit"]')
+            await expect(page).to_have_url(demo.base + landing)
+            if name == "ada":  # an admin works with customers and may open the ops pages from the top bar
+                await assert_fits(page, PHONE["width"], "an admin's top bar")
+                await page.click('nav a[href="/ops/"]')
+                await expect(page.locator("header b")).to_have_text("Stitch ops")
+        finally:
+            await context.close()

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from app.cli import build_parser, settings_for
-from app.demo import DEMO_PASSWORD, DEMO_USER, open_demo
+from app.demo import DEMO_OPS_USER, DEMO_PASSWORD, DEMO_USER, open_demo
 from app.export import What, rows
 from app.keys import STORE
 from core.config import DEMO_STORE, Settings
@@ -53,15 +53,17 @@ async def test_demo_twice_on_one_store_gives_the_same_picture(
     finally:
         await first.close()
     out = capsys.readouterr().out
-    assert f"Log in:       {DEMO_USER} / {DEMO_PASSWORD}" in out
+    assert f"Log in:       {DEMO_USER} / {DEMO_PASSWORD} (a supervisor)" in out
+    assert f"Ops login:    {DEMO_OPS_USER} / {DEMO_PASSWORD} (an operator)" in out
     assert "5 channels (avito, max, telegram, webform, whatsapp)" in out and "/inbox/persons/p_" in out
     assert (tmp_path / "stitch-demo.db").exists()
 
     second = await open_demo(settings, host="127.0.0.1", port=0)
     try:
         assert await picture(second.app[STORE]) == seen
-        assert [u.name for u in await second.app[STORE].users()] == [DEMO_USER]
+        assert sorted(u.name for u in await second.app[STORE].users()) == [DEMO_USER, DEMO_OPS_USER]
         assert await login(second.base_url, DEMO_USER, DEMO_PASSWORD) == 200
+        assert await login(second.base_url, DEMO_OPS_USER, DEMO_PASSWORD) == 200
     finally:
         await second.close()
     again = capsys.readouterr().out
@@ -73,10 +75,12 @@ async def test_another_store_gets_a_random_demo_password(tmp_path: Path, capsys:
     settings = Settings.from_env({"STITCH_STORE": f"sqlite:///{tmp_path / 'other.db'}"})
     run = await open_demo(settings, host="127.0.0.1", port=0)
     try:
-        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Log in:"))
-        password = line.split(" / ")[1].split(" ")[0]
-        assert password != DEMO_PASSWORD
-        assert await login(run.base_url, DEMO_USER, password) == 200
-        assert await login(run.base_url, DEMO_USER, DEMO_PASSWORD) == 401
+        out = capsys.readouterr().out.splitlines()
+        for prefix, name in (("Log in:", DEMO_USER), ("Ops login:", DEMO_OPS_USER)):
+            line = next(x for x in out if x.startswith(prefix))
+            password = line.split(" / ")[1].split(" ")[0]
+            assert password != DEMO_PASSWORD
+            assert await login(run.base_url, name, password) == 200
+            assert await login(run.base_url, name, DEMO_PASSWORD) == 401
     finally:
         await run.close()

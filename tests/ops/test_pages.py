@@ -38,8 +38,11 @@ async def test_person_graph_is_an_svg_of_profiles_identifiers_and_evidence(runni
     assert 'class="node identifier' in html
     assert 'class="edge evidence"' in html
     assert "Саша Петров" in html and "webform:" in html
-    # Evidence edges are labelled with their score and the rules that produced it.
-    assert re.search(r"\d+\.\d: [^<]*(same question|name|phone)", html)
+    # Evidence edges are labelled with their strength in words and why, never a weight in bits.
+    labels = re.findall(r'<g class="edge-label"><title>([^<]*)</title>', html)
+    assert labels and all(re.match(r"(certain|strong|likely|weak) \(", label) for label in labels), labels
+    assert "strong (over 99% likely the same person): same question on Avito and Telegram 3 min apart" in labels[0]
+    assert not re.search(r"\d+\.\d: ", html)
     svg = await get(running, f"/ops/persons/{customer}/graph.svg")
     assert svg.startswith("<svg") and svg.count('class="node profile"') == 4
     await get(running, "/ops/persons/p_missing", status=404)
@@ -50,6 +53,14 @@ async def test_explain_walks_the_path_between_two_profiles(running: Running, cus
     steps = re.findall(r"<li>(.*?)</li>", html)
     assert steps, html
     assert "telegram:5651074222" in steps[0]
+    # An evidence step reads as the inbox words it: strength, channels, why; no weight in bits.
+    html = await get(running, "/ops/explain?a=telegram:5651074222&b=avito:28834512")
+    [step] = re.findall(r"<li>(.*?)</li>", html)
+    words = re.sub(r"<[^>]+>", "", step)
+    assert words == (
+        "telegram:5651074222 → avito:28834512: strong same question on Telegram and Avito 3 min apart;"
+        " Александр П. ≈ Саша Петров (over 99% likely the same person)"
+    )
     assert 'stroke="#1b4fd8"' in html  # the path is drawn
     # Person ids work too: explaining a merge's two sides.
     merge = (await running.app[__import__("app.keys").keys.STORE].merges(limit=1))[0]
@@ -116,6 +127,15 @@ async def test_review_queue_backlog(running: Running, customer: str, ops_store: 
         )
     html = await get(running, "/ops/review")
     assert "<b>1</b> suggestions wait" in html and "g1" in html
+    # A score kept before match probabilities is not shown as one.
+    assert "<th>match probability</th>" in html and "8.0" not in html
+    assert re.search(r"not measured</span> <span class=\"strength s-not-rated\"", html)
+    async with ops_store.atomic():
+        await ops_store.add_suggestion(
+            Suggestion(suggestion_id="g2", a=customer, b="p_x", score=0.84, evidence=(), created_at=datetime.now(UTC))
+        )
+    html = await get(running, "/ops/review")
+    assert re.search(r"84%</span> <span class=\"strength s-likely\"[^>]*>.*?</span>likely</span>", html)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
