@@ -293,7 +293,7 @@ def _evidence_links(
             continue
         if pair.levels.same_text:
             same_text_roots.add(pair.root)
-        if pair_probability(model, message, pair.other, pair.levels) < settings.review_probability:
+        if pair.probability < settings.review_probability:
             continue  # never a link, an edge or a suggestion: no evidence to write down
         score = score_pair(model, message, pair.other, pair.levels)
         edges.append(Edge(other=pair.other.key, score=score.weight, evidence=score.evidence))
