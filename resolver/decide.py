@@ -362,9 +362,9 @@ def _weigh(model: Model, message: Message, other: Profile, levels: PairLevels) -
 def pair_probability(model: Model, message: Message, other: Profile, levels: PairLevels) -> float:
     """The match probability of a recent pair, without writing its evidence down (most pairs are
     compared only to be dismissed)."""
-    score = _weigh(model, message, other, levels)
-    weight = round(score.prior, WEIGHT_DIGITS) + sum(round(p.weight, WEIGHT_DIGITS) for p in score.parts)
-    return probability(weight)
+    reached = pair_levels(levels)
+    tf_u = frequencies(model, reached, names=(message.name, other.name), text=message.text)
+    return probability(model.rounded_weight(reached, tf_u, WEIGHT_DIGITS))
 
 
 def score_pair(model: Model, message: Message, other: Profile, levels: PairLevels) -> PairScore:
