@@ -80,6 +80,16 @@ class Request:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Route:
+    """The answered requests of one channel's route in a phase, and their latency."""
+
+    name: str
+    answered: int
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Phase:
     rate: int
     sent: int
@@ -95,6 +105,7 @@ class Phase:
     backlog: int = 0  # accepted events not yet resolved when the phase ended
     catch_up_s: float = 0.0  # time the resolver then needed to resolve them
     load_cpu: float = float("nan")  # this process's CPU while sending, in cores (FakeAvito included)
+    routes: tuple[Route, ...] = ()
 
     @property
     def answered(self) -> int:
@@ -421,6 +432,7 @@ async def _phase(session: aiohttp.ClientSession, base: str, traffic: Source, rat
     # Prepared before the clock starts: signing is the provider's cost, not the server's.
     requests = [traffic.next(i) for i in range(total)]
     latencies: list[float] = []
+    by_route: dict[str, list[float]] = {}
     errors = limited = refused = 0
     interval = 1.0 / rate
     cpu = time.process_time()
@@ -450,15 +462,18 @@ async def _phase(session: aiohttp.ClientSession, base: str, traffic: Source, rat
         elif status >= 300:
             errors += 1
             return
-        latencies.append(time.perf_counter() - due)
+        latency = time.perf_counter() - due
+        latencies.append(latency)
+        by_route.setdefault(_route(req.path), []).append(latency)
 
     await asyncio.gather(*(one(i, req) for i, req in enumerate(requests)))
     elapsed = time.perf_counter() - start
     load_cpu = (time.process_time() - cpu) / elapsed if elapsed > 0 else float("nan")
     latencies.sort()
-
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else float("nan")
+    routes = tuple(
+        Route(name=name, answered=len(got), p50_ms=_pct(sorted(got), 0.50), p99_ms=_pct(sorted(got), 0.99))
+        for name, got in sorted(by_route.items())
+    )
 
     return Phase(
         rate=rate,
@@ -468,11 +483,23 @@ async def _phase(session: aiohttp.ClientSession, base: str, traffic: Source, rat
         refused=refused,
         errors=errors,
         seconds=elapsed,
-        p50_ms=pct(0.50),
-        p99_ms=pct(0.99),
+        p50_ms=_pct(latencies, 0.50),
+        p99_ms=_pct(latencies, 0.99),
         max_ms=latencies[-1] * 1000 if latencies else float("nan"),
         load_cpu=load_cpu,
+        routes=routes,
     )
+
+
+def _pct(ordered: list[float], p: float) -> float:
+    """The p-quantile of sorted latencies in seconds, as milliseconds."""
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else float("nan")
+
+
+def _route(path: str) -> str:
+    """A request's channel route without its variable part (Avito's secret, the form's id)."""
+    parts = path.split("/")
+    return "web form" if parts[1] == "forms" else parts[2]
 
 
 async def _wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]) -> None:
@@ -565,6 +592,21 @@ async def run(
     return phases
 
 
+def render_routes(phases: list[Phase]) -> str:
+    """p50 / p99 ms by route and phase: a form opens a connection of its own, Avito's first message in
+    a chat waits for its chat info."""
+    names = sorted({r.name for p in phases for r in p.routes})
+    lines = [
+        "| offered req/s | " + " | ".join(f"{n} p50 / p99 ms" for n in names) + " |",
+        "|---:|" + "---:|" * len(names),
+    ]
+    for p in phases:
+        found = {r.name: r for r in p.routes}
+        cells = [f"{found[n].p50_ms:.1f} / {found[n].p99_ms:.1f}" if n in found else "" for n in names]
+        lines.append(f"| {p.rate} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render(phases: list[Phase]) -> str:
     lines = [
         "| offered req/s | requests | stored | form 429 | form 400 | errors | answered req/s | p50 ms | p99 ms"
@@ -613,7 +655,10 @@ def main(argv: list[str] | None = None) -> int:
         print(render(asyncio.run(run(_rates(args.rates), args.seconds, varied=args.varied, profile=args.profile))))
         return 0
     print(f"Replay of {args.replay}:")
-    print(render(asyncio.run(run(_rates(args.rates), args.seconds, replay=args.replay, profile=args.profile))))
+    phases = asyncio.run(run(_rates(args.rates), args.seconds, replay=args.replay, profile=args.profile))
+    print(render(phases))
+    print("\nBy route:")
+    print(render_routes(phases))
     if args.synthetic:
         kind = "Varied names and questions" if args.varied else "Worst case"
         print(f"\n{kind}, fresh server:")
