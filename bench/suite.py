@@ -120,7 +120,7 @@ class Results:
     scale: str = ""
     scale_rows: list[dict[str, float]] = field(default_factory=list)
     webhooks: str = ""
-    webhook_phases: list[dict[str, float]] = field(default_factory=list)
+    webhook_phases: list[dict[str, Any]] = field(default_factory=list)  # a Phase each, its routes included
     historical: list[dict[str, Any]] = field(default_factory=list)
     historical_note: str = ""
     notes: list[str] = field(default_factory=list)

@@ -126,6 +126,7 @@ def text_key(text: str) -> str:
     return " ".join(_NON_WORD_RE.findall(strip_repeat_note(lowered)))
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def _content_key(text: str) -> str:
     """The key without greetings (if anything else is left)."""
     words = text_key(text).split()
@@ -140,11 +141,12 @@ def _informative(token: str) -> bool:
     return len(token) >= MIN_INFORMATIVE_LEN or any(ch.isdigit() for ch in token)
 
 
-def _informative_tokens(text: str) -> list[str]:
-    return [t for t in text_key(text).split() if _informative(t)]
+@lru_cache(maxsize=_CACHE_SIZE)
+def _informative_tokens(text: str) -> tuple[str, ...]:
+    return tuple(t for t in text_key(text).split() if _informative(t))
 
 
-def informative_tokens(text: str) -> list[str]:
+def informative_tokens(text: str) -> tuple[str, ...]:
     """The words of a text that carry its subject (no greetings, stopwords or stock phrases)."""
     return _informative_tokens(text)
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from core.names import NameMatch, PersonName, compare_names, gender_stem, given_canonicals, parse_name
@@ -178,7 +178,7 @@ def compare_text(a: str, b: str) -> tuple[TextLevel, float]:
 
 def _same_subject(a: str, b: str) -> bool:
     """Most subject words of both texts have a counterpart on the other side, however worded."""
-    words_a, words_b = set(informative_tokens(a)), set(informative_tokens(b))
+    words_a, words_b = _subject_words(a), _subject_words(b)
     if min(len(words_a), len(words_b)) < TOPIC_MIN_WORDS:
         return False
     (shorter, long_text), (longer, short_text) = sorted(((words_a, b), (words_b, a)), key=lambda s: len(s[0]))
@@ -195,16 +195,32 @@ def _unmatched_words(a: str, b: str, *, unique: bool = False) -> int:
     return _unmatched_count(set(words_a) if unique else words_a, b)
 
 
+# A recent message is compared with every message that follows it within the window (dozens when
+# traffic is dense): what a comparison needs of one text is worked out once per text.
+_TEXT_CACHE = 16384
+
+
+@lru_cache(maxsize=_TEXT_CACHE)
+def _subject_words(text: str) -> frozenset[str]:
+    return frozenset(informative_tokens(text))
+
+
+@lru_cache(maxsize=_TEXT_CACHE)
+def _words_of(text: str) -> tuple[tuple[str, ...], frozenset[str], frozenset[str]]:
+    """The words of a text's key, as a set, and the swap keys of those long enough to have one."""
+    words = tuple(text_key(text).split())
+    return words, frozenset(words), frozenset(swap_key(w) for w in words if len(w) >= MIN_SWAP_LEN)
+
+
 def _unmatched_count(words: Iterable[str], b: str, *, limit: int | None = None) -> int:
     """Words without a counterpart in text ``b``; counting stops once past ``limit``."""
-    words_b = text_key(b).split()
-    exact = set(words_b)
-    swapped_b = {swap_key(w) for w in words_b if len(w) >= MIN_SWAP_LEN}
+    words_b, exact, swapped_b = _words_of(b)
     missing = 0
     for word in words:
         if word in exact:
             continue
-        if any(fuzz.ratio(word, other) >= WORD_MATCH_MIN for other in words_b):
+        # Some word of b at least WORD_MATCH_MIN alike (rapidfuzz's loop, in C).
+        if process.extractOne(word, words_b, scorer=fuzz.ratio, processor=None, score_cutoff=WORD_MATCH_MIN):
             continue
         if len(word) >= MIN_SWAP_LEN and swap_key(word) in swapped_b:  # "Huynadi" is "Hyundai"
             continue

@@ -293,7 +293,7 @@ def _evidence_links(
             continue
         if pair.levels.same_text:
             same_text_roots.add(pair.root)
-        if pair_probability(model, message, pair.other, pair.levels) < settings.review_probability:
+        if pair.probability < settings.review_probability:
             continue  # never a link, an edge or a suggestion: no evidence to write down
         score = score_pair(model, message, pair.other, pair.levels)
         edges.append(Edge(other=pair.other.key, score=score.weight, evidence=score.evidence))
@@ -376,9 +376,9 @@ def _weigh(model: Model, message: Message, other: Profile, levels: PairLevels) -
 def pair_probability(model: Model, message: Message, other: Profile, levels: PairLevels) -> float:
     """The match probability of a recent pair, without writing its evidence down (most pairs are
     compared only to be dismissed)."""
-    score = _weigh(model, message, other, levels)
-    weight = round(score.prior, WEIGHT_DIGITS) + sum(round(p.weight, WEIGHT_DIGITS) for p in score.parts)
-    return probability(weight)
+    reached = pair_levels(levels)
+    tf_u = frequencies(model, reached, names=(message.name, other.name), text=message.text)
+    return probability(model.rounded_weight(reached, tf_u, WEIGHT_DIGITS))
 
 
 def score_pair(model: Model, message: Message, other: Profile, levels: PairLevels) -> PairScore:

@@ -27,7 +27,7 @@ import hashlib
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -187,8 +187,24 @@ class Model:
         level reached is a term-frequency adjusted one. A comparison missing from ``levels`` counts
         as null.
         """
-        tf_u = tf_u or {}
-        parts: list[Part] = []
+        parts = tuple(
+            Part(comparison=c.name, level=name, weight=weight, m=level.m, u=u)
+            for c, name, level, u, weight in self._parts(levels, tf_u or {})
+        )
+        prior = self.prior_weight
+        total = prior + sum(p.weight for p in parts)
+        return Score(prior=prior, parts=parts, weight=total, probability=probability(total))
+
+    def rounded_weight(self, levels: Mapping[str, str], tf_u: Mapping[str, float], digits: int) -> float:
+        """The prior and each part's weight rounded to `digits` and summed, as `score` would give them;
+        without building the parts (most pairs are weighed only to be dismissed)."""
+        weights = (round(weight, digits) for *_, weight in self._parts(levels, tf_u))
+        return round(self.prior_weight, digits) + sum(weights)
+
+    def _parts(
+        self, levels: Mapping[str, str], tf_u: Mapping[str, float]
+    ) -> Iterator[tuple[Comparison, str, Level, float, float]]:
+        """Each comparison reached: its level's name, the level, u (term-frequency adjusted) and the weight."""
         for comparison in self.comparisons:
             name = levels.get(comparison.name)
             if name is None:
@@ -198,11 +214,7 @@ class Model:
             if name in comparison.tf_levels and comparison.name in tf_u:
                 frequency = max(tf_u[comparison.name], comparison.tf_floor)
                 u = u * frequency / comparison.tf_mean if comparison.tf_mean else frequency
-            weight = 0.0 if level.null else math.log2(level.m / u)
-            parts.append(Part(comparison=comparison.name, level=name, weight=weight, m=level.m, u=u))
-        prior = self.prior_weight
-        total = prior + sum(p.weight for p in parts)
-        return Score(prior=prior, parts=tuple(parts), weight=total, probability=probability(total))
+            yield comparison, name, level, u, 0.0 if level.null else math.log2(level.m / u)
 
     def pattern(self, levels: Mapping[str, str]) -> Pattern:
         """The level names in comparison order (a tally's key); a missing comparison is its null level."""

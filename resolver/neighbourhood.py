@@ -6,9 +6,10 @@ into a `Pair` of comparison levels; the persons behind the candidates are read a
 with their members, profiles and "not the same person" marks. Nothing here decides: the value is
 handed to `resolver.decide.decide`, which is pure.
 
-Persons behind recent messages are read only for pairs that could reach the review queue (`worth`):
-a dense hour holds dozens of unrelated messages sharing a common first name or a stock question,
-and reading each one's person would cost more than resolving the message.
+Each pair is weighed once, here (`weigh`: its match probability, kept on the `Pair` for `decide`), and
+persons behind recent messages are read only for pairs that could reach the review queue: a dense
+hour holds dozens of unrelated messages sharing a common first name or a stock question, and reading
+each one's person would cost more than resolving the message.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Pair:
     other: Profile
     root: str  # the other profile's person
     levels: PairLevels
+    probability: float  # the pair's match probability, without its evidence written down
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,10 +70,12 @@ class Neighbourhood:
     edges: tuple[tuple[str, str, float], ...]  # earlier evidence links from the person's other profiles
 
 
-Worth = Callable[[PairLevels, Profile], bool]
+Weigh = Callable[[PairLevels, Profile], float]
 
 
-async def read_neighbourhood(store: BaseStore, message: Message, window: timedelta, worth: Worth) -> Neighbourhood:
+async def read_neighbourhood(
+    store: BaseStore, message: Message, window: timedelta, weigh: Weigh, review: float
+) -> Neighbourhood:
     key = message.profile_key
     existing = (await store.get_profiles([key])).get(key)
     own_root = await store.root_of(existing.person_id) if existing else None
@@ -88,7 +92,10 @@ async def read_neighbourhood(store: BaseStore, message: Message, window: timedel
         other = profiles.get(hit.profile_key)
         if other is None or root_of[other.key] == own_root:
             continue
-        pairs.append(Pair(hit=hit, other=other, root=root_of[other.key], levels=compare_pair(message, other, hit)))
+        levels = compare_pair(message, other, hit)
+        pairs.append(
+            Pair(hit=hit, other=other, root=root_of[other.key], levels=levels, probability=weigh(levels, other))
+        )
     namesakes = [
         (hit, profiles[hit.profile_key], root_of[hit.profile_key])
         for hit in found.namesakes
@@ -97,7 +104,7 @@ async def read_neighbourhood(store: BaseStore, message: Message, window: timedel
 
     ident_roots = {root_of[k] for k in ident_keys if k in root_of} - {own_root or ""}
     wanted = set(ident_roots)
-    wanted |= {p.root for p in pairs if worth(p.levels, p.other)}
+    wanted |= {p.root for p in pairs if p.probability >= review}
     wanted |= {root for _, _, root in namesakes}
     wanted.discard(own_root or "")
     persons = {root: await _view(store, root) for root in sorted(wanted)}

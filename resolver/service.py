@@ -84,13 +84,11 @@ class Resolver:
 
     async def resolve(self, message: Message) -> Resolution:
         model = self.model or await self.load_model()
-        review = self.settings.review_probability
 
-        def worth(levels: PairLevels, other: Profile) -> bool:
-            # Only a candidate that could reach the review queue is worth reading its person for.
-            return pair_probability(model, message, other, levels) >= review
+        def weigh(levels: PairLevels, other: Profile) -> float:
+            return pair_probability(model, message, other, levels)
 
-        hood = await read_neighbourhood(self.store, message, self.window, worth)
+        hood = await read_neighbourhood(self.store, message, self.window, weigh, self.settings.review_probability)
         decision = decide(message, hood, self.settings, model)
         return await self.apply(message, hood, decision)
 

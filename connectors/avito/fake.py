@@ -134,6 +134,10 @@ class FakeAvito(FakeServer):
         self.state.chats[chat_id] = chat
         return chat
 
+    def put_chat(self, chat: dict[str, Any]) -> None:
+        """Answer `chat` (a chat-info object, e.g. a replay line's `lookups.chat`) for its id."""
+        self.state.chats[str(chat["id"])] = chat
+
     # --- inbound helpers ------------------------------------------------------------------------
     def webhook_body(
         self,
