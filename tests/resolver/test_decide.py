@@ -9,7 +9,7 @@ from core.config import ResolverSettings
 from core.records import Profile, RecentHit
 from core.values import Channel, Identifier, IdKind, Message
 from resolver.comparison import compare_pair
-from resolver.decide import Decision, decide
+from resolver.decide import Decision, decide, pair_probability
 from resolver.neighbourhood import Neighbourhood, Pair, PersonView
 from resolver.training import default_model
 from tests.resolver.traffic import at
@@ -76,7 +76,9 @@ def neighbourhood(new: Message, earlier: Sequence[Said]) -> Neighbourhood:
             blocked=frozenset(),
         )
         hit = RecentHit(profile_key=key, event_id=f"e-{key}", at=at(said.minute), text=said.text)
-        pairs.append(Pair(hit=hit, other=profile, root=profile.person_id, levels=compare_pair(new, profile, hit)))
+        levels = compare_pair(new, profile, hit)
+        chance = pair_probability(default_model(), new, profile, levels)
+        pairs.append(Pair(hit=hit, other=profile, root=profile.person_id, levels=levels, probability=chance))
     return Neighbourhood(
         blocks=frozenset(),
         profile=None,
