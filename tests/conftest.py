@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.avito.fake import FakeAvito
 from core.config import Settings
 from store.base import BaseStore
 from store.redis import RedisStore
@@ -67,3 +68,12 @@ async def redis_store() -> AsyncIterator[RedisStore]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings.from_env({"STITCH_STORE": f"sqlite:///{tmp_path / 'stitch.db'}"})
+
+
+@pytest.fixture
+async def avito() -> AsyncIterator[FakeAvito]:
+    """A local Avito API (chat info, sending), for connectors and webhooks that look customers up."""
+    fake = FakeAvito()
+    await fake.start()
+    yield fake
+    await fake.close()

@@ -31,14 +31,6 @@ def _lines() -> list[str]:
 
 
 @pytest.fixture
-async def avito() -> AsyncIterator[FakeAvito]:
-    fake = FakeAvito()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def client(tmp_path: Path, avito: FakeAvito) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     settings = Settings.from_env(webhooks.server_env(PUBLIC, f"sqlite:///{tmp_path / 'bench.db'}", avito))
     async with TestClient(TestServer(create_app(settings))) as test_client:

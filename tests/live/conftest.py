@@ -33,14 +33,6 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
 
 
 @pytest.fixture
-async def avito() -> AsyncIterator[FakeAvito]:
-    fake = FakeAvito()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def max_bot() -> AsyncIterator[FakeMax]:
     fake = FakeMax()
     await fake.start()
