@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from core.errors import StoreMissing, StoreUnavailable
 from core.inbox import search_words
-from core.records import Person, Profile
+from core.records import Lead, Person, Profile, RecentHit
 from store.base import BaseStore
 
 SCHEMA_VERSION = 1
@@ -228,22 +228,46 @@ def _qs(n: int) -> str:
     return ",".join("?" * n)
 
 
+# Entries one kind of cached row may hold before the cache starts again from nothing: the rows
+# of the customers writing lately stay, at a bounded cost in memory on a store of millions.
+CACHE_ROWS = 200_000
+
+
 @dataclass(slots=True)
-class _UnitCache:
-    """Rows read or written inside the current transaction: the resolver asks for the same persons
-    and profiles many times per event. Valid only while the transaction holds the writer lock (no
-    other process can write then); cleared at its start and end and by any rollback."""
+class _GraphCache:
+    """The identity graph's rows as the resolver reads them, kept in memory across transactions.
+
+    This connection is the store's only writer while it holds the writer lock, and every write
+    of these rows goes through the methods that keep this cache current, so what is cached stays
+    true from one transaction to the next. Another process's commit is seen at the next BEGIN
+    (`PRAGMA data_version` moved) and drops everything, as does any rollback: the store stays the
+    truth, and this is rebuilt from it on demand.
+    """
 
     persons: dict[str, Person | None] = field(default_factory=dict)
     children: dict[str, list[str]] = field(default_factory=dict)
     profiles: dict[str, Profile | None] = field(default_factory=dict)
     keys_of: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    apart: dict[str, set[str]] = field(default_factory=dict)  # person -> persons marked "not the same"
+    leads: dict[str, list[Lead]] = field(default_factory=dict)  # person -> its leads, oldest first
+    lead_home: dict[str, str] = field(default_factory=dict)  # lead -> the person whose list holds it
+    # block -> (bound, hits): every hit of the block at or after the bound, oldest first
+    recent: dict[str, tuple[float, list[RecentHit]]] = field(default_factory=dict)
 
     def clear(self) -> None:
-        self.persons.clear()
-        self.children.clear()
-        self.profiles.clear()
-        self.keys_of.clear()
+        for rows in self._all():
+            rows.clear()
+
+    def trim(self) -> None:
+        """Start again from nothing once any kind of row outgrows CACHE_ROWS."""
+        if any(len(rows) > CACHE_ROWS for rows in self._all()):
+            self.clear()
+
+    def _all(self) -> tuple[dict[str, Any], ...]:
+        return (
+            self.persons, self.children, self.profiles, self.keys_of,
+            self.apart, self.leads, self.lead_home, self.recent,
+        )  # fmt: skip
 
     def forget_keys_of(self, *person_ids: str | None) -> None:
         for person_id in person_ids:
@@ -296,7 +320,8 @@ class SqliteConnection(BaseStore):
         self._depth = 0
         self._writer = asyncio.Lock()
         self._owner: asyncio.Task[object] | None = None
-        self._cache = _UnitCache()
+        self._cache = _GraphCache()
+        self._version = -1  # PRAGMA data_version when this connection last committed
         self._checkpointer: _Checkpointer | None = None
 
     @classmethod
@@ -384,18 +409,21 @@ class SqliteConnection(BaseStore):
             self._owner = task
             db = self.db
             db.execute("BEGIN IMMEDIATE")
-            # Another process may have written since our last transaction: start with nothing cached.
-            self._cache.clear()
+            version = db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:  # another process wrote since our last transaction
+                self._cache.clear()
+                self._version = version
+            self._cache.trim()
             self._depth = 1
             try:
                 yield
             except BaseException:
+                self._cache.clear()  # it may hold rows the rollback takes back
                 db.execute("ROLLBACK")
                 raise
             else:
                 db.execute("COMMIT")
             finally:
-                self._cache.clear()
                 self._depth = 0
                 self._owner = None
 

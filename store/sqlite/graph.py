@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -35,14 +36,12 @@ class SqliteGraph(SqliteConnection):
 
     async def put_profile(self, profile: Profile) -> None:
         old = (await self.get_profiles([profile.key])).get(profile.key)
-        if self._depth:
-            self._cache.profiles[profile.key] = profile
+        self._cache.profiles[profile.key] = profile
         if old is not None and replace(old, last_seen=profile.last_seen) == profile:
             # Most writes only move last_seen: no index but the row's own changes.
             self.db.execute("UPDATE profiles SET last_seen=? WHERE key=?", (ts(profile.last_seen), profile.key))
             return
-        if self._depth:
-            self._cache.forget_keys_of(profile.person_id, old.person_id if old else None)
+        self._cache.forget_keys_of(profile.person_id, old.person_id if old else None)
         if old is None or (old.name, old.handle) != (profile.name, profile.handle):
             # Only a new or renamed profile touches the name index.
             if old is not None:
@@ -126,11 +125,10 @@ class SqliteGraph(SqliteConnection):
 
     # -- persons ---------------------------------------------------------------------------------
     async def add_person(self, person: Person) -> None:
-        if self._depth:
-            self._cache.persons[person.person_id] = person
-            self._cache.children[person.person_id] = []  # nobody is merged into a new person yet
-            if person.merged_into is not None:
-                self._cache.children.pop(person.merged_into, None)
+        self._cache.persons[person.person_id] = person
+        self._cache.children[person.person_id] = []  # nobody is merged into a new person yet
+        if person.merged_into is not None:
+            self._cache.children.pop(person.merged_into, None)
         self.db.execute(f"INSERT INTO persons({PERSONS.columns}) VALUES ({PERSONS.marks})", PERSONS.row(person))
 
     async def get_person(self, person_id: str) -> Person | None:
@@ -214,22 +212,60 @@ class SqliteGraph(SqliteConnection):
 
     # -- recent ----------------------------------------------------------------------------------
     async def add_recent(self, blocks: Iterable[str], hit: RecentHit) -> None:
+        keys = list(blocks)
         at = ts(hit.at)
         self.db.executemany(
             "INSERT INTO recent VALUES (?,?,?,?,?)",
-            [(block, at, hit.profile_key, hit.event_id, hit.text) for block in blocks],
+            [(block, at, hit.profile_key, hit.event_id, hit.text) for block in keys],
         )
+        cache = self._cache.recent
+        for block in keys:
+            held = cache.get(block)
+            if held is None or at < held[0]:
+                continue
+            hits = held[1]
+            if hits and hits[-1].at > hit.at:  # a late delivery: keep the block in time order
+                bisect.insort(hits, hit, key=_when)
+            else:
+                hits.append(hit)
 
     async def recent(self, blocks: Iterable[str], since: datetime, limit: int) -> list[RecentHit]:
-        keys = list(blocks)
+        keys = list(dict.fromkeys(blocks))
         if not keys:
             return []
-        rows = self.db.execute(
-            f"SELECT DISTINCT profile_key, event_id, at, text FROM recent WHERE block IN ({_qs(len(keys))})"
-            " AND at >= ? ORDER BY at DESC LIMIT ?",
-            (*keys, ts(since), limit),
-        ).fetchall()
-        return [RecentHit(profile_key=r[0], event_id=r[1], at=dt(r[2]), text=r[3]) for r in rows]
+        low = ts(since)
+        if not self._depth:
+            rows = self.db.execute(
+                f"SELECT DISTINCT profile_key, event_id, at, text FROM recent WHERE block IN ({_qs(len(keys))})"
+                " AND at >= ? ORDER BY at DESC LIMIT ?",
+                (*keys, low, limit),
+            ).fetchall()
+            return [RecentHit(profile_key=r[0], event_id=r[1], at=dt(r[2]), text=r[3]) for r in rows]
+        cache = self._cache.recent
+        # A block is read once from the earliest bound asked, then kept current by `add_recent`.
+        if missing := [k for k in keys if k not in cache or cache[k][0] > low]:
+            for block in missing:
+                cache[block] = (low, [])
+            rows = self.db.execute(
+                f"SELECT block, profile_key, event_id, at, text FROM recent WHERE block IN ({_qs(len(missing))})"
+                " AND at >= ? ORDER BY at",
+                (*missing, low),
+            ).fetchall()
+            for block, key, event_id, at, text in rows:
+                cache[block][1].append(RecentHit(profile_key=key, event_id=event_id, at=dt(at), text=text))
+        # The newest `limit` of each block hold the newest `limit` of all blocks together.
+        found: dict[tuple[str, str, datetime, str], RecentHit] = {}
+        for block in keys:
+            for hit in reversed(cache[block][1][-limit:]):
+                if hit.at < since:
+                    break
+                found.setdefault((hit.profile_key, hit.event_id, hit.at, hit.text), hit)
+        return sorted(found.values(), key=_when, reverse=True)[:limit]
 
     async def prune_recent(self, before: datetime) -> int:
+        self._cache.recent.clear()
         return self.db.execute("DELETE FROM recent WHERE at < ?", (ts(before),)).rowcount
+
+
+def _when(hit: RecentHit) -> datetime:
+    return hit.at

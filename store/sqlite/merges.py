@@ -66,13 +66,24 @@ class SqliteMerges(SqliteConnection):
     async def add_cannot_link(self, a: str, b: str, actor: str, at: datetime) -> None:
         a, b = sorted((a, b))
         self.db.execute("INSERT OR IGNORE INTO cannot_link VALUES (?,?,?,?)", (a, b, actor, ts(at)))
+        self._cache.apart.pop(a, None)
+        self._cache.apart.pop(b, None)
 
     async def cannot_links_of(self, person_ids: Sequence[str]) -> set[str]:
         if not person_ids:
             return set()
-        marks = _qs(len(person_ids))
-        rows = self.db.execute(
-            f"SELECT b FROM cannot_link WHERE a IN ({marks}) UNION SELECT a FROM cannot_link WHERE b IN ({marks})",
-            (*person_ids, *person_ids),
-        ).fetchall()
-        return {r[0] for r in rows}
+        cache = self._cache.apart if self._depth else {}
+        if missing := [p for p in dict.fromkeys(person_ids) if p not in cache]:
+            marks = _qs(len(missing))
+            rows = self.db.execute(
+                f"SELECT a, b FROM cannot_link WHERE a IN ({marks}) UNION SELECT a, b FROM cannot_link WHERE b IN ({marks})",
+                (*missing, *missing),
+            ).fetchall()
+            for p in missing:
+                cache[p] = set()
+            for a, b in rows:
+                if a in cache:
+                    cache[a].add(b)
+                if b in cache:
+                    cache[b].add(a)
+        return {other for p in person_ids for other in cache[p]}

@@ -102,6 +102,7 @@ class SqlitePersonal(SqliteConnection):
                     ).rowcount,
                     "recent": db.execute("DELETE FROM recent WHERE at < ?", (bound,)).rowcount,
                 }
+                self._cache.recent.clear()
         finally:
             db.execute("PRAGMA secure_delete=OFF")
         if vacuum:
