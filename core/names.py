@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 from unidecode import unidecode
 
 from core.given_names import GIVEN_NAMES, MORE_GIVEN_NAMES
@@ -151,6 +152,28 @@ _GIVEN_INDEX, _GIVEN_LETTERS = _build_given_index()
 def given_canonicals(token: str) -> frozenset[str]:
     """Canonical given names a folded token may stand for (empty if it is not a known given name)."""
     return _GIVEN_INDEX.get(token, frozenset())
+
+
+# Folded endings that mark a word as a surname ("Иванова", "Белов", "Ковальский", "Шевченко").
+SURNAME_ENDINGS = ("ov", "ev", "in", "ova", "eva", "ina", "ski", "ska", "skaia", "enko", "uk", "ih")
+# A word this long or longer that is one typo from a given name we know reads as that name.
+TYPO_GIVEN_MIN_LEN = 6
+_GIVEN_VARIANTS = tuple(sorted(_GIVEN_INDEX))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def misspelt_given(token: str) -> frozenset[str]:
+    """The given name a word we do not know may be a typo of ("Герогий", "Кснеия", "Максми": a letter
+    dropped, added, changed or two swapped): the one known name with a variant one edit away and the
+    same first letter, for a word not shaped like a surname ("Марин" is not "Марина"). A guess, so
+    `parse_name` leaves the word a surname; the resolver lets it agree with that name only."""
+    if len(token) < TYPO_GIVEN_MIN_LEN or token.endswith(SURNAME_ENDINGS):
+        return frozenset()
+    found: set[str] = set()
+    for variant, _, _ in process.extract_iter(token, _GIVEN_VARIANTS, scorer=OSA.distance, score_cutoff=1):
+        if variant[0] == token[0]:
+            found |= _GIVEN_INDEX[variant]
+    return frozenset(found) if len(found) == 1 else frozenset()
 
 
 # --- what is not a personal name ------------------------------------------------------------------

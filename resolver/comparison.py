@@ -12,7 +12,16 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from core.names import NameMatch, PersonName, compare_names, gender_stem, given_canonicals, parse_name
+from core.names import (
+    SURNAME_ENDINGS,
+    NameMatch,
+    PersonName,
+    compare_names,
+    gender_stem,
+    given_canonicals,
+    misspelt_given,
+    parse_name,
+)
 from core.records import Profile, RecentHit
 from core.text import MIN_SWAP_LEN, informative_tokens, is_generic_text, swap_key, text_key, text_similarity
 from core.values import Message
@@ -82,9 +91,20 @@ def compare_person_names(a: PersonName, b: PersonName) -> NameMatch:
     """compare_names, plus: a rare given name we do not know ("Антип") read as a surname still agrees
     with the same word in a fuller name ("Антип Калашников")."""
     level = compare_names(a, b)
-    if level is NameMatch.UNKNOWN and a.usable and b.usable and _share_word(a.tokens, b.tokens):
+    if (
+        level is NameMatch.UNKNOWN
+        and a.usable
+        and b.usable
+        and (_share_word(a.tokens, b.tokens) or _misspelt_given(a, b) or _misspelt_given(b, a))
+    ):
         return NameMatch.GIVEN_ONLY
     return level
+
+
+def _misspelt_given(a: PersonName, b: PersonName) -> bool:
+    """A word of ``a`` is a typo of a given name of ``b`` ("Герогий" / "Георгий", "Максми Медведев" /
+    "Maksim"): people mistype their own name in a form. It only agrees, never clashes, being a guess."""
+    return any(misspelt_given(s) & b.given for s in a.surnames)
 
 
 # Folded name words that start alike this far are one name's forms ("nikitos" / "nikita").
@@ -136,10 +156,6 @@ def _nickname(name: PersonName) -> bool:
 
 def _surname_shaped(name: PersonName) -> bool:
     return all(len(s) > 4 and s.endswith(SURNAME_ENDINGS) for s in name.surnames)
-
-
-# Folded endings that mark a word as a surname ("Иванова", "Белов", "Ковальский", "Шевченко").
-SURNAME_ENDINGS = ("ov", "ev", "in", "ova", "eva", "ina", "ski", "ska", "skaia", "enko", "uk", "ih")
 
 
 def _complement(given: PersonName, surname: PersonName) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from resolver.comparison import TextLevel, compare_text, names_disagree
+from core.names import NameMatch
+from resolver.comparison import TextLevel, compare_name_sets, compare_text, names_disagree
 
 
 @pytest.mark.parametrize(
@@ -83,3 +84,31 @@ def test_a_nickname_disagrees_only_where_asked(ours: list[str], theirs: list[str
     behind it; behind a typed number it still counts against a link."""
     assert not names_disagree(ours, theirs)
     assert names_disagree(ours, theirs, nicknames=True)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        ("Герогий", "Георгий"),  # two letters swapped
+        ("Максми Медведев", "Maksim"),
+        ("Соловьева Кснеия", "Ксения"),
+        ("Виктоиря", "Вика"),  # the typo's name agrees with its diminutive too
+    ],
+)
+def test_a_mistyped_given_name_agrees_with_the_name(ours: str, theirs: str) -> None:
+    """People mistype their own name in a form: a word one edit from a given name we know agrees
+    with that name."""
+    assert compare_name_sets([ours], [theirs]) is NameMatch.GIVEN_ONLY
+    assert not names_disagree([ours], [theirs])
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "level"),
+    [
+        ("Герогий", "Ксения", NameMatch.UNKNOWN),  # a guessed name never clashes with another
+        ("Котик", "Константин", NameMatch.UNKNOWN),  # a short pet name is not read as "Котя"
+        ("Марин", "Марина", NameMatch.FUZZY),  # shaped like a surname: not read as a given name
+    ],
+)
+def test_a_typo_is_only_a_guess(ours: str, theirs: str, level: NameMatch) -> None:
+    assert compare_name_sets([ours], [theirs]) is level
