@@ -37,6 +37,7 @@ from core.config import DEMO_STORE, Settings
 from core.errors import ConnectorError
 from core.inbox import Role
 from crm.bitrix24.fake import FakeBitrix24
+from resolver.decide import CHANNEL_TITLES
 from store import open_store
 from store.base import BaseStore
 
@@ -300,7 +301,7 @@ class _Story:
             try:
                 item = await self.run.app[OUTBOX].send(anna, "Анна, добрый день! iPhone 13 в наличии.", actor="demo")
                 channel = str(item.channel)
-                self.say(f"   The reply went out on {item.channel} ({item.status}).")
+                self.say(f"   The reply went out on {CHANNEL_TITLES[item.channel]} ({item.status}).")
             except ConnectorError as e:
                 self.say(f"   The reply could not be sent: {e}")
         profiles = await store.profiles_of(anna) if anna else []
@@ -373,9 +374,9 @@ async def open_demo(settings: Settings, *, host: str | None = None, port: int | 
             await play_story(run)
         store = run.app[STORE]
         anna = await store.person_of_profile(ANNA_PROFILE)
-        profiles = [p.key for p in await store.profiles_of(anna)] if anna else []
-        channels = sorted({key.split(":")[0] for key in profiles})
-        print(f"\nAnna's chats on {len(channels)} channels ({', '.join(channels)}) are one person: {anna}")
+        profiles = await store.profiles_of(anna) if anna else []
+        channels = list(dict.fromkeys(CHANNEL_TITLES[p.channel] for p in profiles))
+        print(f"\nAnna's chats on {len(channels)} channels ({_listed(channels)}) are one person: {anna}")
         print(f"Store now: {await store.counts()}")
         if run.bitrix24 is not None:
             await run.settle()
@@ -395,12 +396,17 @@ async def open_demo(settings: Settings, *, host: str | None = None, port: int | 
         print(f"Ops pages:    {base}/ops/")
         if Role.OPS in logins:
             print(f"Ops login:    {logins[Role.OPS].line()}")
-        print(f"Files:        stitch export --what persons --store {settings.store_url}")
+        print(f"Export:       stitch export --what persons --store {settings.store_url}")
         print("\nRunning until Ctrl+C.", flush=True)
     except BaseException:
         await run.close()
         raise
     return run
+
+
+def _listed(words: Sequence[str]) -> str:
+    """Words as a sentence lists them: "Telegram, WhatsApp and the web form"."""
+    return ", ".join(words) if len(words) < 2 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 async def _main(settings: Settings) -> int:
