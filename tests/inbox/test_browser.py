@@ -211,6 +211,11 @@ async def test_a_newcomer_goes_from_the_root_through_the_login_to_the_demo_custo
         await expect(page).to_have_url(anna_page)
         await expect(page.locator(".why .evidence")).to_contain_text("is the phone")
         await shot(page, "10-newcomer-demo-customer")
+        # The story's reply was the printed login's: the audit log opens with it, her name linked.
+        await page.click('nav a[href="/inbox/audit"]')
+        entry = page.locator("ol.audit li").first
+        await expect(entry).to_contain_text("demo (supervisor) replied to Анна Смирнова on Avito (sent)")
+        await expect(entry.locator(f'a[href="/inbox/persons/{anna}"]')).to_be_visible()
 
         # The printed ops address: the supervisor may not open it, the printed ops login may.
         ops_url = printed_value(printed, "Ops pages:")
