@@ -24,7 +24,7 @@ from app.personal import CrmEraser, Found
 from core.config import Settings
 from core.inbox import Deal, DealKind
 from core.records import CrmJobStatus
-from crm.bitrix24.client import Bitrix24Client, CheckResult
+from crm.bitrix24.client import Bitrix24Client, CheckResult, Entity
 from crm.bitrix24.errors import Bitrix24AuthError, Bitrix24Error, Bitrix24NotFound
 from crm.bitrix24.sync import Bitrix24Pusher, Bitrix24Sink, PushWorker, connect_portal
 from crm.bitrix24.throttle import LeakyBucket
@@ -100,7 +100,7 @@ def attach(
 
 
 # Erasure deletes a lead or deal before the contact and company it is bound to.
-_ERASE_ORDER = {"lead": 0, "deal": 1, "contact": 2, "company": 3}
+_ERASE_ORDER: tuple[Entity, ...] = ("lead", "deal", "contact", "company")
 
 
 def crm_eraser(client: Bitrix24Client) -> CrmEraser:
@@ -113,12 +113,15 @@ def crm_eraser(client: Bitrix24Client) -> CrmEraser:
 
     async def erase(found: Found) -> int:
         removed = 0
-        for entity, _, remote in sorted(found.crm_links, key=lambda link: _ERASE_ORDER.get(link[0], 9)):
-            try:
-                await client.call(f"crm.{entity}.delete", {"id": remote})
-            except Bitrix24NotFound:
-                continue
-            removed += 1
+        for entity in _ERASE_ORDER:
+            for kind, _, remote in found.crm_links:
+                if kind != entity:
+                    continue
+                try:
+                    await client.delete(entity, remote)
+                except Bitrix24NotFound:
+                    continue
+                removed += 1
         return removed
 
     return erase

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from app.bitrix24 import BITRIX24
 from app.inbox.auth import add_user
+from app.inbox.keys import SERVICE
 from app.keys import PROCESSOR, STORE
 from app.shutdown import stop_on_signals, unless_stopped
 from app.web import create_app
@@ -37,6 +38,7 @@ from core.config import DEMO_STORE, Settings
 from core.errors import ConnectorError
 from core.inbox import Role
 from crm.bitrix24.fake import FakeBitrix24
+from resolver.decide import CHANNEL_TITLES
 from store import open_store
 from store.base import BaseStore
 
@@ -297,10 +299,17 @@ class _Story:
         channel = ""
         if anna is not None:
             self.say("9. A manager answers Anna once; Stitch picks the channel she can be reached on.")
+            text = "Анна, добрый день! iPhone 13 в наличии."
+            manager = await store.get_user(DEMO_USER)
             try:
-                item = await self.run.app[OUTBOX].send(anna, "Анна, добрый день! iPhone 13 в наличии.", actor="demo")
-                channel = str(item.channel)
-                self.say(f"   The reply went out on {item.channel} ({item.status}).")
+                if manager is not None:
+                    # Through the inbox, as a manager's reply goes, so the audit log has its first sentence.
+                    sent = await self.run.app[SERVICE].reply(manager, anna, text)
+                    channel, title, status = sent["channel"], sent["channel_title"], sent["status"]
+                else:
+                    item = await self.run.app[OUTBOX].send(anna, text, actor=DEMO_USER)
+                    channel, title, status = str(item.channel), CHANNEL_TITLES[item.channel], str(item.status)
+                self.say(f"   The reply went out on {title} ({status}).")
             except ConnectorError as e:
                 self.say(f"   The reply could not be sent: {e}")
         profiles = await store.profiles_of(anna) if anna else []
@@ -370,12 +379,15 @@ async def open_demo(settings: Settings, *, host: str | None = None, port: int | 
             print(f"  stand-ins: telegram {run.telegram.base_url}, twilio {run.twilio.base_url}, ", end="")
             print(f"avito {run.avito.base_url}, max {run.max_bot.base_url}, ", end="")
             print(f"bitrix24 {run.settings.bitrix24_webhook_url}")
-            await play_story(run)
         store = run.app[STORE]
+        # Before the story: its manager's reply is the demo login's.
+        logins = {login.role: login for login in await demo_logins(store, settings.store_url)}
+        if not played:
+            await play_story(run)
         anna = await store.person_of_profile(ANNA_PROFILE)
-        profiles = [p.key for p in await store.profiles_of(anna)] if anna else []
-        channels = sorted({key.split(":")[0] for key in profiles})
-        print(f"\nAnna's chats on {len(channels)} channels ({', '.join(channels)}) are one person: {anna}")
+        profiles = await store.profiles_of(anna) if anna else []
+        channels = list(dict.fromkeys(CHANNEL_TITLES[p.channel] for p in profiles))
+        print(f"\nAnna's chats on {len(channels)} channels ({_listed(channels)}) are one person: {anna}")
         print(f"Store now: {await store.counts()}")
         if run.bitrix24 is not None:
             await run.settle()
@@ -384,7 +396,6 @@ async def open_demo(settings: Settings, *, host: str | None = None, port: int | 
         else:
             # The stand-in keeps nothing between runs: pushing to a fresh one would only find stale links.
             print("Bitrix24 stand-in portal: off (it is shown while the story plays)")
-        logins = {login.role: login for login in await demo_logins(store, settings.store_url)}
         print(f"\nInbox:        {base}/inbox/")
         if anna:
             print(f"Anna's page:  {base}/inbox/persons/{anna}")
@@ -395,12 +406,17 @@ async def open_demo(settings: Settings, *, host: str | None = None, port: int | 
         print(f"Ops pages:    {base}/ops/")
         if Role.OPS in logins:
             print(f"Ops login:    {logins[Role.OPS].line()}")
-        print(f"Files:        stitch export --what persons --store {settings.store_url}")
+        print(f"Export:       stitch export --what persons --store {settings.store_url}")
         print("\nRunning until Ctrl+C.", flush=True)
     except BaseException:
         await run.close()
         raise
     return run
+
+
+def _listed(words: Sequence[str]) -> str:
+    """Words as a sentence lists them: "Telegram, WhatsApp and the web form"."""
+    return ", ".join(words) if len(words) < 2 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 async def _main(settings: Settings) -> int:

@@ -126,7 +126,8 @@ class Outbox:
 
     def _why_not(self, profile: Profile, now: datetime) -> str | None:
         if profile.channel is Channel.WEBFORM:
-            return "a web form cannot be answered here; call or e-mail the customer"
+            # Shown after the channel's title: "The web form: no reply goes back through it; …".
+            return "no reply goes back through it; call or e-mail the customer"
         if profile.channel not in self.connectors:
             return "channel not configured"
         if profile.unreachable:

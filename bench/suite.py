@@ -368,10 +368,8 @@ def run(plan: Plan, out: Path, *, command: str, data: Path, workdir: Path | None
 
             attempt("historical", measure_historical)
         else:
-            results.historical_note = (
-                f"not run: {data} not found (Splink's historical_50k from moj-analytical-services/splink_datasets;"
-                " pass --data FILE)."
-            )
+            # Short: it is also the summary's cell, and one long cell widens every row of that table.
+            results.historical_note = f"not run: {data} not found (--data FILE; the README says where to get it)."
     results.seconds = time.perf_counter() - started
     from bench.report import write
 

@@ -238,7 +238,8 @@ def _reply_box(person: dict[str, Any]) -> str:
                 f"{' until ' + time_html(c['window_closes_at']) if c.get('window_open') else ''}</p>"
             )
         if not c["available"]:
-            notes.append(f'<p class="muted small">{e(c["title"])}: {e(c["reason"])}</p>')
+            title = c["title"][:1].upper() + c["title"][1:]
+            notes.append(f'<p class="muted small">{e(title)}: {e(c["reason"])}.</p>')
     disabled = "" if any(c["available"] for c in person["reply_channels"]) else " disabled"
     return (
         f'<form class="reply" data-api="/api/persons/{e(person["person_id"])}/reply" data-after="timeline">'
@@ -246,6 +247,11 @@ def _reply_box(person: dict[str, Any]) -> str:
         f'<div class="row"><select name="channel">{"".join(options)}</select>'
         f'<button type="submit"{disabled}>Send</button><span class="error"></span></div>{"".join(notes)}</form>'
     )
+
+
+def _where(lead: dict[str, Any]) -> str:
+    # "on Telegram", but "in the web form", as the explanations say it.
+    return f"{'in' if lead['channel'] == 'webform' else 'on'} {e(lead['channel_title'])}"
 
 
 def _lead_panel(person: dict[str, Any]) -> str:
@@ -258,7 +264,7 @@ def _lead_panel(person: dict[str, Any]) -> str:
             f'<div class="lead" data-lead="{e(lead["lead_id"])}"><p><b>{e(lead["lead_id"])}</b> '
             f'<span class="stage st-{e(lead["status"])}">{e(lead["status"].replace("_", " "))}</span> {flag}'
             f"{junk}<br>"
-            f'<span class="muted small">opened {time_html(lead["created_at"])} on {e(lead["channel"])}</span></p>'
+            f'<span class="muted small">opened {time_html(lead["created_at"])} {_where(lead)}</span></p>'
         )
         parts.append(head)
         if lead["open"]:
@@ -340,9 +346,9 @@ def _identity_panel(person: dict[str, Any], evidence: list[dict[str, Any]]) -> s
                 f'<form class="inline" data-api="/api/merges/{e(m["merge_id"])}/split" data-confirm="Split this merge?">'
                 '<button class="warn">Split</button></form>'
             )
+        how = "merged automatically" if m["kind"] == "auto" else f"merged by {e(m['actor'])}"
         merges.append(
-            f'<li data-merge="{e(m["merge_id"])}">{time_html(m["at"])} {e(m["kind"])} by {e(m["actor"])}: '
-            f"{e(m['why'] or '—')} {action}</li>"
+            f'<li data-merge="{e(m["merge_id"])}">{time_html(m["at"])} {how}: {e(m["why"] or "—")} {action}</li>'
         )
     manage = (
         f'<form data-api="/api/persons/{pid}/reveal" data-after="reveal">'

@@ -16,6 +16,7 @@ from typing import Any
 from app import personal
 from app.inbox.audit import AuditWords
 from app.inbox.explain import (
+    NOTABLE_BITS,
     Bands,
     End,
     Line,
@@ -324,6 +325,7 @@ class InboxService:
             "created_at": iso(lead.created_at),
             "last_activity": iso(lead.last_activity),
             "channel": str(lead.channel),
+            "channel_title": CHANNEL_TITLES[lead.channel],
             "responsible": lead.responsible,
             "junk_reason": lead.junk_reason,
             "repeat_lead": lead_is_repeat(lead, leads),
@@ -764,4 +766,7 @@ class InboxService:
 
 
 def _words(evidence: Sequence[Evidence]) -> str:
-    return "; ".join(dict.fromkeys(e.detail for e in evidence if e.detail))
+    # "different channels" weighs next to nothing on every cross-channel link: the merge history
+    # leaves it out, as "Why is this one person?" does.
+    said = (e.detail for e in evidence if e.detail and not (e.rule == "channel" and abs(e.score) < NOTABLE_BITS))
+    return "; ".join(dict.fromkeys(said))

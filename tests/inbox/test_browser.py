@@ -73,6 +73,14 @@ async def test_a_supervisor_works_the_five_channel_customer(demo: Demo, browser:
             await expect(timeline.locator(".badge", has_text=badge).first).to_be_visible()
         await expect(page.locator(".window.open")).to_contain_text("WhatsApp 24-hour window open")
         await expect(page.locator('select[name="channel"] option[value="webform"]')).to_be_disabled()
+        await expect(page.locator("form.reply")).to_contain_text(
+            "The web form: no reply goes back through it; call or e-mail the customer."
+        )
+        # Channels and merges in words: no store keys, no weightless "different channels".
+        await expect(page.locator(".lead .muted").first).to_contain_text(re.compile(r" on (Telegram|WhatsApp)$"))
+        merges = page.locator(".merges li")
+        await expect(merges.first).to_contain_text("merged automatically: ")
+        await expect(page.locator(".merges")).not_to_contain_text("different channels")
         await shot(page, "02-person")
 
         # Reply on WhatsApp: it reaches the Twilio fake and shows its delivery state.
@@ -145,11 +153,11 @@ async def test_a_reviewer_merges_a_suggestion_and_splits_it_again(demo: Demo, br
         await expect(page.locator("form.suggestion", has_text=office)).to_have_count(0)
 
         await page.goto(f"{demo.base}/inbox/persons/{primary}")
-        merge = page.locator(".merges li", has_text="manual by sue")
+        merge = page.locator(".merges li", has_text="merged by sue")
         await expect(merge).to_be_visible()
         await expect(page.locator(".profiles li")).to_have_count(2)
         await merge.locator("button", has_text="Split").click()
-        await expect(page.locator(".merges li", has_text="manual by sue")).to_contain_text("split")
+        await expect(page.locator(".merges li", has_text="merged by sue")).to_contain_text("split")
         await expect(page.locator(".profiles li")).to_have_count(1)
 
         # The audit log reads as sentences with names linked to the persons; the ids stay in the tooltip.
@@ -203,6 +211,11 @@ async def test_a_newcomer_goes_from_the_root_through_the_login_to_the_demo_custo
         await expect(page).to_have_url(anna_page)
         await expect(page.locator(".why .evidence")).to_contain_text("is the phone")
         await shot(page, "10-newcomer-demo-customer")
+        # The story's reply was the printed login's: the audit log opens with it, her name linked.
+        await page.click('nav a[href="/inbox/audit"]')
+        entry = page.locator("ol.audit li").first
+        await expect(entry).to_contain_text("demo (supervisor) replied to Анна Смирнова on Avito (sent)")
+        await expect(entry.locator(f'a[href="/inbox/persons/{anna}"]')).to_be_visible()
 
         # The printed ops address: the supervisor may not open it, the printed ops login may.
         ops_url = printed_value(printed, "Ops pages:")

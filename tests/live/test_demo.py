@@ -34,5 +34,6 @@ async def test_five_channel_customer_ends_as_one_person(tmp_path: Path) -> None:
         # The bot asked for her phone once, and the manager's reply reached her.
         assert [m.reply_markup is not None for m in run.telegram.sent] == [True]
         assert result.reply_channel == "avito" and len(run.avito.sent) == 1
+        assert "The reply went out on Avito (sent)." in out.getvalue()
     finally:
         await run.close()

@@ -55,7 +55,8 @@ async def test_demo_twice_on_one_store_gives_the_same_picture(
     out = capsys.readouterr().out
     assert f"Log in:       {DEMO_USER} / {DEMO_PASSWORD} (a supervisor)" in out
     assert f"Ops login:    {DEMO_OPS_USER} / {DEMO_PASSWORD} (an operator)" in out
-    assert "5 channels (avito, max, telegram, webform, whatsapp)" in out and "/inbox/persons/p_" in out
+    # Channels in the words the inbox uses, in the order she wrote, not the store's keys.
+    assert "5 channels (Telegram, WhatsApp, MAX, Avito and the web form)" in out and "/inbox/persons/p_" in out
     assert (tmp_path / "stitch-demo.db").exists()
 
     second = await open_demo(settings, host="127.0.0.1", port=0)
@@ -67,7 +68,7 @@ async def test_demo_twice_on_one_store_gives_the_same_picture(
     finally:
         await second.close()
     again = capsys.readouterr().out
-    assert "already in this store" in again and "5 channels (avito, max, telegram, webform, whatsapp)" in again
+    assert "already in this store" in again and "5 channels (Telegram, WhatsApp, MAX, Avito and the web form)" in again
     assert "1. Anna writes" not in again
 
 
