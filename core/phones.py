@@ -69,13 +69,17 @@ def normalize_phone(raw: str, region: str = "RU") -> str | None:
         number = next((n for r in FALLBACK_REGIONS if r != region and (n := _parse_valid(cleaned, r))), None)
     if number is None:
         return None
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None if is_generic_phone(e164) else e164
+    if _is_placeholder(str(number.national_number)):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def is_generic_phone(e164: str) -> bool:
     """Placeholder numbers: one digit repeated, or a plain run like 1234567."""
-    national = str(phonenumbers.parse(e164).national_number)
+    return _is_placeholder(str(phonenumbers.parse(e164).national_number))
+
+
+def _is_placeholder(national: str) -> bool:
     return len(set(national)) <= 2 or national in "01234567890123456789" or national in "98765432109876543210"
 
 
@@ -107,8 +111,10 @@ def phones_in_text(text: str, region: str = "RU") -> list[str]:
     if sum(ch.isdigit() for ch in text) < MIN_PHONE_DIGITS:
         return found
     for match in phonenumbers.PhoneNumberMatcher(text, region):
+        if _is_placeholder(str(match.number.national_number)):
+            continue
         e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-        if not is_generic_phone(e164) and e164 not in found:
+        if e164 not in found:
             found.append(e164)
     return found
 
