@@ -24,6 +24,9 @@ from core.errors import Erased, Forbidden, NotFound
 from core.inbox import Role, Session, User
 
 STATIC = Path(__file__).parent / "static"
+ICON = STATIC / "icon.svg"
+# Named in every page's head (the ops pages' too): without it the browser asks for /favicon.ico.
+ICON_LINK = '<link rel="icon" href="/inbox/static/icon.svg" type="image/svg+xml">'
 routes = web.RouteTableDef()
 
 BADGE = {"telegram": "TG", "whatsapp": "WA", "avito": "AV", "webform": "WEB", "max": "MX"}
@@ -69,7 +72,7 @@ def layout(title: str, body: str, *, user: User | None = None, session: Session 
     html = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{e(title)} · Stitch</title>{csrf}"
+        f"<title>{e(title)} · Stitch</title>{csrf}{ICON_LINK}"
         '<link rel="stylesheet" href="/inbox/static/inbox.css"><script src="/inbox/static/inbox.js" defer></script>'
         f"</head><body>{nav}<main>{body}</main></body></html>"
     )

@@ -326,6 +326,26 @@ async def test_every_page_fits_a_phone_and_a_desktop(demo: Demo, browser: Browse
     assert len(list(tmp_path.glob("*.png"))) == 2 * (1 + len(inbox) + len(ops))
 
 
+async def test_no_page_fails_to_load_anything(demo: Demo, browser: Browser) -> None:
+    """The browser's console stays clean: no 404 for an icon, a style sheet or a script."""
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")  # type: ignore[arg-type]
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("response", lambda response: errors.append(response.url) if response.status >= 400 else None)
+    try:
+        await page.goto(demo.base + "/inbox/login")
+        await log_in_as(page, demo, "ada")  # an admin: the inbox and the ops pages
+        for path in ("/inbox/", f"/inbox/persons/{demo.anna}", "/inbox/review", "/inbox/audit", "/ops/"):
+            await page.goto(demo.base + path)
+            await page.wait_for_load_state("networkidle")
+            icon = await page.evaluate("""() => document.querySelector('link[rel="icon"]')?.href""")
+            assert icon == demo.base + "/inbox/static/icon.svg", path
+        assert errors == []
+    finally:
+        await context.close()
+
+
 # The profiles' names and keys on the graph that an edge's label covers, as the browser lays them out.
 COVERED_NAMES = """svg => {
   const boxes = sel => [...svg.querySelectorAll(sel)].map(el => [el.textContent, el.getBBox()]);
