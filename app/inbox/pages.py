@@ -19,6 +19,7 @@ from app.inbox.auth import COOKIE, LOGIN_CSRF_COOKIE
 from app.inbox.keys import AUTH, BROKER, SERVICE
 from app.inbox.live import feed
 from app.inbox.service import FLAGS, STAGES
+from app.masking import MASKED_IN_TEXT
 from app.ops.access import OPS_ROLES
 from core.errors import Erased, Forbidden, NotFound
 from core.inbox import Role, Session, User
@@ -40,6 +41,11 @@ DEAL_KINDS = {
 
 def e(value: object) -> str:
     return escape(str(value), quote=True)
+
+
+def words(value: object) -> str:
+    """Escaped text whose masked phones and e-mails never break across lines."""
+    return MASKED_IN_TEXT.sub(lambda m: f'<span class="ident">{m.group(0)}</span>', e(value))
 
 
 def badge(channel: str) -> str:
@@ -329,14 +335,14 @@ def strength_html(item: dict[str, Any]) -> str:
 
 def _identity_panel(person: dict[str, Any], evidence: list[dict[str, Any]]) -> str:
     pid = e(person["person_id"])
-    why = "".join(f"<li>{strength_html(line)} {e(line['text'])}</li>" for line in evidence) or (
+    why = "".join(f"<li>{strength_html(line)} {words(line['text'])}</li>" for line in evidence) or (
         '<li class="muted">One channel only.</li>'
     )
     profiles = "".join(
-        f"<li>{badge(p['channel'])} {e(p['name'] or p['handle'] or p['key'])}"
+        f"<li>{badge(p['channel'])} {words(p['name'] or p['handle'] or p['key'])}"
         f"{' <span class=muted>@' + e(p['handle']) + '</span>' if p['handle'] else ''}"
         f"{' <span class=error>unreachable</span>' if p['unreachable'] else ''}"
-        f'<br><span class="muted small">{e(", ".join(p["identifiers"]))}</span></li>'
+        f'<br><span class="muted small">{words(", ".join(p["identifiers"]))}</span></li>'
         for p in person["profiles"]
     )
     merges = []
@@ -351,7 +357,7 @@ def _identity_panel(person: dict[str, Any], evidence: list[dict[str, Any]]) -> s
             )
         how = "merged automatically" if m["kind"] == "auto" else f"merged by {e(m['actor'])}"
         merges.append(
-            f'<li data-merge="{e(m["merge_id"])}">{time_html(m["at"])} {how}: {e(m["why"] or "—")} {action}</li>'
+            f'<li data-merge="{e(m["merge_id"])}">{time_html(m["at"])} {how}: {words(m["why"] or "—")} {action}</li>'
         )
     manage = (
         f'<form data-api="/api/persons/{pid}/reveal" data-after="reveal">'
@@ -396,7 +402,7 @@ async def person_page(request: web.Request) -> web.StreamResponse:
     row = person["row"] or {}
     flags = flags_html(row)
     suggestions = "".join(
-        f'<li><a href="/inbox/review#{e(s["suggestion_id"])}">{e(s["a"]["name"])} ↔ {e(s["b"]["name"])}</a>: {e(s["likelihood"])}; {e(s["why"])}</li>'
+        f'<li><a href="/inbox/review#{e(s["suggestion_id"])}">{e(s["a"]["name"])} ↔ {e(s["b"]["name"])}</a>: {e(s["likelihood"])}; {words(s["why"])}</li>'
         for s in person["suggestions"]
     )
     body = (
@@ -488,7 +494,7 @@ async def list_stream(request: web.Request) -> web.StreamResponse:
 # -- review queue and audit log --------------------------------------------------------------------
 def _side_html(side: dict[str, Any], suggestion_id: str, checked: bool) -> str:
     profiles = "".join(
-        f'<li>{badge(p["channel"])} {e(p["name"] or p["key"])}<br><span class="muted small">{e(", ".join(p["identifiers"]))}</span></li>'
+        f'<li>{badge(p["channel"])} {words(p["name"] or p["key"])}<br><span class="muted small">{words(", ".join(p["identifiers"]))}</span></li>'
         for p in side["profiles"]
     )
     return (
@@ -519,7 +525,7 @@ async def review_page(request: web.Request) -> web.StreamResponse:
         )
         cards.append(
             f'<form class="suggestion" id="{sid}" data-api="/api/review/{sid}/accept">'
-            f'<p class="why"><b class="likelihood">{e(s["likelihood"])}</b> {strength_html(s)}<br>{e(s["why"])}</p>'
+            f'<p class="why"><b class="likelihood">{e(s["likelihood"])}</b> {strength_html(s)}<br>{words(s["why"])}</p>'
             '<div class="pair">'
             f"{_side_html(s['a'], s['suggestion_id'], True)}{_side_html(s['b'], s['suggestion_id'], False)}</div>"
             f'<div class="row">{buttons}<span class="error"></span></div></form>'
@@ -552,7 +558,7 @@ def _audit_sentence(parts: list[dict[str, str]]) -> str:
     return "".join(
         f'<a href="/inbox/persons/{e(p["person"])}" title="{e(p["person"])}">{e(p["text"])}</a>'
         if p.get("person")
-        else e(p["text"])
+        else words(p["text"])
         for p in parts
     )
 
