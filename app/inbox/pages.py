@@ -56,8 +56,16 @@ def flags_html(item: dict[str, Any]) -> str:
     return "".join(f'<span class="flag {f}">{FLAG_TITLES[f]}</span>' for f in FLAGS if item.get(f))
 
 
-def time_html(at: str | None) -> str:
-    return f'<time datetime="{e(at)}">{e((at or "")[:16].replace("T", " "))}</time>' if at else ""
+def time_html(at: str | None, *, short: bool = False) -> str:
+    """A date the script words in the browser's locale; `short` for a day and an hour ("5 Dec 14:02")."""
+    if not at:
+        return ""
+    return f'<time datetime="{e(at)}"{" data-short" if short else ""}>{e(at[:16].replace("T", " "))}</time>'
+
+
+def id_html(value: str, what: str) -> str:
+    """A stored id, small and secondary, for whoever needs to copy it: one click selects it whole."""
+    return f'<span class="id" title="{e(what)} id">{e(value)}</span>'
 
 
 def layout(title: str, body: str, *, user: User | None = None, session: Session | None = None) -> web.Response:
@@ -269,11 +277,12 @@ def _lead_panel(person: dict[str, Any]) -> str:
     for lead in reversed(person["leads"]):
         flag = '<span class="flag repeat_lead">repeat lead</span>' if lead["repeat_lead"] else ""
         junk = " — " + e(lead["junk_reason"]) if lead["junk_reason"] else ""
+        # Named as the manager met it, the channel and the day; the id is there to copy, not to read.
         head = (
-            f'<div class="lead" data-lead="{e(lead["lead_id"])}"><p><b>{e(lead["lead_id"])}</b> '
+            f'<div class="lead" data-lead="{e(lead["lead_id"])}"><p><b class="title">Inquiry {_where(lead)},'
+            f" {time_html(lead['created_at'], short=True)}</b> "
             f'<span class="stage st-{e(lead["status"])}">{e(lead["status"].replace("_", " "))}</span> {flag}'
-            f"{junk}<br>"
-            f'<span class="muted small">opened {time_html(lead["created_at"])} {_where(lead)}</span></p>'
+            f"{junk}<br>{id_html(lead['lead_id'], 'Lead')}</p>"
         )
         parts.append(head)
         if lead["open"]:
@@ -408,7 +417,8 @@ async def person_page(request: web.Request) -> web.StreamResponse:
     body = (
         f'<header class="person"><h1>{e(person["name"])}</h1>'
         f"<p>{''.join(badge(p['channel']) for p in person['profiles'])} {flags} "
-        f'<span class="muted">responsible: {e(person["responsible"] or "unassigned")} · {e(person["person_id"])}</span></p></header>'
+        f'<span class="muted">responsible: {e(person["responsible"] or "unassigned")}</span>'
+        f" {id_html(person['person_id'], 'Person')}</p></header>"
         '<div class="columns"><div class="main">'
         f'<div id="timeline" class="timeline" data-src="/inbox/persons/{e(person["person_id"])}/timeline"'
         f' data-live="/inbox/persons/{e(person["person_id"])}/stream">{timeline_html(timeline)}</div>'
@@ -501,7 +511,8 @@ def _side_html(side: dict[str, Any], suggestion_id: str, checked: bool) -> str:
         f'<div class="side"><label class="radio"><input type="radio" name="primary" value="{e(side["person_id"])}"'
         f"{' checked' if checked else ''}> keep as primary</label>"
         f'<h3><a href="/inbox/persons/{e(side["person_id"])}">{e(side["name"])}</a></h3>'
-        f'<p class="muted small">{e(side["person_id"])} · {e(side["responsible"] or "unassigned")}</p><ul>{profiles}</ul></div>'
+        f'<p class="muted small">{e(side["responsible"] or "unassigned")} {id_html(side["person_id"], "Person")}</p>'
+        f"<ul>{profiles}</ul></div>"
     )
 
 

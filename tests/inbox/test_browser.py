@@ -77,7 +77,14 @@ async def test_a_supervisor_works_the_five_channel_customer(demo: Demo, browser:
             "The web form: no reply goes back through it; call or e-mail the customer."
         )
         # Channels and merges in words: no store keys, no weightless "different channels".
-        await expect(page.locator(".lead .muted").first).to_contain_text(re.compile(r" on (Telegram|WhatsApp)$"))
+        # A lead is named by its channel and day, the person by name; their ids stay small, to copy.
+        lead = page.locator(".lead").first
+        await expect(lead.locator(".title")).to_have_text(
+            re.compile(r"^Inquiry on (Telegram|WhatsApp), \d{1,2} [A-Z][a-z]{2} \d\d:\d\d$")
+        )
+        await expect(lead.locator(".id")).to_have_text(re.compile(r"^l_\w+$"))
+        await expect(page.locator("header.person .id")).to_have_text(demo.anna)
+        await expect(page.locator("header.person .muted")).not_to_contain_text(demo.anna)
         merges = page.locator(".merges li")
         await expect(merges.first).to_contain_text("merged automatically: ")
         await expect(page.locator(".merges")).not_to_contain_text("different channels")
