@@ -71,6 +71,11 @@ def mask_text(text: str) -> str:
     return _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
 
 
+# A masked phone or e-mail as `mask_phone` and `mask_email` write it, found inside a sentence: the
+# pages keep each one on one line ("+7 912 ***-**-89" broken after "912" reads as two numbers).
+MASKED_IN_TEXT = re.compile(r"\+\d \d{3} \*{3}-\*{2}-\d{2}|[^\s,;:()<>&]\*{3}@[\w.-]*\w")
+
+
 def as_is(key: str) -> str:
     return key
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from app.bitrix24 import setup_bitrix24
 from app.inbox import setup_inbox
+from app.inbox.pages import ICON
 from app.ingest import Pipeline
 from app.keys import PIPELINE, PROCESSOR, SETTINGS, STORE
 from app.observability import readiness, setup_observability
@@ -37,6 +38,12 @@ async def home(request: web.Request) -> web.Response:
 @routes.get("/ops")
 async def ops_home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/ops/")
+
+
+@routes.get("/favicon.ico")
+async def favicon(request: web.Request) -> web.StreamResponse:
+    # The pages name their icon; this answers whatever asks the default address (a JSON page, a bookmark).
+    return web.FileResponse(ICON, headers={"Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400"})
 
 
 @routes.get("/healthz")

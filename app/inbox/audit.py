@@ -78,6 +78,14 @@ class AuditWords:
             return "profile"
         return titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
 
+    async def _lead(self, lead_id: str) -> str:
+        """A lead as the person page names it, "inquiry on Telegram"; its id stays in the tooltip."""
+        lead = await self.store.get_lead(lead_id)
+        if lead is None:
+            return f"lead {lead_id}"
+        title = CHANNEL_TITLES[lead.channel]
+        return f"inquiry {'in' if lead.channel is Channel.WEBFORM else 'on'} {title}"
+
     # -- one entry -----------------------------------------------------------------------------
     async def _what(self, a: AuditEntry) -> list[Part]:
         text = _text
@@ -115,10 +123,10 @@ class AuditWords:
             return [text(f"added {a.detail} to "), await self._person(person)]
         if a.action == "lead.stage":
             stages = a.detail.replace("_", " ")
-            return [text("moved "), await self._person(person), text(f"'s lead {a.target}: {stages}")]
+            return [text("moved "), await self._person(person), text(f"'s {await self._lead(a.target)}: {stages}")]
         if a.action == "lead.convert":
             lead, _, kind = a.detail.partition(" → ")
-            return [text("converted "), await self._person(person), text(f"'s lead {lead} into a {kind}")]
+            return [text("converted "), await self._person(person), text(f"'s {await self._lead(lead)} into a {kind}")]
         if a.action == "deal.close":
             found = await self.store.get_deal(a.target)
             title = f" “{found.title}”" if found is not None and found.title else ""

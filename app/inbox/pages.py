@@ -19,11 +19,15 @@ from app.inbox.auth import COOKIE, LOGIN_CSRF_COOKIE
 from app.inbox.keys import AUTH, BROKER, SERVICE
 from app.inbox.live import feed
 from app.inbox.service import FLAGS, STAGES
+from app.masking import MASKED_IN_TEXT
 from app.ops.access import OPS_ROLES
 from core.errors import Erased, Forbidden, NotFound
 from core.inbox import Role, Session, User
 
 STATIC = Path(__file__).parent / "static"
+ICON = STATIC / "icon.svg"
+# Named in every page's head (the ops pages' too): without it the browser asks for /favicon.ico.
+ICON_LINK = '<link rel="icon" href="/inbox/static/icon.svg" type="image/svg+xml">'
 routes = web.RouteTableDef()
 
 BADGE = {"telegram": "TG", "whatsapp": "WA", "avito": "AV", "webform": "WEB", "max": "MX"}
@@ -39,6 +43,11 @@ def e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
+def words(value: object) -> str:
+    """Escaped text whose masked phones and e-mails never break across lines."""
+    return MASKED_IN_TEXT.sub(lambda m: f'<span class="ident">{m.group(0)}</span>', e(value))
+
+
 def badge(channel: str) -> str:
     return f'<span class="badge ch-{e(channel)}" title="{e(channel)}">{e(BADGE.get(channel, channel))}</span>'
 
@@ -47,8 +56,16 @@ def flags_html(item: dict[str, Any]) -> str:
     return "".join(f'<span class="flag {f}">{FLAG_TITLES[f]}</span>' for f in FLAGS if item.get(f))
 
 
-def time_html(at: str | None) -> str:
-    return f'<time datetime="{e(at)}">{e((at or "")[:16].replace("T", " "))}</time>' if at else ""
+def time_html(at: str | None, *, short: bool = False) -> str:
+    """A date the script words in the browser's locale; `short` for a day and an hour ("5 Dec 14:02")."""
+    if not at:
+        return ""
+    return f'<time datetime="{e(at)}"{" data-short" if short else ""}>{e(at[:16].replace("T", " "))}</time>'
+
+
+def id_html(value: str, what: str) -> str:
+    """A stored id, small and secondary, for whoever needs to copy it: one click selects it whole."""
+    return f'<span class="id" title="{e(what)} id">{e(value)}</span>'
 
 
 def layout(title: str, body: str, *, user: User | None = None, session: Session | None = None) -> web.Response:
@@ -69,7 +86,7 @@ def layout(title: str, body: str, *, user: User | None = None, session: Session 
     html = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{e(title)} · Stitch</title>{csrf}"
+        f"<title>{e(title)} · Stitch</title>{csrf}{ICON_LINK}"
         '<link rel="stylesheet" href="/inbox/static/inbox.css"><script src="/inbox/static/inbox.js" defer></script>'
         f"</head><body>{nav}<main>{body}</main></body></html>"
     )
@@ -260,11 +277,12 @@ def _lead_panel(person: dict[str, Any]) -> str:
     for lead in reversed(person["leads"]):
         flag = '<span class="flag repeat_lead">repeat lead</span>' if lead["repeat_lead"] else ""
         junk = " — " + e(lead["junk_reason"]) if lead["junk_reason"] else ""
+        # Named as the manager met it, the channel and the day; the id is there to copy, not to read.
         head = (
-            f'<div class="lead" data-lead="{e(lead["lead_id"])}"><p><b>{e(lead["lead_id"])}</b> '
+            f'<div class="lead" data-lead="{e(lead["lead_id"])}"><p><b class="title">Inquiry {_where(lead)},'
+            f" {time_html(lead['created_at'], short=True)}</b> "
             f'<span class="stage st-{e(lead["status"])}">{e(lead["status"].replace("_", " "))}</span> {flag}'
-            f"{junk}<br>"
-            f'<span class="muted small">opened {time_html(lead["created_at"])} {_where(lead)}</span></p>'
+            f"{junk}<br>{id_html(lead['lead_id'], 'Lead')}</p>"
         )
         parts.append(head)
         if lead["open"]:
@@ -326,14 +344,14 @@ def strength_html(item: dict[str, Any]) -> str:
 
 def _identity_panel(person: dict[str, Any], evidence: list[dict[str, Any]]) -> str:
     pid = e(person["person_id"])
-    why = "".join(f"<li>{strength_html(line)} {e(line['text'])}</li>" for line in evidence) or (
+    why = "".join(f"<li>{strength_html(line)} {words(line['text'])}</li>" for line in evidence) or (
         '<li class="muted">One channel only.</li>'
     )
     profiles = "".join(
-        f"<li>{badge(p['channel'])} {e(p['name'] or p['handle'] or p['key'])}"
+        f"<li>{badge(p['channel'])} {words(p['name'] or p['handle'] or p['key'])}"
         f"{' <span class=muted>@' + e(p['handle']) + '</span>' if p['handle'] else ''}"
         f"{' <span class=error>unreachable</span>' if p['unreachable'] else ''}"
-        f'<br><span class="muted small">{e(", ".join(p["identifiers"]))}</span></li>'
+        f'<br><span class="muted small">{words(", ".join(p["identifiers"]))}</span></li>'
         for p in person["profiles"]
     )
     merges = []
@@ -348,7 +366,7 @@ def _identity_panel(person: dict[str, Any], evidence: list[dict[str, Any]]) -> s
             )
         how = "merged automatically" if m["kind"] == "auto" else f"merged by {e(m['actor'])}"
         merges.append(
-            f'<li data-merge="{e(m["merge_id"])}">{time_html(m["at"])} {how}: {e(m["why"] or "—")} {action}</li>'
+            f'<li data-merge="{e(m["merge_id"])}">{time_html(m["at"])} {how}: {words(m["why"] or "—")} {action}</li>'
         )
     manage = (
         f'<form data-api="/api/persons/{pid}/reveal" data-after="reveal">'
@@ -393,13 +411,14 @@ async def person_page(request: web.Request) -> web.StreamResponse:
     row = person["row"] or {}
     flags = flags_html(row)
     suggestions = "".join(
-        f'<li><a href="/inbox/review#{e(s["suggestion_id"])}">{e(s["a"]["name"])} ↔ {e(s["b"]["name"])}</a>: {e(s["likelihood"])}; {e(s["why"])}</li>'
+        f'<li><a href="/inbox/review#{e(s["suggestion_id"])}">{e(s["a"]["name"])} ↔ {e(s["b"]["name"])}</a>: {e(s["likelihood"])}; {words(s["why"])}</li>'
         for s in person["suggestions"]
     )
     body = (
         f'<header class="person"><h1>{e(person["name"])}</h1>'
         f"<p>{''.join(badge(p['channel']) for p in person['profiles'])} {flags} "
-        f'<span class="muted">responsible: {e(person["responsible"] or "unassigned")} · {e(person["person_id"])}</span></p></header>'
+        f'<span class="muted">responsible: {e(person["responsible"] or "unassigned")}</span>'
+        f" {id_html(person['person_id'], 'Person')}</p></header>"
         '<div class="columns"><div class="main">'
         f'<div id="timeline" class="timeline" data-src="/inbox/persons/{e(person["person_id"])}/timeline"'
         f' data-live="/inbox/persons/{e(person["person_id"])}/stream">{timeline_html(timeline)}</div>'
@@ -485,14 +504,15 @@ async def list_stream(request: web.Request) -> web.StreamResponse:
 # -- review queue and audit log --------------------------------------------------------------------
 def _side_html(side: dict[str, Any], suggestion_id: str, checked: bool) -> str:
     profiles = "".join(
-        f'<li>{badge(p["channel"])} {e(p["name"] or p["key"])}<br><span class="muted small">{e(", ".join(p["identifiers"]))}</span></li>'
+        f'<li>{badge(p["channel"])} {words(p["name"] or p["key"])}<br><span class="muted small">{words(", ".join(p["identifiers"]))}</span></li>'
         for p in side["profiles"]
     )
     return (
         f'<div class="side"><label class="radio"><input type="radio" name="primary" value="{e(side["person_id"])}"'
         f"{' checked' if checked else ''}> keep as primary</label>"
         f'<h3><a href="/inbox/persons/{e(side["person_id"])}">{e(side["name"])}</a></h3>'
-        f'<p class="muted small">{e(side["person_id"])} · {e(side["responsible"] or "unassigned")}</p><ul>{profiles}</ul></div>'
+        f'<p class="muted small">{e(side["responsible"] or "unassigned")} {id_html(side["person_id"], "Person")}</p>'
+        f"<ul>{profiles}</ul></div>"
     )
 
 
@@ -516,7 +536,7 @@ async def review_page(request: web.Request) -> web.StreamResponse:
         )
         cards.append(
             f'<form class="suggestion" id="{sid}" data-api="/api/review/{sid}/accept">'
-            f'<p class="why"><b class="likelihood">{e(s["likelihood"])}</b> {strength_html(s)}<br>{e(s["why"])}</p>'
+            f'<p class="why"><b class="likelihood">{e(s["likelihood"])}</b> {strength_html(s)}<br>{words(s["why"])}</p>'
             '<div class="pair">'
             f"{_side_html(s['a'], s['suggestion_id'], True)}{_side_html(s['b'], s['suggestion_id'], False)}</div>"
             f'<div class="row">{buttons}<span class="error"></span></div></form>'
@@ -549,7 +569,7 @@ def _audit_sentence(parts: list[dict[str, str]]) -> str:
     return "".join(
         f'<a href="/inbox/persons/{e(p["person"])}" title="{e(p["person"])}">{e(p["text"])}</a>'
         if p.get("person")
-        else e(p["text"])
+        else words(p["text"])
         for p in parts
     )
 

@@ -627,6 +627,9 @@ class InboxService:
             raise FieldErrors({"status": "convert the lead to a deal instead"})
         if not lead.status.is_open:
             raise FieldErrors({"status": f"the lead is already {lead.status.value.replace('_', ' ')}"})
+        if new is lead.status:
+            # "Set stage" pressed without choosing another: nothing changes, so nothing is audited.
+            return {"lead_id": lead.lead_id, "status": str(new), "junk_reason": lead.junk_reason}
         reason = ""
         if new is LeadStatus.JUNK:
             reason = junk_reason.strip()

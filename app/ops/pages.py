@@ -21,6 +21,7 @@ from aiohttp import web
 
 from app.inbox.explain import Bands, Line, Strength, likelihood, percent, suggestion_probability
 from app.inbox.keys import INDEX, SERVICE
+from app.inbox.pages import ICON_LINK
 from app.keys import PIPELINE, SETTINGS, STORE
 from app.masking import KeyShown, ProfileRefs, as_is, is_ref, mask_key, mask_text
 from app.ops.access import COOKIE, LoginOrToken, OpsAccess, OpsUser, TokenOrLoopback, csrf_ok, inbox_login
@@ -91,7 +92,7 @@ def _page(title: str, body: str, *, status: int = 200) -> web.Response:
     html = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)} · Stitch ops</title>"
+        f"<title>{escape(title)} · Stitch ops</title>{ICON_LINK}"
         f"<style>{CSS}</style></head><body><header><b>Stitch ops</b>{nav}</header>"
         f"<main><h1>{escape(title)}</h1>{body}</main></body></html>"
     )

@@ -251,6 +251,31 @@ async def test_lead_stages_and_junk_reasons(demo: Demo, clients: dict[str, Clien
     assert (await clients["otto"].post(f"/api/leads/{lead}/stage", {"status": "new"}))[0] == 403
 
 
+async def test_setting_the_stage_a_lead_is_in_changes_nothing(demo: Demo, clients: dict[str, Client]) -> None:
+    sue = clients["sue"]
+    _, person = await sue.get(f"/api/persons/{demo.anna}")
+    before = person["leads"][-1]
+    assert before["status"] == "new"
+
+    async def moves() -> list[str]:
+        _, audit = await sue.get("/api/audit", person=demo.anna)
+        return [a["detail"] for a in audit["audit"] if a["action"] == "lead.stage"]
+
+    async def sentences() -> list[str]:
+        _, audit = await sue.get("/api/audit", person=demo.anna)
+        return [a["sentence"] for a in audit["audit"] if a["action"] == "lead.stage"]
+
+    for status, audited in (("new", []), ("qualified", ["new → qualified"]), ("qualified", ["new → qualified"])):
+        answer = await sue.post(f"/api/leads/{before['lead_id']}/stage", {"status": status})
+        assert answer == (200, {"lead_id": before["lead_id"], "status": status, "junk_reason": ""})
+        assert await moves() == audited
+    _, person = await sue.get(f"/api/persons/{demo.anna}")
+    assert person["leads"][-1]["status"] == "qualified"
+    # The sentence names the lead as the person page does; its id stays in the entry's `target`.
+    where = ("in " if before["channel"] == "webform" else "on ") + before["channel_title"]
+    assert await sentences() == [f"sue (supervisor) moved {person['name']}'s inquiry {where}: new → qualified"]
+
+
 async def test_conversion_checks_fields_and_flags_repeat_deals(demo: Demo, clients: dict[str, Client]) -> None:
     sue = clients["sue"]
     _, person = await sue.get(f"/api/persons/{demo.anna}")

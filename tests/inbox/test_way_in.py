@@ -54,3 +54,10 @@ async def test_the_login_never_sends_elsewhere(demo: Demo) -> None:
             fields = {"csrf": csrf, "next": away, "name": "sue", "password": PASSWORD}
             async with session.post(demo.base + "/inbox/login", data=fields, allow_redirects=False) as r:
                 assert r.status == 303 and r.headers["Location"] == "/inbox/", away
+
+
+@pytest.mark.parametrize("path", ["/favicon.ico", "/inbox/static/icon.svg"])
+async def test_the_icon_is_served_to_anyone(demo: Demo, path: str) -> None:
+    async with aiohttp.ClientSession() as session, session.get(demo.base + path) as r:
+        assert r.status == 200 and r.content_type == "image/svg+xml"
+        assert (await r.text()).startswith("<svg ")

@@ -101,7 +101,11 @@ function tickTimers() {
 function localTimes(root) {
   for (const el of root.querySelectorAll("time[datetime]")) {
     const d = new Date(el.getAttribute("datetime"));
-    if (!isNaN(d)) el.textContent = d.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+    if (isNaN(d)) continue;
+    // data-short: a day and an hour ("5 Dec 14:02") where the date helps name something, as a lead.
+    el.textContent = "short" in el.dataset
+      ? `${d.toLocaleDateString([], { day: "numeric", month: "short" })} ${d.toLocaleTimeString([], { timeStyle: "short" })}`
+      : d.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
   }
 }
 
