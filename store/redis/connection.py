@@ -34,6 +34,11 @@ LOCK_WAIT_S = 60.0
 # cap: a release wakes the waiter at once, so these only bound the wait for a holder that died.
 LOCK_POLL_MIN_S = 0.01
 LOCK_POLL_MAX_S = 0.2
+# Longest wait for one reply. Every blocking command Stitch sends waits far less (a stream read
+# 0.5 s, a lock wake-up 0.2 s), so a reply this late is lost: the read fails with a TimeoutError,
+# which the worker treats like an outage (pause, then again) instead of waiting for ever.
+REPLY_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10.0
 # Overlay members not yet numbered by the commit script sort after every committed one.
 _LOCAL_SEQ = 1e15
 # The inbox list's filters (InboxRow fields); each has its own index.
@@ -376,6 +381,8 @@ def _cluster_client(url: str) -> tuple[RedisCluster, str | None]:
             startup_nodes=nodes,
             decode_responses=True,
             health_check_interval=30,
+            socket_timeout=REPLY_TIMEOUT_S,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
             username=unquote(username) or None,
             password=unquote(password) or None,
             ssl=parts.scheme == "rediss+cluster",
@@ -471,7 +478,13 @@ class RedisConnection(BaseStore):
             prefix = prefix or url_prefix
             _check_database(server_url)
             try:
-                client = aioredis.Redis.from_url(server_url, decode_responses=True, health_check_interval=30)
+                client = aioredis.Redis.from_url(
+                    server_url,
+                    decode_responses=True,
+                    health_check_interval=30,
+                    socket_timeout=REPLY_TIMEOUT_S,
+                    socket_connect_timeout=CONNECT_TIMEOUT_S,
+                )
             except (ValueError, RedisError) as e:
                 raise StoreUnavailable(url, f"malformed Redis URL: {e}") from e
         return cls(
