@@ -248,7 +248,7 @@ class _GraphCache:
     children: dict[str, list[str]] = field(default_factory=dict)
     profiles: dict[str, Profile | None] = field(default_factory=dict)
     keys_of: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
-    apart: dict[str, set[str]] = field(default_factory=dict)  # person -> persons marked "not the same"
+    apart: dict[str, list[str]] = field(default_factory=dict)  # person -> persons marked "not the same"
     leads: dict[str, list[Lead]] = field(default_factory=dict)  # person -> its leads, oldest first
     lead_home: dict[str, str] = field(default_factory=dict)  # lead -> the person whose list holds it
     # block -> (bound, hits): every hit of the block at or after the bound, oldest first
@@ -444,6 +444,19 @@ class SqliteConnection(BaseStore):
             db.execute(f"RELEASE {name}")
         finally:
             self._depth -= 1
+
+    def _fill(self, cache: dict[str, list[Any]], ids: Sequence[str], sql: str) -> None:
+        """Cache the rows of the ids not cached yet, grouped by the first column (the rest as the value).
+
+        `sql` names the ids' list as `{0}`, as often as it needs them."""
+        missing = [i for i in dict.fromkeys(ids) if i not in cache]
+        if not missing:
+            return
+        for i in missing:
+            cache[i] = []
+        rows = self.db.execute(sql.format(_qs(len(missing))), tuple(missing) * sql.count("{0}")).fetchall()
+        for group, *rest in rows:
+            cache[group].append(rest[0] if len(rest) == 1 else tuple(rest))
 
     @asynccontextmanager
     async def lock(self, keys: Iterable[str]) -> AsyncIterator[None]:

@@ -6,7 +6,6 @@ import bisect
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from core.inbox import search_words
 from core.records import Evidence, Person, Profile, RecentHit
@@ -167,18 +166,8 @@ class SqliteGraph(SqliteConnection):
             ).fetchall()
             return [r[0] for r in rows]
         cache = self._cache.children
-        self._fill(cache, person_ids, "SELECT merged_into, person_id FROM persons WHERE merged_into IN ({})")
+        self._fill(cache, person_ids, "SELECT merged_into, person_id FROM persons WHERE merged_into IN ({0})")
         return [child for p in person_ids for child in cache[p]]
-
-    def _fill(self, cache: dict[str, list[Any]], ids: Sequence[str], sql: str) -> None:
-        """Cache the rows of the ids not cached yet, grouped by the first column (the rest as the value)."""
-        missing = [i for i in dict.fromkeys(ids) if i not in cache]
-        if not missing:
-            return
-        for i in missing:
-            cache[i] = []
-        for group, *rest in self.db.execute(sql.format(_qs(len(missing))), tuple(missing)).fetchall():
-            cache[group].append(rest[0] if len(rest) == 1 else tuple(rest))
 
     async def profile_keys_of(self, person_ids: Sequence[str]) -> list[str]:
         if not person_ids:
@@ -190,7 +179,7 @@ class SqliteGraph(SqliteConnection):
             ).fetchall()
             return [r[0] for r in rows]
         cache = self._cache.keys_of
-        self._fill(cache, person_ids, "SELECT person_id, first_seen, key FROM profiles WHERE person_id IN ({})")
+        self._fill(cache, person_ids, "SELECT person_id, first_seen, key FROM profiles WHERE person_id IN ({0})")
         return [key for _, key in sorted(entry for p in dict.fromkeys(person_ids) for entry in cache[p])]
 
     async def iter_persons(self) -> AsyncIterator[Person]:

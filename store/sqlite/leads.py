@@ -34,24 +34,23 @@ class SqliteLeads(SqliteConnection):
         if not person_ids:
             return []
         if not self._depth:
-            rows = self.db.execute(
-                f"SELECT {LEADS.columns} FROM leads WHERE person_id IN ({_qs(len(person_ids))}) ORDER BY created_at",
-                tuple(person_ids),
-            ).fetchall()
-            return [LEADS.load(r) for r in rows]
+            return self._select_leads(person_ids)
         cache = self._cache
         if missing := [p for p in dict.fromkeys(person_ids) if p not in cache.leads]:
             for person_id in missing:
                 cache.leads[person_id] = []
-            rows = self.db.execute(
-                f"SELECT {LEADS.columns} FROM leads WHERE person_id IN ({_qs(len(missing))}) ORDER BY created_at",
-                tuple(missing),
-            ).fetchall()
-            for lead in map(LEADS.load, rows):
+            for lead in self._select_leads(missing):
                 cache.leads[lead.person_id].append(lead)
                 cache.lead_home[lead.lead_id] = lead.person_id
         held = [lead for p in dict.fromkeys(person_ids) for lead in cache.leads[p]]
         return held if len(person_ids) == 1 else sorted(held, key=_created)
+
+    def _select_leads(self, person_ids: Sequence[str]) -> list[Lead]:
+        rows = self.db.execute(
+            f"SELECT {LEADS.columns} FROM leads WHERE person_id IN ({_qs(len(person_ids))}) ORDER BY created_at",
+            tuple(person_ids),
+        ).fetchall()
+        return [LEADS.load(r) for r in rows]
 
     async def leads_merged_by(self, merge_id: str) -> list[Lead]:
         rows = self.db.execute(f"SELECT {LEADS.columns} FROM leads WHERE merged_by=?", (merge_id,)).fetchall()

@@ -72,18 +72,10 @@ class SqliteMerges(SqliteConnection):
     async def cannot_links_of(self, person_ids: Sequence[str]) -> set[str]:
         if not person_ids:
             return set()
-        cache = self._cache.apart if self._depth else {}
-        if missing := [p for p in dict.fromkeys(person_ids) if p not in cache]:
-            marks = _qs(len(missing))
-            rows = self.db.execute(
-                f"SELECT a, b FROM cannot_link WHERE a IN ({marks}) UNION SELECT a, b FROM cannot_link WHERE b IN ({marks})",
-                (*missing, *missing),
-            ).fetchall()
-            for p in missing:
-                cache[p] = set()
-            for a, b in rows:
-                if a in cache:
-                    cache[a].add(b)
-                if b in cache:
-                    cache[b].add(a)
+        cache: dict[str, list[str]] = self._cache.apart if self._depth else {}
+        self._fill(
+            cache,
+            person_ids,
+            "SELECT a, b FROM cannot_link WHERE a IN ({0}) UNION SELECT b, a FROM cannot_link WHERE b IN ({0})",
+        )
         return {other for p in person_ids for other in cache[p]}
