@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from app.ingest import Outcome, Pipeline
-from core.config import Settings
 from core.errors import NotFound
 from core.records import EventStatus
-from store.base import BaseStore
+
+if TYPE_CHECKING:
+    from app.ingest import Pipeline
+    from core.config import Settings
+    from store.base import BaseStore
 
 # `retry` with no id takes every parked event: far more than an incident leaves behind.
 RETRY_ALL_MAX = 100_000
@@ -36,6 +39,9 @@ async def retry_parked(pipeline: Pipeline, event_ids: Sequence[str] = ()) -> Ret
 
     Raises NotFound, before anything changes, when a named event is not parked.
     """
+    # The pipeline's module is imported when used: `stitch` builds this command's parser at start-up.
+    from app.ingest import Outcome
+
     store = pipeline.store
     if event_ids:
         for event_id in event_ids:
@@ -78,6 +84,8 @@ async def run_events(args: argparse.Namespace, store: BaseStore, settings: Setti
         for p in parked:
             print(f"{p.event_id}\t{p.channel}\t{p.received_at.isoformat()}\t{p.attempts}\t{p.reason}")
         return 0
+    from app.ingest import Pipeline
+
     summary = await retry_parked(Pipeline(store, settings), args.ids)
     print(summary.line())
     return 0 if summary.parked == 0 else 1

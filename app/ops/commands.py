@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from app.inbox.index import InboxIndex
-from app.inbox.live import Broker
-from app.ingest import Pipeline
-from app.ops.reports import explain, review_backlog, shared_report, size_report
-from core.config import Settings
-from resolver.model import probability
-from resolver.scoring import explain_parts, percent
-from store.base import BaseStore
+if TYPE_CHECKING:
+    from core.config import Settings
+    from store.base import BaseStore
 
 
 def add_graph_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_option: object) -> None:
@@ -32,6 +28,15 @@ def add_graph_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], s
 
 async def run_graph(args: argparse.Namespace, store: BaseStore, settings: Settings) -> int:
     """Print the answer; the exit status is 1 for `stats` when a person is past the alarm size."""
+    # Imported here, not at the top: `stitch` builds every command's parser at start-up, and these
+    # pull in the web application.
+    from app.inbox.index import InboxIndex
+    from app.inbox.live import Broker
+    from app.ingest import Pipeline
+    from app.ops.reports import explain
+    from resolver.model import probability
+    from resolver.scoring import explain_parts, percent
+
     if args.action == "stats":
         return await _stats(store, settings, args.top)
     if args.action == "explain":
@@ -59,6 +64,8 @@ async def run_graph(args: argparse.Namespace, store: BaseStore, settings: Settin
 
 
 async def _stats(store: BaseStore, settings: Settings, top: int) -> int:
+    from app.ops.reports import review_backlog, shared_report, size_report
+
     counts = await store.counts()
     sizes = await size_report(store, settings, limit=top)
     backlog = await review_backlog(store, limit=0)
